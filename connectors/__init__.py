@@ -1,0 +1,1 @@
+"""Connector plugins. The public API for writing one is :mod:`connectors.api`."""

@@ -1,0 +1,215 @@
+"""The public connector API: what a connector plugin implements and the engine calls.
+
+A connector is a class registered under the ``commerce_sync.connectors`` entry point. It
+declares JSON Schemas for its source and destination options next to its code (every property
+with a ``description``, ``default`` and ``examples`` where they apply, ``"secret": true`` on
+credentials), and opens sources and sinks from validated options. Interfaces stay small: a
+source reads, a sink writes, both close.
+
+Connectors import this module and ``runner.errors`` only: never the engine or the CLI.
+
+Errors: raise ``RetryableError`` for temporary failures (429, 5xx, timeouts), ``FatalError``
+for permanent ones; report a single bad record through its ``WriteOutcome`` (or raise
+``RecordError`` from a read of that record) so the rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+import httpx
+
+from runner.errors import ConfigError, register_secret
+from runner.spec import Filter
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Connector",
+    "ConnectorContext",
+    "CursorWindow",
+    "Listable",
+    "ReadRequest",
+    "Sink",
+    "Source",
+    "WriteOp",
+    "WriteOutcome",
+    "available_connectors",
+    "load_connector",
+    "secret_option_names",
+]
+
+ENTRY_POINT_GROUP = "commerce_sync.connectors"
+
+Record = dict[str, Any]
+Action = Literal["upsert", "create", "update", "delete", "unpublish"]
+
+
+@dataclass(frozen=True)
+class CursorWindow:
+    """Read rows whose ``field`` is >= ``since`` (None: from the beginning). The engine has
+    already moved ``since`` back by the step's lookback; the source need not know about it."""
+
+    field: str
+    since: Any = None
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    """What the engine asks of a source for one run."""
+
+    cursor: CursorWindow | None = None
+    filter: Filter | None = None  # already reduced to what this source said it can push down
+    fields: Sequence[str] | None = None  # the fields the step uses, when known (projection)
+
+
+@dataclass(frozen=True)
+class WriteOp:
+    """One change for a sink. ``dest_id`` is the id the key map holds for ``key`` (None if the
+    destination has never acknowledged this key); ``idempotency_key`` is stable across retries
+    and reruns of the same change."""
+
+    action: Action
+    key: tuple[Any, ...]
+    record: Record
+    dest_id: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """The destination's answer for one op: acknowledged (with the id it knows the record by,
+    if any) or refused with a reason that goes to quarantine."""
+
+    ok: bool
+    dest_id: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class ConnectorContext:
+    """What the engine hands a connector when opening it."""
+
+    job: str
+    step: str
+    key_fields: tuple[str, ...] = ()  # the step's natural key (field names in each record)
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("connectors"))
+    # Tests inject a client with a MockTransport; None means the connector builds its own.
+    http_client: httpx.Client | None = None
+    base_dir: str = "."  # relative file paths in options resolve against the pipeline file
+
+
+@runtime_checkable
+class Source(Protocol):
+    def pushdown(self, flt: Filter) -> Filter | None:
+        """Take what part of ``flt`` this source can apply itself; return the residual the
+        engine must still apply (None: everything was pushed, or ``flt`` itself: nothing)."""
+        ...
+
+    def read(self, request: ReadRequest) -> Iterator[Record]:
+        """Stream records. Memory must not grow with the number of records."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Sink(Protocol):
+    def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
+        """Apply ``ops`` and return one outcome per op, in order. Raise ``RetryableError`` or
+        ``FatalError`` when the batch as a whole failed; a sink that returned normally has been
+        acknowledged by the destination for every op marked ok."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Listable(Protocol):
+    """A sink whose destination can be listed: a complete sync rebuilds the key map from it
+    (the recovery path after a lost state store), and ``plan`` compares against it."""
+
+    def list_keys(self) -> Iterator[tuple[tuple[Any, ...], str]]:
+        """Yield ``(natural key, destination id)`` for every record the destination holds."""
+        ...
+
+
+class Connector:
+    """Base class for connector plugins. Subclasses set the class attributes and override
+    ``open_source`` and/or ``open_sink``."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    # JSON Schema (2020-12) of the options, or None where the role is not supported.
+    source_options: ClassVar[Mapping[str, Any] | None] = None
+    destination_options: ClassVar[Mapping[str, Any] | None] = None
+
+    @classmethod
+    def declared_fields(cls, options: Mapping[str, Any]) -> Sequence[str] | None:
+        """The fields a source with these options provides, if knowable without I/O (the
+        validator checks mappings and filters against them)."""
+        fields = options.get("fields")
+        if isinstance(fields, list) and all(isinstance(f, str) for f in fields):
+            return fields
+        return None
+
+    def open_source(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Source:
+        raise ConfigError(f"connector {self.name!r} cannot be used as a source")
+
+    def open_sink(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Sink:
+        raise ConfigError(f"connector {self.name!r} cannot be used as a destination")
+
+
+def available_connectors() -> dict[str, str]:
+    """Names of the registered connectors -> their entry point target (no import)."""
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+_loaded: dict[str, type[Connector]] = {}
+
+
+def load_connector(name: str) -> type[Connector]:
+    """Import the connector registered as ``name`` (lazily, once)."""
+    if name in _loaded:
+        return _loaded[name]
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name:
+            cls = ep.load()
+            _loaded[name] = cls
+            return cls  # type: ignore[no-any-return]
+    known = ", ".join(sorted(available_connectors())) or "none"
+    raise ConfigError(f"unknown connector {name!r}; known connectors: {known}")
+
+
+def secret_option_names(schema: Mapping[str, Any] | None) -> set[str]:
+    """Dotted paths of the options a schema marks ``"secret": true`` (nested objects too)."""
+    found: set[str] = set()
+
+    def walk(node: Mapping[str, Any], prefix: str) -> None:
+        for key, sub in (node.get("properties") or {}).items():
+            if not isinstance(sub, Mapping):
+                continue
+            path = f"{prefix}{key}"
+            if sub.get("secret"):
+                found.add(path)
+            walk(sub, f"{path}.")
+            for variant in sub.get("oneOf", []) + sub.get("anyOf", []):
+                if isinstance(variant, Mapping):
+                    walk(variant, f"{path}.")
+
+    if schema:
+        walk(schema, "")
+    return found
+
+
+def register_secret_options(options: Mapping[str, Any], schema: Mapping[str, Any] | None) -> None:
+    """Register the values of every secret option in ``options`` with the redactor."""
+    for path in secret_option_names(schema):
+        node: Any = options
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if isinstance(node, str):
+            register_secret(node)

@@ -1,0 +1,295 @@
+"""A loaded pipeline as frozen dataclasses: what the engine and scheduler consume.
+
+The YAML form is defined by ``schemas/pipeline.schema.json``; ``runner.config`` turns a
+validated document into these objects. Nothing here does I/O. The filter tree is defined here
+(not in the engine) because sources push filters down into their own query language.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "All",
+    "AnyOf",
+    "Compare",
+    "ConnectorRef",
+    "CursorSpec",
+    "ErrorPolicy",
+    "Expr",
+    "FieldMap",
+    "Filter",
+    "FlattenSpec",
+    "Job",
+    "KeymapRef",
+    "Location",
+    "LookupRef",
+    "LookupSpec",
+    "NestSpec",
+    "Not",
+    "PluginRef",
+    "RetryPolicy",
+    "Schedule",
+    "Step",
+    "Window",
+]
+
+SyncMode = Literal["incremental", "changes", "full"]
+DeletePolicy = Literal["ignore", "delete", "unpublish"]
+MissingPolicy = Literal["fail", "null", "quarantine"]
+CompareOp = Literal[
+    "equals", "not_equals", "in", "not_in", "null", "not_null", "gt", "gte", "lt", "lte"
+]
+COMPARE_OPS: tuple[str, ...] = (
+    "equals", "not_equals", "in", "not_in", "null", "not_null", "gt", "gte", "lt", "lte",
+)
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a node came from, for errors raised long after loading."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+# --- filters -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Compare:
+    """``{field: sell_online, equals: true}``; ``value`` is a tuple for ``in``/``not_in`` and
+    ignored for ``null``/``not_null`` (whose YAML value says whether the test applies)."""
+
+    field: str
+    op: CompareOp
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class All:
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    item: Filter
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A condition in the safe expression language, e.g. ``on_hand - reserved > 0``."""
+
+    expression: str
+
+
+Filter = Compare | All | AnyOf | Not | Expr
+
+
+# --- connectors, mappings, lookups -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectorRef:
+    """A source or destination block: the connector's name and its (interpolated) options.
+
+    ``options`` never includes ``connector`` or ``connection``; a ``connection:`` reference is
+    merged at load time (the step's own options win).
+    """
+
+    connector: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class LookupSpec:
+    """A second source loaded once per run and indexed by ``key``."""
+
+    name: str
+    source: ConnectorRef
+    key: str
+    filter: Filter | None = None
+
+
+@dataclass(frozen=True)
+class LookupRef:
+    """``{lookup: item_tax_groups, on: tax_group_id, take: code, missing: null}``."""
+
+    lookup: str
+    on: str
+    take: str
+    missing: MissingPolicy = "fail"
+
+
+@dataclass(frozen=True)
+class KeymapRef:
+    """The destination id an earlier step recorded for a key:
+    ``{keymap: products, on: item_id}`` (entity ``products`` of this job, or of ``job``)."""
+
+    entity: str
+    on: str
+    job: str | None = None
+    missing: MissingPolicy = "quarantine"
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    """How one output field is made. Exactly one of field/const/expr/coalesce/lookup/keymap
+    produces the value; type/scale/format/timezone convert it; default fills a null."""
+
+    target: str
+    field: str | None = None
+    const: Any = None
+    has_const: bool = False
+    expr: str | None = None
+    coalesce: tuple[str, ...] = ()
+    lookup: LookupRef | None = None
+    keymap: KeymapRef | None = None
+    type: str | None = None  # string | int | float | decimal | bool | date | datetime
+    scale: int | None = None
+    format: str | None = None
+    timezone: str | None = None
+    default: Any = None
+    has_default: bool = False
+    required: bool = False
+    max_length: int | None = None
+    each: tuple[FieldMap, ...] | None = None  # sub-mapping applied to every item of a list
+
+
+@dataclass(frozen=True)
+class NestSpec:
+    """Group consecutive rows sharing ``by`` into one record whose ``into`` list holds each
+    row's ``fields`` (the SQL shape -> the API shape: order header with its lines)."""
+
+    by: tuple[str, ...]
+    into: str
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FlattenSpec:
+    """One row per item of the list ``field``, header fields copied, item fields prefixed
+    (the API shape -> a flat file or table)."""
+
+    field: str
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class PluginRef:
+    """A Python transform registered under the ``commerce_sync.transforms`` entry point."""
+
+    plugin: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CursorSpec:
+    """The watermark of an incremental step: a source field, and how far back to re-read so
+    that rows committed while the previous run was reading are not missed."""
+
+    field: str
+    lookback_s: float = 0.0
+    initial: Any = None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    backoff_s: float = 1.0
+    max_backoff_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class ErrorPolicy:
+    """``max_bad_records``: the run fails once more records than this were quarantined
+    (None: no bound)."""
+
+    max_bad_records: int | None = 100
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    source: ConnectorRef
+    destination: ConnectorRef
+    key: tuple[str, ...]
+    mode: SyncMode = "changes"
+    description: str = ""
+    entity: str = ""  # key map entity; defaults to the step name
+    cursor: CursorSpec | None = None
+    filter: Filter | None = None
+    lookups: Mapping[str, LookupSpec] = field(default_factory=dict)
+    mappings: tuple[FieldMap, ...] | None = None  # None: records pass through unchanged
+    nest: NestSpec | None = None
+    flatten: FlattenSpec | None = None
+    transforms: tuple[PluginRef, ...] = ()
+    dedupe: bool = True
+    delete: DeletePolicy = "ignore"
+    batch_size: int = 500
+    errors: ErrorPolicy = field(default_factory=ErrorPolicy)
+    location: Location | None = None
+
+    @property
+    def entity_name(self) -> str:
+        return self.entity or self.name
+
+
+@dataclass(frozen=True)
+class Window:
+    """An allowed time-of-day window in the job's timezone; may wrap midnight (22:00-06:00)."""
+
+    start: dt.time
+    end: dt.time
+
+    def contains(self, moment: dt.time) -> bool:
+        if self.start <= self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """``cron`` None means on demand: the job runs only when triggered."""
+
+    cron: str | None = None
+    timezone: str = "UTC"
+    overlap: Literal["skip", "queue"] = "skip"
+    missed: Literal["skip", "run_once"] = "run_once"
+    window: Window | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One pipeline file. Either ``steps`` (a plain job) or ``jobs`` (a composite that runs
+    other jobs in order, e.g. the complete sync, optionally forcing ``mode`` on their steps)."""
+
+    name: str
+    source_file: str
+    version: int = 1
+    description: str = ""
+    schedule: Schedule = field(default_factory=Schedule)
+    depends_on: tuple[str, ...] = ()
+    max_age_s: float | None = None  # freshness objective
+    steps: tuple[Step, ...] = ()
+    jobs: tuple[str, ...] = ()
+    mode: SyncMode | None = None
+    location: Location | None = None
+
+    @property
+    def is_composite(self) -> bool:
+        return bool(self.jobs)

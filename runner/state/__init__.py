@@ -1,0 +1,1 @@
+"""State between runs: see :mod:`runner.state.base` for the protocol."""
