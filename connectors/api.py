@@ -28,6 +28,7 @@ from runner.spec import Filter
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "BadRecord",
     "Connector",
     "ConnectorContext",
     "CursorWindow",
@@ -64,6 +65,15 @@ class ReadRequest:
     cursor: CursorWindow | None = None
     filter: Filter | None = None  # already reduced to what this source said it can push down
     fields: Sequence[str] | None = None  # the fields the step uses, when known (projection)
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    """Yielded by a source in place of a record it could not read (broken line, bad UTF-8):
+    the engine quarantines it with ``reason`` and goes on with the rest."""
+
+    raw: Any
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -109,8 +119,9 @@ class Source(Protocol):
         engine must still apply (None: everything was pushed, or ``flt`` itself: nothing)."""
         ...
 
-    def read(self, request: ReadRequest) -> Iterator[Record]:
-        """Stream records. Memory must not grow with the number of records."""
+    def read(self, request: ReadRequest) -> Iterator[Record | BadRecord]:
+        """Stream records (or BadRecord for one that cannot be read). Memory must not grow
+        with the number of records."""
         ...
 
     def close(self) -> None: ...
