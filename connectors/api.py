@@ -40,7 +40,9 @@ __all__ = [
     "WriteOutcome",
     "available_connectors",
     "load_connector",
+    "register_connector",
     "secret_option_names",
+    "unregister_connector",
 ]
 
 ENTRY_POINT_GROUP = "commerce_sync.connectors"
@@ -176,10 +178,29 @@ class Connector:
 
 def available_connectors() -> dict[str, str]:
     """Names of the registered connectors -> their entry point target (no import)."""
-    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    found = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    for name, cls in _registered.items():
+        found[name] = f"{cls.__module__}:{cls.__qualname__}"
+    return found
 
 
 _loaded: dict[str, type[Connector]] = {}
+# Connectors registered in-process (tests, embedding applications), beside the entry points.
+_registered: dict[str, type[Connector]] = {}
+
+
+def register_connector(cls: type[Connector]) -> type[Connector]:
+    """Make ``cls`` available under ``cls.name`` without an entry point (usable as a
+    decorator); returns ``cls``. :func:`unregister_connector` undoes it."""
+    _registered[cls.name] = cls
+    _loaded[cls.name] = cls
+    return cls
+
+
+def unregister_connector(name: str) -> None:
+    """Forget a connector added by :func:`register_connector`."""
+    if _registered.pop(name, None) is not None:
+        _loaded.pop(name, None)
 
 
 def load_connector(name: str) -> type[Connector]:
