@@ -1,0 +1,389 @@
+"""One HTTP client per opened source or sink: rate limit, auth, retries, response decisions.
+
+Every request goes through :meth:`HttpClient.send`, which is the edge where httpx exceptions
+become RetryableError/FatalError and where logged URLs lose their query strings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import email.utils
+import enum
+import logging
+import random
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+import orjson
+
+from connectors.api import ConnectorContext
+from runner.errors import FatalError, RetryableError, redact
+
+from .auth import Auth, build_auth
+from .template import MISSING, get_path
+
+__all__ = ["Decision", "HttpClient", "Reply", "Rule", "encode_json"]
+
+log = logging.getLogger(__name__)
+
+Protocol = Literal["rest", "graphql", "jsonrpc"]
+_EXCERPT = 200
+
+
+class Decision(enum.Enum):
+    OK = "ok"
+    IGNORE = "ignore"
+    RETRY = "retry"
+    FAIL = "fail"
+    QUARANTINE = "quarantine"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One ``responses`` entry: all given conditions must hold."""
+
+    action: Decision
+    status: frozenset[int] | None = None
+    path: str | None = None
+    contains: str | None = None
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Rule:
+        match = options.get("match") or {}
+        status = match.get("status")
+        return cls(
+            action=Decision(options["action"]),
+            status=frozenset(status) if status else None,
+            path=match.get("path"),
+            contains=match.get("contains"),
+        )
+
+    def matches(self, reply: Reply) -> bool:
+        if self.status is not None and reply.status not in self.status:
+            return False
+        if self.path is not None:
+            value = get_path(reply.json(), self.path)
+            if value is MISSING or value in (None, "", [], {}):
+                return False
+            if self.contains is not None:
+                text = value if isinstance(value, str) else orjson.dumps(value).decode()
+                return self.contains in text
+            return True
+        return self.contains is None or self.contains in reply.response.text
+
+
+class Reply:
+    """A response with its decision and a lazily decoded JSON body (MISSING if not JSON)."""
+
+    def __init__(self, response: httpx.Response, method: str) -> None:
+        self.response = response
+        self.method = method
+        self.decision = Decision.OK
+        self._body: Any = None
+        self._decoded = False
+
+    @property
+    def status(self) -> int:
+        return self.response.status_code
+
+    def json(self) -> Any:
+        if not self._decoded:
+            try:
+                self._body = orjson.loads(self.response.content) if self.response.content else None
+            except orjson.JSONDecodeError:
+                self._body = MISSING
+            self._decoded = True
+        return self._body
+
+    def where(self) -> str:
+        return f"{self.method} {self.response.request.url.path}"
+
+    def describe(self) -> str:
+        """``POST /v1/orders -> 422: <body excerpt>``; no query string, secrets masked."""
+        text = self.response.text[:_EXCERPT].replace("\n", " ")
+        return redact(f"{self.where()} -> {self.status}: {text}")
+
+    def embedded_error(self, protocol: Protocol) -> str | None:
+        """The error a 200 carries: GraphQL ``errors`` or a JSON-RPC ``error``."""
+        body = self.json()
+        if not isinstance(body, Mapping):
+            return None
+        if protocol == "graphql" and body.get("errors"):
+            errors = body["errors"]
+            first = errors[0] if isinstance(errors, list) and errors else errors
+            message = first.get("message") if isinstance(first, Mapping) else first
+            return redact(f"{self.where()}: GraphQL error: {message}")
+        if protocol == "jsonrpc" and body.get("error") is not None:
+            err = body["error"]
+            if isinstance(err, Mapping):
+                return redact(
+                    f"{self.where()}: JSON-RPC error {err.get('code')}: {err.get('message')}"
+                )
+            return redact(f"{self.where()}: JSON-RPC error: {err}")
+        return None
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        # A JSON number with the exact digits; a float would round prices.
+        return orjson.Fragment(format(value, "f")) if value.is_finite() else str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def encode_json(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value, default=_default)
+    except TypeError as exc:
+        raise FatalError(f"request body cannot be encoded as JSON: {exc}") from exc
+
+
+class TokenBucket:
+    """``rate`` requests per second with a burst of one second's worth, shared by threads."""
+
+    def __init__(self, rate: float) -> None:
+        self._rate = rate
+        self._capacity = max(1.0, rate)
+        self._tokens = self._capacity
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                self._tokens = min(self._capacity, self._tokens + (now - self._last) * self._rate)
+                self._last = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                wait = (1 - self._tokens) / self._rate
+            time.sleep(wait)
+
+
+def _timeout(option: Any) -> httpx.Timeout:
+    if isinstance(option, Mapping):
+        connect = float(option.get("connect", 30))
+        read = float(option.get("read", 30))
+        return httpx.Timeout(read, connect=connect, read=read, write=read, pool=connect)
+    return httpx.Timeout(float(option if option is not None else 30))
+
+
+def retry_after_seconds(value: str | None, now: dt.datetime | None = None) -> float | None:
+    """Retry-After as seconds: a number, or an HTTP date relative to ``now``."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    now = now or dt.datetime.now(dt.UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+class HttpClient:
+    """Sends requests for one source or sink. Thread-safe: batch writes share it."""
+
+    def __init__(self, options: Mapping[str, Any], ctx: ConnectorContext) -> None:
+        self.base_url = str(options["base_url"]).rstrip("/")
+        self._origin = httpx.URL(self.base_url)
+        self._ctx = ctx
+        self._headers = dict(options.get("headers") or {})
+        retry = options.get("retry") or {}
+        self.attempts = int(retry.get("attempts", 5))
+        self.backoff = float(retry.get("backoff", 0.5))
+        self.max_backoff = float(retry.get("max_backoff", 30))
+        self.rules = tuple(Rule.from_options(r) for r in options.get("responses") or ())
+        rate = options.get("rate_limit")
+        self._bucket = TokenBucket(float(rate)) if rate else None
+        verify = bool(options.get("verify_tls", True))
+        if not verify:
+            log.warning(
+                "http.tls_verification_disabled",
+                extra={"job": ctx.job, "step": ctx.step, "host": self._origin.host},
+            )
+        if ctx.http_client is not None:
+            self._client = ctx.http_client
+            self._owned = False
+        else:
+            http2 = bool(options.get("http2", False))
+            if http2:
+                try:
+                    import h2  # noqa: F401
+                except ImportError as exc:
+                    raise FatalError(
+                        "http2: true needs the h2 package; install it with "
+                        "pip install 'httpx[http2]' or set http2: false"
+                    ) from exc
+            self._client = httpx.Client(
+                timeout=_timeout(options.get("timeout", 30)),
+                verify=verify,
+                http2=http2,
+                follow_redirects=True,
+            )
+            self._owned = True
+        self.auth: Auth = build_auth(options.get("auth"), self._send_raw, self.url)
+
+    # --- URLs ---------------------------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        """An absolute URL for ``path``: relative paths are appended to base_url."""
+        if path.startswith(("http://", "https://")):
+            return path
+        return f"{self.base_url}/{path.lstrip('/')}" if path else self.base_url
+
+    def follow(self, link: str) -> str:
+        """The absolute URL of a next-page link, refused when it leaves the API's origin
+        (following it would send our credentials to another host)."""
+        url = httpx.URL(self.base_url + "/").join(link)
+        if (url.scheme, url.host, url.port) != (
+            self._origin.scheme,
+            self._origin.host,
+            self._origin.port,
+        ):
+            raise FatalError(
+                f"next-page link points to another host ({url.host}); refusing to send "
+                "credentials there"
+            )
+        return str(url)
+
+    # --- sending ------------------------------------------------------------------------------
+
+    def _send_raw(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """For auth flows: no auth, no rules, transport errors translated."""
+        try:
+            return self._client.request(method, url, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise RetryableError(f"{method} {httpx.URL(url).path} timed out") from exc
+        except httpx.HTTPError as exc:
+            raise RetryableError(
+                f"{method} {httpx.URL(url).path} failed: {type(exc).__name__}"
+            ) from exc
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = MISSING,
+        headers: Mapping[str, str] | None = None,
+        protocol: Protocol = "rest",
+        single_record: bool = False,
+    ) -> Reply:
+        """Send one request with retries; returns a Reply whose decision is OK, IGNORE, FAIL
+        or QUARANTINE (RETRY is acted on here). Raises RetryableError once the attempts are
+        spent."""
+        method = method.upper()
+        url = self.url(path)
+        all_headers = {**self._headers, **(headers or {})}
+        content: bytes | None = None
+        if body is not MISSING:
+            content = encode_json(body)
+            all_headers["Content-Type"] = "application/json"
+        query = {k: _param(v) for k, v in (params or {}).items()}
+        renewed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            if self._bucket is not None:
+                self._bucket.acquire()
+            request = self._client.build_request(
+                method, url, params=query or None, content=content, headers=all_headers
+            )
+            self.auth.apply(request)
+            where = f"{method} {request.url.path}"
+            started = time.monotonic()
+            try:
+                response = self._client.send(request)
+                response.read()
+            except httpx.HTTPError as exc:
+                kind = "timed out" if isinstance(exc, httpx.TimeoutException) else (
+                    f"failed ({type(exc).__name__})"
+                )
+                reason = f"{where} {kind}"
+                if attempt >= self.attempts:
+                    raise RetryableError(
+                        f"{reason} after {attempt} attempt(s); the API may be down or slow, "
+                        "raise timeout or retry.attempts if it is just slow"
+                    ) from exc
+                self._wait(attempt, None, where, reason)
+                continue
+            duration = time.monotonic() - started
+            log.debug(
+                "http.response",
+                extra={"job": self._ctx.job, "step": self._ctx.step, "method": method,
+                       "path": request.url.path, "status": response.status_code,
+                       "duration_s": round(duration, 4)},
+            )
+            reply = Reply(response, method)
+            if response.status_code == 401 and not renewed and self.auth.renew():
+                renewed = True
+                log.info("http.reauthenticate", extra={"job": self._ctx.job,
+                                                       "step": self._ctx.step, "path": where})
+                attempt -= 1  # a renewed credential is not a retry of a failing server
+                continue
+            reply.decision = self.decide(reply, protocol, single_record)
+            if reply.decision is not Decision.RETRY:
+                return reply
+            delay = retry_after_seconds(response.headers.get("Retry-After"))
+            if attempt >= self.attempts:
+                raise RetryableError(
+                    f"{reply.describe()} (gave up after {attempt} attempt(s); the API is "
+                    "overloaded or failing, try again later or raise retry.attempts)",
+                    retry_after=delay,
+                )
+            self._wait(attempt, delay, where, f"status {response.status_code}")
+
+    def decide(self, reply: Reply, protocol: Protocol, single_record: bool) -> Decision:
+        for rule in self.rules:
+            if rule.matches(reply):
+                return rule.action
+        status = reply.status
+        if 200 <= status < 300:
+            if reply.embedded_error(protocol) is not None:
+                return Decision.QUARANTINE if single_record else Decision.FAIL
+            return Decision.OK
+        if status in (408, 429) or status >= 500:
+            return Decision.RETRY
+        if 400 <= status < 500 and status not in (401, 403) and single_record:
+            return Decision.QUARANTINE
+        return Decision.FAIL
+
+    def _wait(self, attempt: int, retry_after: float | None, where: str, reason: str) -> None:
+        if retry_after is not None:
+            delay = min(retry_after, self.max_backoff)
+        else:
+            delay = random.uniform(0, min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
+        log.warning(
+            "http.retry",
+            extra={"job": self._ctx.job, "step": self._ctx.step, "path": where,
+                   "reason": reason, "attempt": attempt, "delay_s": round(delay, 3)},
+        )
+        time.sleep(delay)
+
+    def close(self) -> None:
+        if self._owned:
+            self._client.close()
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [_param(v) for v in value]
+    return value

@@ -1,0 +1,515 @@
+"""JSON Schemas (2020-12) of the http connector's source and destination options.
+
+Every property has a description; credentials carry ``"secret": true`` so the loader registers
+their values with the redactor and ``connectors docs`` marks them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["DESTINATION_OPTIONS", "SOURCE_OPTIONS"]
+
+_STR = {"type": "string"}
+
+
+def _secret(description: str, example: str) -> dict[str, Any]:
+    return {"type": "string", "secret": True, "description": description, "examples": [example]}
+
+
+_AUTH: dict[str, Any] = {
+    "description": "How requests authenticate; one of the forms selected by `type`.",
+    "type": "object",
+    "required": ["type"],
+    "oneOf": [
+        {
+            "description": "`Authorization: Bearer <token>` on every request.",
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["type", "token"],
+            "properties": {
+                "type": {"const": "bearer", "description": "Static bearer token."},
+                "token": _secret("The bearer token.", "${STORE_TOKEN}"),
+            },
+        },
+        {
+            "description": "HTTP Basic authentication.",
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["type", "username", "password"],
+            "properties": {
+                "type": {"const": "basic", "description": "HTTP Basic."},
+                "username": {**_STR, "description": "User name.", "examples": ["sync"]},
+                "password": _secret("Password.", "${STORE_PASSWORD}"),
+            },
+        },
+        {
+            "description": "An API key sent in a header or a query parameter.",
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["type", "key"],
+            "properties": {
+                "type": {"const": "api_key", "description": "API key."},
+                "key": _secret("The API key.", "${COMMERCE_API_KEY}"),
+                "header": {
+                    **_STR,
+                    "description": "Header carrying the key (default X-API-Key unless `query`).",
+                    "examples": ["X-API-Key"],
+                },
+                "query": {
+                    **_STR,
+                    "description": "Query parameter carrying the key instead of a header.",
+                    "examples": ["api_key"],
+                },
+            },
+        },
+        {
+            "description": "OAuth 2 client credentials grant; the token is cached until 30 s "
+            "before it expires and fetched again once on a 401.",
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["type", "token_url", "client_id", "client_secret"],
+            "properties": {
+                "type": {"const": "oauth2_client_credentials", "description": "OAuth 2."},
+                "token_url": {
+                    **_STR,
+                    "description": "Token endpoint (absolute, or relative to base_url).",
+                    "examples": ["https://auth.example.com/oauth/token"],
+                },
+                "client_id": {**_STR, "description": "Client id.", "examples": ["erp-sync"]},
+                "client_secret": _secret("Client secret.", "${OAUTH_CLIENT_SECRET}"),
+                "scope": {**_STR, "description": "Requested scope.", "examples": ["orders:write"]},
+            },
+        },
+        {
+            "description": "Log in once (again on a 401) and send the session token it returns.",
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["type", "login"],
+            "properties": {
+                "type": {"const": "session", "description": "Login session."},
+                "login": {
+                    "type": "object",
+                    "description": "The login request.",
+                    "additionalProperties": False,
+                    "required": ["path"],
+                    "properties": {
+                        "method": {
+                            **_STR,
+                            "default": "POST",
+                            "description": "HTTP method of the login request.",
+                            "examples": ["POST"],
+                        },
+                        "path": {
+                            **_STR,
+                            "description": "Login path (relative to base_url).",
+                            "examples": ["/v1/login"],
+                        },
+                        "body": {
+                            "description": "JSON body; put credentials here via ${ENV}.",
+                            "secret": True,
+                            "examples": [{"user": "sync", "password": "${STORE_PASSWORD}"}],
+                        },
+                    },
+                },
+                "token_path": {
+                    **_STR,
+                    "description": "Dotted path of the token in the login response body.",
+                    "examples": ["data.token"],
+                },
+                "token_header": {
+                    **_STR,
+                    "description": "Response header carrying the token (instead of token_path).",
+                    "examples": ["X-Session-Token"],
+                },
+                "send_as": {
+                    "type": "object",
+                    "description": "How the token is sent on later requests.",
+                    "additionalProperties": False,
+                    "properties": {
+                        "header": {
+                            **_STR,
+                            "default": "Authorization",
+                            "description": "Header name.",
+                            "examples": ["Authorization"],
+                        },
+                        "prefix": {
+                            **_STR,
+                            "default": "Bearer ",
+                            "description": "Text before the token.",
+                            "examples": ["Bearer "],
+                        },
+                    },
+                },
+            },
+        },
+    ],
+}
+
+_RETRY: dict[str, Any] = {
+    "type": "object",
+    "description": "Retries of 429, 408, 5xx, timeouts and dropped connections: exponential "
+    "backoff with full jitter; Retry-After (seconds or HTTP date) is honoured.",
+    "additionalProperties": False,
+    "default": {"attempts": 5, "backoff": 0.5, "max_backoff": 30},
+    "properties": {
+        "attempts": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 5,
+            "description": "Tries in all, the first included.",
+            "examples": [5],
+        },
+        "backoff": {
+            "type": "number",
+            "minimum": 0,
+            "default": 0.5,
+            "description": "Base delay in seconds, doubled per attempt.",
+            "examples": [0.5],
+        },
+        "max_backoff": {
+            "type": "number",
+            "minimum": 0,
+            "default": 30,
+            "description": "Upper bound of one delay in seconds (Retry-After included).",
+            "examples": [30],
+        },
+    },
+}
+
+_RESPONSES: dict[str, Any] = {
+    "type": "array",
+    "description": "Rules evaluated in order before the defaults; the first match decides.",
+    "default": [],
+    "examples": [[{"match": {"status": [409], "contains": "already exists"}, "action": "ignore"}]],
+    "items": {
+        "type": "object",
+        "description": "One rule.",
+        "additionalProperties": False,
+        "required": ["match", "action"],
+        "properties": {
+            "match": {
+                "type": "object",
+                "description": "All given conditions must hold.",
+                "additionalProperties": False,
+                "properties": {
+                    "status": {
+                        "type": "array",
+                        "items": {"type": "integer"},
+                        "description": "Status codes.",
+                        "examples": [[409, 422]],
+                    },
+                    "path": {
+                        **_STR,
+                        "description": "Dotted path into the JSON body that must be present "
+                        "(and non-empty); `contains` then looks in it.",
+                        "examples": ["errors"],
+                    },
+                    "contains": {
+                        **_STR,
+                        "description": "Text the body (or the value at `path`) must contain.",
+                        "examples": ["already exists"],
+                    },
+                },
+            },
+            "action": {
+                "enum": ["ignore", "retry", "fail", "quarantine"],
+                "description": "ignore: treat as success; retry: retry like a 503; fail: stop "
+                "the step; quarantine: the record(s) go to quarantine.",
+                "examples": ["ignore"],
+            },
+        },
+    },
+}
+
+_PAGINATION: dict[str, Any] = {
+    "type": "object",
+    "description": "How to get the next page; stops on an empty page or when there is no next.",
+    "required": ["type"],
+    "oneOf": [
+        {
+            "type": "object",
+            "description": "Page numbers.",
+            "additionalProperties": False,
+            "required": ["type"],
+            "properties": {
+                "type": {"const": "page", "description": "Page number pagination."},
+                "param": {**_STR, "default": "page", "description": "Page parameter.",
+                          "examples": ["page"]},
+                "size_param": {**_STR, "description": "Page size parameter.",
+                               "examples": ["per_page"]},
+                "size": {"type": "integer", "minimum": 1, "description": "Page size.",
+                         "examples": [100]},
+                "start": {"type": "integer", "default": 1, "description": "First page number.",
+                          "examples": [1]},
+            },
+        },
+        {
+            "type": "object",
+            "description": "Offset and limit.",
+            "additionalProperties": False,
+            "required": ["type"],
+            "properties": {
+                "type": {"const": "offset", "description": "Offset pagination."},
+                "offset_param": {**_STR, "default": "offset", "description": "Offset parameter.",
+                                 "examples": ["offset"]},
+                "limit_param": {**_STR, "default": "limit", "description": "Limit parameter.",
+                                "examples": ["limit"]},
+                "limit": {"type": "integer", "minimum": 1, "default": 100,
+                          "description": "Page size.", "examples": [100]},
+            },
+        },
+        {
+            "type": "object",
+            "description": "An opaque cursor from the body sent back as a parameter.",
+            "additionalProperties": False,
+            "required": ["type"],
+            "properties": {
+                "type": {"const": "cursor", "description": "Cursor pagination."},
+                "param": {**_STR, "default": "cursor", "description": "Cursor parameter.",
+                          "examples": ["cursor"]},
+                "next_path": {**_STR, "default": "next_cursor",
+                              "description": "Dotted path of the next cursor in the body.",
+                              "examples": ["meta.next_cursor"]},
+            },
+        },
+        {
+            "type": "object",
+            "description": "RFC 5988 `Link: <...>; rel=\"next\"` header.",
+            "additionalProperties": False,
+            "required": ["type"],
+            "properties": {"type": {"const": "link", "description": "Link header pagination."}},
+        },
+        {
+            "type": "object",
+            "description": "The next page's URL in the body.",
+            "additionalProperties": False,
+            "required": ["type"],
+            "properties": {
+                "type": {"const": "next_url", "description": "Next URL in the body."},
+                "next_path": {**_STR, "default": "links.next",
+                              "description": "Dotted path of the next URL.",
+                              "examples": ["links.next"]},
+            },
+        },
+    ],
+}
+
+_REQUEST: dict[str, Any] = {
+    "type": "object",
+    "description": "The read request; `{cursor}` in params is the incremental watermark "
+    "(the parameter is left out on a first run).",
+    "additionalProperties": False,
+    "required": ["path"],
+    "properties": {
+        "method": {**_STR, "default": "GET", "description": "HTTP method.", "examples": ["GET"]},
+        "path": {**_STR, "description": "Path relative to base_url.", "examples": ["/v1/orders"]},
+        "params": {
+            "type": "object",
+            "description": "Query parameters (templates).",
+            "examples": [{"updated_since": "{cursor}", "limit": 100}],
+        },
+        "body": {"description": "JSON body template (POST searches).", "examples": [{}]},
+    },
+}
+
+_GRAPHQL_READ: dict[str, Any] = {
+    "type": "object",
+    "description": "Read through a GraphQL query with Relay-style cursor pagination.",
+    "additionalProperties": False,
+    "required": ["query", "records"],
+    "properties": {
+        "path": {**_STR, "default": "/graphql", "description": "GraphQL endpoint path.",
+                 "examples": ["/graphql"]},
+        "query": {**_STR, "description": "The query document; declare `$after` for paging.",
+                  "examples": ["query($after: String) { orders(after: $after) { ... } }"]},
+        "variables": {"type": "object", "default": {},
+                      "description": "Variables (templates; `{cursor}` available).",
+                      "examples": [{"since": "{cursor}"}]},
+        "records": {**_STR, "description": "Dotted path of the records list.",
+                    "examples": ["data.orders.nodes"]},
+        "page_info": {**_STR, "description": "Dotted path of pageInfo {hasNextPage, endCursor}; "
+                      "without it only one page is read.",
+                      "examples": ["data.orders.pageInfo"]},
+        "cursor_variable": {**_STR, "default": "after",
+                            "description": "Variable receiving endCursor.",
+                            "examples": ["after"]},
+    },
+}
+
+_COMMON: dict[str, Any] = {
+    "base_url": {**_STR, "description": "Root URL of the API.",
+                 "examples": ["https://store.example.com/api"]},
+    "headers": {"type": "object", "additionalProperties": {"type": "string"}, "default": {},
+                "description": "Headers sent on every request.",
+                "examples": [{"Accept": "application/json"}]},
+    "timeout": {
+        "description": "Seconds, or {connect, read}.",
+        "default": 30,
+        "examples": [30, {"connect": 5, "read": 60}],
+        "oneOf": [
+            {"type": "number", "exclusiveMinimum": 0, "description": "One timeout for all."},
+            {
+                "type": "object",
+                "description": "Separate timeouts.",
+                "additionalProperties": False,
+                "properties": {
+                    "connect": {"type": "number", "exclusiveMinimum": 0,
+                                "description": "Connect timeout (s).", "examples": [5]},
+                    "read": {"type": "number", "exclusiveMinimum": 0,
+                             "description": "Read timeout (s).", "examples": [60]},
+                },
+            },
+        ],
+    },
+    "http2": {"type": "boolean", "default": False,
+              "description": "Use HTTP/2 (needs the h2 package: pip install 'httpx[http2]').",
+              "examples": [False]},
+    "verify_tls": {"type": "boolean", "default": True,
+                   "description": "Verify TLS certificates; false logs a warning.",
+                   "examples": [True]},
+    "rate_limit": {"type": "number", "exclusiveMinimum": 0,
+                   "description": "Maximum requests per second (token bucket over the client).",
+                   "examples": [10]},
+    "retry": _RETRY,
+    "auth": _AUTH,
+    "responses": _RESPONSES,
+}
+
+_LIST: dict[str, Any] = {
+    "type": "object",
+    "description": "How to list the destination (natural key -> id) for a complete sync.",
+    "additionalProperties": False,
+    "required": ["path", "id_path"],
+    "properties": {
+        "path": {**_STR, "description": "List path.", "examples": ["/v1/products"]},
+        "params": {"type": "object", "description": "Query parameters.",
+                   "examples": [{"fields": "id,sku"}]},
+        "records": {**_STR, "default": "data", "description": "Dotted path of the records list.",
+                    "examples": ["data"]},
+        "key_fields": {"type": "array", "items": {"type": "string"},
+                       "description": "Fields forming the natural key (default: the step key).",
+                       "examples": [["sku"]]},
+        "id_path": {**_STR, "description": "Dotted path of the id in a record.",
+                    "examples": ["id"]},
+        "pagination": _PAGINATION,
+    },
+}
+
+_ACTION: dict[str, Any] = {
+    "type": "object",
+    "description": "The request for one action. Strings may hold `{field}`, `{field.sub}`, "
+    "`{dest_id}`, `{key}`, `{idempotency_key}`; `\"{record}\"` is the whole record.",
+    "additionalProperties": False,
+    "properties": {
+        "method": {**_STR, "default": "POST", "description": "HTTP method.",
+                   "examples": ["PUT"]},
+        "path": {**_STR, "description": "Path template (values are percent-encoded).",
+                 "examples": ["/v1/orders/{order_id}/shipments"]},
+        "params": {"type": "object", "description": "Query parameter templates.",
+                   "examples": [{"notify": "false"}]},
+        "headers": {"type": "object", "description": "Extra header templates.",
+                    "examples": [{"X-Source": "erp"}]},
+        "body": {"description": "JSON body template; omitted for none.",
+                 "examples": ["{record}", {"sku": "{sku}", "qty": "{available}"}]},
+        "id_path": {**_STR, "description": "Dotted path of the new id in the response.",
+                    "examples": ["data.id"]},
+        "graphql": {
+            "type": "object",
+            "description": "Send a GraphQL mutation instead of `body`.",
+            "additionalProperties": False,
+            "required": ["document"],
+            "properties": {
+                "document": {**_STR, "description": "The mutation.",
+                             "examples": ["mutation($input: OrderInput!) { ... }"]},
+                "variables": {"description": "Variables template.",
+                              "examples": [{"input": "{record}"}]},
+            },
+        },
+        "jsonrpc": {
+            "type": "object",
+            "description": "Send a JSON-RPC 2.0 call instead of `body`.",
+            "additionalProperties": False,
+            "required": ["method"],
+            "properties": {
+                "method": {**_STR, "description": "Remote method.", "examples": ["order.ship"]},
+                "params": {"description": "Params template.", "examples": ["{record}"]},
+            },
+        },
+        "batch": {
+            "type": "object",
+            "description": "Send many records per request.",
+            "additionalProperties": False,
+            "required": ["size"],
+            "properties": {
+                "size": {"type": "integer", "minimum": 1, "description": "Records per request.",
+                         "examples": [500]},
+                "method": {**_STR, "description": "Method of the batch request (default: the "
+                           "action's).", "examples": ["POST"]},
+                "path": {**_STR, "description": "Path of the batch request.",
+                         "examples": ["/v1/orders/batch"]},
+                "body": {"description": "Wrapper; `\"{records}\"` is the list of rendered "
+                         "bodies.", "default": "{records}",
+                         "examples": [{"records": "{records}"}]},
+                "results": {**_STR, "description": "Dotted path of the per-record results "
+                            "(in request order).", "examples": ["data"]},
+                "id_path": {**_STR, "description": "Id path inside one result.",
+                            "examples": ["id"]},
+                "error_path": {**_STR, "default": "error",
+                               "description": "Error path inside one result.",
+                               "examples": ["error"]},
+            },
+        },
+    },
+}
+
+SOURCE_OPTIONS: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "http source",
+    "description": "Read records from a REST or GraphQL API, page by page.",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["base_url"],
+    "properties": {
+        **_COMMON,
+        "request": _REQUEST,
+        "records": {**_STR, "default": "data",
+                    "description": "Dotted path of the records list (\"\" for a top-level list).",
+                    "examples": ["data", ""]},
+        "pagination": _PAGINATION,
+        "graphql": _GRAPHQL_READ,
+        "fields": {"type": "array", "items": {"type": "string"},
+                   "description": "The fields records carry (checked by the validator).",
+                   "examples": [["order_id", "status"]]},
+    },
+    "oneOf": [{"required": ["request"]}, {"required": ["graphql"]}],
+}
+
+DESTINATION_OPTIONS: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "http destination",
+    "description": "Write records to a REST, GraphQL or JSON-RPC API.",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["base_url"],
+    "properties": {
+        **_COMMON,
+        "max_in_flight": {"type": "integer", "minimum": 1, "default": 4,
+                          "description": "Requests in flight at once.", "examples": [4]},
+        "idempotency_key": {
+            "type": "object",
+            "description": "Send the op's idempotency key (a hash of them for a batch).",
+            "additionalProperties": False,
+            "properties": {"header": {**_STR, "default": "Idempotency-Key",
+                                      "description": "Header name.",
+                                      "examples": ["Idempotency-Key"]}},
+        },
+        "upsert": _ACTION,
+        "create": _ACTION,
+        "update": _ACTION,
+        "delete": _ACTION,
+        "unpublish": _ACTION,
+        "list": _LIST,
+    },
+    "anyOf": [{"required": ["upsert"]}, {"required": ["create"]}, {"required": ["update"]}],
+}

@@ -1,0 +1,350 @@
+"""The http sink: per-action request templates, batches, concurrency, id capture, list_keys."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from connectors.api import ConnectorContext, WriteOp, WriteOutcome
+from runner.errors import FatalError, RecordError, redact
+
+from .client import Decision, HttpClient, Protocol, Reply
+from .pagination import rest_pages
+from .template import MISSING, check_template, get_path, render
+
+__all__ = ["HttpSink"]
+
+log = logging.getLogger(__name__)
+
+ACTIONS = ("upsert", "create", "update", "delete", "unpublish")
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    size: int
+    method: str | None
+    path: str | None
+    body: Any
+    results: str | None
+    id_path: str | None
+    error_path: str
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    name: str
+    method: str
+    path: str
+    params: Mapping[str, Any]
+    headers: Mapping[str, Any]
+    body: Any  # MISSING: no body
+    id_path: str | None
+    protocol: Protocol
+    document: str | None  # GraphQL mutation
+    rpc_method: str | None
+    batch: BatchSpec | None
+
+    @classmethod
+    def from_options(cls, name: str, opts: Mapping[str, Any]) -> ActionSpec:
+        check_template(opts, f"destination.{name}")
+        protocol: Protocol = "rest"
+        body = opts.get("body", MISSING)
+        document = rpc_method = None
+        default_path: str | None = None
+        if "graphql" in opts:
+            protocol, document = "graphql", opts["graphql"]["document"]
+            body, default_path = opts["graphql"].get("variables", {}), "/graphql"
+        elif "jsonrpc" in opts:
+            protocol, rpc_method = "jsonrpc", opts["jsonrpc"]["method"]
+            body, default_path = opts["jsonrpc"].get("params", MISSING), ""
+        path = opts.get("path", default_path)
+        if path is None:
+            raise FatalError(f"destination.{name} has no path; add the request path")
+        batch = None
+        if "batch" in opts:
+            if protocol != "rest":
+                raise FatalError(
+                    f"destination.{name}: batch is supported for REST bodies only; remove "
+                    "batch or use a REST endpoint that takes a list"
+                )
+            b = opts["batch"]
+            batch = BatchSpec(
+                size=int(b["size"]), method=b.get("method"), path=b.get("path"),
+                body=b.get("body", "{records}"), results=b.get("results"),
+                id_path=b.get("id_path"), error_path=b.get("error_path", "error"),
+            )
+        return cls(
+            name=name, method=str(opts.get("method", "POST")).upper(), path=path,
+            params=opts.get("params") or {}, headers=opts.get("headers") or {}, body=body,
+            id_path=opts.get("id_path"), protocol=protocol, document=document,
+            rpc_method=rpc_method, batch=batch,
+        )
+
+
+def _key_text(key: tuple[Any, ...]) -> Any:
+    return key[0] if len(key) == 1 else ",".join(str(part) for part in key)
+
+
+def _op_lookup(op: WriteOp) -> Callable[[str], Any]:
+    specials: dict[str, Any] = {
+        "record": op.record,
+        "dest_id": op.dest_id,
+        "key": _key_text(op.key),
+        "idempotency_key": op.idempotency_key,
+    }
+
+    def lookup(name: str) -> Any:
+        head, _, rest = name.partition(".")
+        if head in specials:
+            value = specials[head]
+            if value is None:
+                return MISSING  # e.g. {dest_id} before the destination has acknowledged
+            return get_path(value, rest)
+        return get_path(op.record, name)
+
+    return lookup
+
+
+def _id_of(body: Any, path: str | None) -> str | None:
+    if not path:
+        return None
+    value = get_path(body, path)
+    return None if value is MISSING or value is None else str(value)
+
+
+class HttpSink:
+    def __init__(self, options: Mapping[str, Any], ctx: ConnectorContext) -> None:
+        self._ctx = ctx
+        self._actions = {
+            name: ActionSpec.from_options(name, options[name]) for name in ACTIONS
+            if name in options
+        }
+        if not {"upsert", "create", "update"} & set(self._actions):
+            raise FatalError(
+                "the http destination defines no write request; add `upsert`, or `create` and "
+                "`update`, with method, path and body"
+            )
+        header = (options.get("idempotency_key") or {}).get("header")
+        self._idem_header: str | None = header or (
+            "Idempotency-Key" if "idempotency_key" in options else None
+        )
+        self._list = options.get("list")
+        if self._list:
+            check_template(self._list, "destination.list")
+        self._rpc_ids = itertools.count(1)
+        self._client = HttpClient(options, ctx)
+        self._pool = ThreadPoolExecutor(
+            max_workers=int(options.get("max_in_flight", 4)), thread_name_prefix="http-sink"
+        )
+
+    # --- choosing the request -----------------------------------------------------------------
+
+    def _spec_for(self, op: WriteOp) -> ActionSpec:
+        actions = self._actions
+        if op.action in ("delete", "unpublish"):
+            if op.action in actions:
+                return actions[op.action]
+            raise FatalError(
+                f"the http destination has no `{op.action}` request but the step asks to "
+                f"{op.action} records; add destination.{op.action} or change the step's "
+                "delete policy"
+            )
+        if op.action in actions:
+            return actions[op.action]
+        wanted = op.action
+        if wanted == "upsert":
+            wanted = "update" if op.dest_id is not None else "create"
+        if wanted in actions:
+            return actions[wanted]
+        if "upsert" in actions:
+            return actions["upsert"]
+        raise FatalError(
+            f"the http destination has no `{wanted}` request for a record "
+            f"{'known to' if op.dest_id else 'new at'} the destination; add destination.{wanted}"
+        )
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
+        groups: dict[str, list[int]] = {}
+        for index, op in enumerate(ops):
+            groups.setdefault(self._spec_for(op).name, []).append(index)
+        units: list[tuple[list[int], Future[list[WriteOutcome]]]] = []
+        for name, indexes in groups.items():
+            spec = self._actions[name]
+            if spec.batch is not None:
+                for start in range(0, len(indexes), spec.batch.size):
+                    chunk = indexes[start : start + spec.batch.size]
+                    batch_ops = [ops[i] for i in chunk]
+                    units.append((chunk, self._pool.submit(self._write_batch, spec, batch_ops)))
+            else:
+                for i in indexes:
+                    units.append(([i], self._pool.submit(self._write_one_list, spec, ops[i])))
+        wait([future for _, future in units])
+        outcomes: list[WriteOutcome | None] = [None] * len(ops)
+        for indexes, future in units:
+            error = future.exception()
+            if error is not None:
+                raise error
+            for i, outcome in zip(indexes, future.result(), strict=True):
+                outcomes[i] = outcome
+        return [o for o in outcomes if o is not None]
+
+    def _write_one_list(self, spec: ActionSpec, op: WriteOp) -> list[WriteOutcome]:
+        return [self._write_one(spec, op)]
+
+    def _payload(self, spec: ActionSpec, lookup: Callable[[str], Any]) -> Any:
+        body = MISSING if spec.body is MISSING else render(spec.body, lookup)
+        if spec.protocol == "graphql":
+            return {"query": spec.document, "variables": {} if body is MISSING else body}
+        if spec.protocol == "jsonrpc":
+            call: dict[str, Any] = {"jsonrpc": "2.0", "id": next(self._rpc_ids),
+                                    "method": spec.rpc_method}
+            if body is not MISSING:
+                call["params"] = body
+            return call
+        return body
+
+    def _write_one(self, spec: ActionSpec, op: WriteOp) -> WriteOutcome:
+        lookup = _op_lookup(op)
+        try:
+            path = render(spec.path, lookup, url=True)
+            params = render(spec.params, lookup, missing="omit")
+            headers = {k: str(v) for k, v in render(spec.headers, lookup).items()}
+            payload = self._payload(spec, lookup)
+        except RecordError as exc:
+            return WriteOutcome(ok=False, dest_id=op.dest_id, error=str(exc))
+        if self._idem_header and op.idempotency_key:
+            headers[self._idem_header] = op.idempotency_key
+        reply = self._client.send(
+            spec.method, path, params=params, body=payload, headers=headers,
+            protocol=spec.protocol, single_record=True,
+        )
+        if reply.decision is Decision.OK:
+            found = _id_of(reply.json(), spec.id_path)
+            return WriteOutcome(ok=True, dest_id=found or op.dest_id)
+        if reply.decision is Decision.IGNORE:
+            return WriteOutcome(ok=True, dest_id=op.dest_id)
+        if reply.decision is Decision.QUARANTINE:
+            return WriteOutcome(
+                ok=False, dest_id=op.dest_id,
+                error=reply.embedded_error(spec.protocol) or reply.describe(),
+            )
+        raise self._fatal(reply)
+
+    def _fatal(self, reply: Reply) -> FatalError:
+        return FatalError(
+            f"{reply.describe()}; the destination refused the request, check the request "
+            "template and credentials (add a `responses` rule to quarantine or ignore it)"
+        )
+
+    def _batch_key(self, ops: Sequence[WriteOp]) -> str:
+        digest = hashlib.sha256()
+        for op in ops:
+            digest.update((op.idempotency_key or repr((op.action, op.key))).encode())
+            digest.update(b"\n")
+        return digest.hexdigest()
+
+    def _write_batch(self, spec: ActionSpec, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
+        assert spec.batch is not None
+        batch = spec.batch
+        outcomes: list[WriteOutcome | None] = [None] * len(ops)
+        sent: list[int] = []
+        bodies: list[Any] = []
+        for i, op in enumerate(ops):
+            try:
+                bodies.append(self._payload(spec, _op_lookup(op)))
+                sent.append(i)
+            except RecordError as exc:
+                outcomes[i] = WriteOutcome(ok=False, dest_id=op.dest_id, error=str(exc))
+        if sent:
+            batch_ctx = {"records": bodies, "count": len(bodies)}
+            try:
+                path = render(batch.path or spec.path, batch_ctx, url=True)
+                wrapper = render(batch.body, batch_ctx)
+            except RecordError as exc:
+                raise FatalError(
+                    f"destination.{spec.name}.batch: {exc}; a batch path or wrapper can use "
+                    "only {records} and {count}"
+                ) from exc
+            headers: dict[str, str] = {}
+            if self._idem_header:
+                headers[self._idem_header] = self._batch_key([ops[i] for i in sent])
+            reply = self._client.send(
+                batch.method or spec.method, path, body=wrapper, headers=headers,
+                single_record=False,
+            )
+            results = self._batch_results(spec, reply, [ops[i] for i in sent])
+            for i, outcome in zip(sent, results, strict=True):
+                outcomes[i] = outcome
+        return [o for o in outcomes if o is not None]
+
+    def _batch_results(
+        self, spec: ActionSpec, reply: Reply, ops: Sequence[WriteOp]
+    ) -> list[WriteOutcome]:
+        batch = spec.batch
+        assert batch is not None
+        if reply.decision is Decision.IGNORE:
+            return [WriteOutcome(ok=True, dest_id=op.dest_id) for op in ops]
+        if reply.decision is Decision.QUARANTINE:
+            return [WriteOutcome(ok=False, dest_id=op.dest_id, error=reply.describe())
+                    for op in ops]
+        if reply.decision is not Decision.OK:
+            raise self._fatal(reply)
+        if not batch.results:
+            return [WriteOutcome(ok=True, dest_id=op.dest_id) for op in ops]
+        items = get_path(reply.json(), batch.results)
+        if not isinstance(items, list) or len(items) != len(ops):
+            count = len(items) if isinstance(items, list) else "no"
+            raise FatalError(
+                f"{reply.where()}: batch response has {count} results at "
+                f"{batch.results!r} for {len(ops)} records; check batch.results"
+            )
+        id_path = batch.id_path or spec.id_path
+        outcomes = []
+        for op, item in zip(ops, items, strict=True):
+            error = get_path(item, batch.error_path)
+            if error not in (MISSING, None, "", [], {}):
+                outcomes.append(WriteOutcome(
+                    ok=False, dest_id=op.dest_id, error=redact(f"{reply.where()}: {error}")
+                ))
+            else:
+                outcomes.append(WriteOutcome(ok=True, dest_id=_id_of(item, id_path) or op.dest_id))
+        return outcomes
+
+    # --- listing ------------------------------------------------------------------------------
+
+    def list_keys(self) -> Iterator[tuple[tuple[Any, ...], str]]:
+        if not self._list:
+            raise FatalError(
+                "this http destination cannot be listed; add destination.list with path, "
+                "records, key_fields and id_path"
+            )
+        spec = self._list
+        key_fields = tuple(spec.get("key_fields") or self._ctx.key_fields)
+        if not key_fields:
+            raise FatalError("destination.list needs key_fields (or a step key) to list keys")
+        pages = rest_pages(
+            self._client, method="GET", path=spec["path"], params=spec.get("params") or {},
+            body=MISSING, records_path=spec.get("records", "data"),
+            pagination=spec.get("pagination"),
+        )
+        for page in pages:
+            for item in page:
+                dest_id = _id_of(item, spec["id_path"])
+                key = tuple(get_path(item, f) for f in key_fields)
+                if dest_id is None or any(part is MISSING for part in key):
+                    log.warning("http.list_item_skipped", extra={
+                        "job": self._ctx.job, "step": self._ctx.step,
+                        "reason": "missing key field or id"})
+                    continue
+                yield key, dest_id
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._client.close()
