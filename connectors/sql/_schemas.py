@@ -1,0 +1,198 @@
+"""JSON Schemas (2020-12) of the sql connector's source and destination options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_URL: dict[str, Any] = {
+    "type": "string",
+    "secret": True,
+    "description": (
+        "SQLAlchemy database URL. It usually carries a password, so it is treated as a secret "
+        "(logs show it with the password hidden). Bare postgresql:// and mysql:// pick the "
+        "bundled psycopg 3 and PyMySQL drivers. A relative sqlite path resolves against the "
+        "current directory."
+    ),
+    "examples": [
+        "sqlite:///var/erp.db",
+        "postgresql+psycopg://erp:${ERP_DB_PASSWORD}@db.internal/erp",
+        "mysql+pymysql://erp:${ERP_DB_PASSWORD}@127.0.0.1:3306/erp",
+    ],
+}
+_SCHEMA: dict[str, Any] = {
+    "type": ["string", "null"],
+    "description": "Database schema holding the table (PostgreSQL schema, MySQL database).",
+    "default": None,
+    "examples": ["public", "erp"],
+}
+_COLUMN_LIST: dict[str, Any] = {"type": "array", "items": {"type": "string", "minLength": 1}}
+
+SOURCE_OPTIONS: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["url"],
+    "oneOf": [{"required": ["table"]}, {"required": ["query"]}],
+    "properties": {
+        "url": _URL,
+        "schema": _SCHEMA,
+        "table": {
+            "type": "string",
+            "minLength": 1,
+            "description": "Table (or view) to read. Give either `table` or `query`.",
+            "examples": ["products", "on_hand"],
+        },
+        "query": {
+            "type": "string",
+            "minLength": 1,
+            "description": (
+                "A SELECT to read instead of a table, with named bind parameters (:name) whose "
+                "values come from `params`. It is wrapped as a subquery so the cursor and "
+                "pushed-down filters apply to its result columns; declare them in `fields`."
+            ),
+            "examples": [
+                "SELECT v.sku, v.item_id, o.physical - o.reserved AS available, o.modified_at "
+                "FROM on_hand o JOIN variants v ON v.sku = o.sku WHERE o.warehouse = :wh"
+            ],
+        },
+        "params": {
+            "type": "object",
+            "description": "Values of the query's named bind parameters (never pasted as text).",
+            "default": {},
+            "examples": [{"wh": "MAIN"}],
+        },
+        "fields": {
+            **_COLUMN_LIST,
+            "description": (
+                "The columns this source provides. Lets the validator check mappings without "
+                "connecting, limits a table read to these columns, and names a query's columns."
+            ),
+            "examples": [["item_id", "name", "list_price", "sell_online", "modified_at"]],
+        },
+        "order_by": {
+            **_COLUMN_LIST,
+            "description": (
+                "Columns to sort by when the step has no cursor (an incremental read is always "
+                "sorted by its cursor field)."
+            ),
+            "default": [],
+            "examples": [["item_id"]],
+        },
+        "chunk_size": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 1000000,
+            "description": (
+                "Rows fetched from the server per round trip; rows are streamed through a "
+                "server-side cursor, so memory stays flat whatever the table size."
+            ),
+            "default": 5000,
+            "examples": [1000, 20000],
+        },
+    },
+}
+
+DESTINATION_OPTIONS: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["url", "table"],
+    "properties": {
+        "url": _URL,
+        "schema": _SCHEMA,
+        "table": {
+            "type": "string",
+            "minLength": 1,
+            "description": "Table to write.",
+            "examples": ["sales_orders", "online_stores"],
+        },
+        "mode": {
+            "enum": ["insert", "upsert", "update", "delete"],
+            "description": (
+                "What a record does to the table: insert (a duplicate key is a bad record), "
+                "upsert (insert or update by key; needs a primary key or unique index on the key "
+                "columns), update (existing rows only; a missing row is a bad record) or delete "
+                "(remove the rows with these keys)."
+            ),
+            "default": "upsert",
+            "examples": ["upsert", "insert"],
+        },
+        "key": {
+            **_COLUMN_LIST,
+            "minItems": 1,
+            "description": (
+                "Key columns that identify a row. Default: the step's key fields."
+            ),
+            "examples": [["item_id"], ["store_id", "store_order_id"]],
+        },
+        "columns": {
+            **_COLUMN_LIST,
+            "description": (
+                "Record fields to write (each must be a column). Default: every record field "
+                "that is a column of the table; other fields are ignored (logged once)."
+            ),
+            "examples": [["store_id", "store_order_id", "status", "total"]],
+        },
+        "unpublish": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["set"],
+            "description": (
+                "How an `unpublish` (a record no longer selected) is applied: the columns to set "
+                "on its row."
+            ),
+            "examples": [{"set": {"sell_online": False}}, {"set": {"active": 0}}],
+            "properties": {
+                "set": {
+                    "type": "object",
+                    "minProperties": 1,
+                    "description": "Column -> value written on the unpublished row.",
+                    "examples": [{"sell_online": False}],
+                }
+            },
+        },
+        "lines": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["table", "field", "parent_key"],
+            "description": (
+                "Write a header and its lines in one transaction: the list under `field` goes "
+                "into the lines `table`, each line getting the header's generated id in "
+                "`parent_key`. Rewriting a header replaces its lines, so a rerun adds none."
+            ),
+            "examples": [{
+                "table": "sales_order_lines", "field": "lines",
+                "parent_key": "sales_order_id", "key": ["line_number"],
+            }],
+            "properties": {
+                "table": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Table of the lines.",
+                    "examples": ["sales_order_lines"],
+                },
+                "field": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Record field holding the list of lines.",
+                    "default": "lines",
+                    "examples": ["lines"],
+                },
+                "parent_key": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Column of the lines table that references the header's id.",
+                    "examples": ["sales_order_id"],
+                },
+                "key": {
+                    **_COLUMN_LIST,
+                    "description": (
+                        "Columns that identify a line within its header (checked to exist)."
+                    ),
+                    "default": [],
+                    "examples": [["line_number"]],
+                },
+            },
+        },
+    },
+}
