@@ -1,0 +1,47 @@
+"""The transform layer: mappings, filters, safe expressions, lookups, nest/flatten, plugins.
+
+The engine compiles each step once and streams rows through it::
+
+    compiled = compile_step(step, lookups=indexes, keymap=resolver, residual_filter=rest)
+    for item in compiled.apply(rows):
+        if isinstance(item, Transformed): ...   # write item.record, keyed by item.key
+        else: ...                                # quarantine item.source with item.reason
+
+``row_hash`` detects changes, ``dedupe_by_key`` keeps the last record of each key in a batch,
+``jsonable`` makes a record JSON-ready (Decimal -> str, dates -> ISO-8601).
+"""
+
+from __future__ import annotations
+
+from .compile import CompiledStep, compile_step
+from .convert import TYPES
+from .expressions import FUNCTIONS, CompiledExpression, compile_expression
+from .filters import Predicate, compile_filter, filter_fields
+from .hashing import jsonable, row_hash
+from .plugins import Plugin, available_plugins, load_plugin, split_name
+from .records import KeymapResolver, Rejected, Transformed, dedupe_by_key
+from .shape import flatten, nest
+
+__all__ = [
+    "FUNCTIONS",
+    "TYPES",
+    "CompiledExpression",
+    "CompiledStep",
+    "KeymapResolver",
+    "Plugin",
+    "Predicate",
+    "Rejected",
+    "Transformed",
+    "available_plugins",
+    "compile_expression",
+    "compile_filter",
+    "compile_step",
+    "dedupe_by_key",
+    "filter_fields",
+    "flatten",
+    "jsonable",
+    "load_plugin",
+    "nest",
+    "row_hash",
+    "split_name",
+]

@@ -1,0 +1,251 @@
+"""A step's transformations compiled once and applied to a stream of source rows.
+
+Order: residual filter -> nest -> flatten -> map (lookups, key map, expressions, conversions)
+-> plugins -> key extraction. The input is consumed lazily and never materialised: nest holds
+one group of consecutive rows, everything else one row.
+
+Only ``residual_filter`` filters rows: the engine passes the part of ``step.filter`` its source
+could not push down (``step.filter`` itself when nothing was pushed down). Rows failing it are
+dropped, not quarantined; an ``expr`` filter that cannot be evaluated on a row quarantines it.
+
+A record whose key fields are all null or empty is rejected: it could not be written idempotently.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from runner.errors import ConfigError, RecordError, RunFailed, SyncError
+from runner.spec import FieldMap, Filter, Step
+
+from .filters import Predicate, compile_filter, filter_fields
+from .mapping import Lookups, compile_mappings, mapping_reads
+from .paths import getter, root_field
+from .plugins import Plugin, load_plugin
+from .records import KeymapResolver, Rejected, Transformed
+from .shape import flatten_record, nest
+
+__all__ = ["CompiledStep", "compile_step"]
+
+Item = Transformed | Rejected
+
+
+def compile_step(
+    step: Step,
+    *,
+    lookups: Lookups | None = None,
+    keymap: KeymapResolver | None = None,
+    residual_filter: Filter | None = None,
+) -> CompiledStep:
+    """Compile ``step``'s transformations; ConfigError for anything wrong in them.
+
+    ``lookups`` maps each lookup name to its index (lookup key value -> row), built by the
+    engine; ``keymap`` resolves destination ids. Either may be omitted to compile for
+    validation only: a record that needs them then fails the run.
+    """
+    return CompiledStep(step, lookups=lookups, keymap=keymap, residual_filter=residual_filter)
+
+
+def _key_function(key: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[str, ...]]:
+    if len(key) == 1:
+        (name,) = key
+
+        def one(record: Mapping[str, Any]) -> tuple[str, ...]:
+            value = record.get(name)
+            return ("" if value is None else str(value),)
+
+        return one
+    names = key
+
+    def many(record: Mapping[str, Any]) -> tuple[str, ...]:
+        return tuple("" if (v := record.get(n)) is None else str(v) for n in names)
+
+    return many
+
+
+class CompiledStep:
+    """The compiled transformations of one step. ``apply`` streams Transformed/Rejected."""
+
+    def __init__(
+        self,
+        step: Step,
+        *,
+        lookups: Lookups | None = None,
+        keymap: KeymapResolver | None = None,
+        residual_filter: Filter | None = None,
+    ) -> None:
+        self.step = step
+        if not step.key:
+            raise ConfigError(f"step {step.name!r}: a key is required")
+        self._filter: Predicate | None = (
+            compile_filter(residual_filter) if residual_filter is not None else None
+        )
+        self._map: Callable[[Mapping[str, Any]], dict[str, Any]] | None = (
+            compile_mappings(step.mappings, lookups=lookups, keymap=keymap)
+            if step.mappings is not None
+            else None
+        )
+        self._plugins: tuple[tuple[str, Plugin, Mapping[str, Any]], ...] = tuple(
+            (ref.plugin, load_plugin(ref.plugin), ref.options) for ref in step.transforms
+        )
+        self._key = _key_function(step.key)
+        self._source_key = _source_key(step.key, step.mappings)
+        self.required_fields: frozenset[str] = self._required(residual_filter)
+        # Without mappings every source field passes through, so a source must read them all.
+        self.reads_all_fields: bool = step.mappings is None
+
+    def _required(self, residual_filter: Filter | None) -> frozenset[str]:
+        step = self.step
+        reads: set[str] = set()
+        if step.mappings is not None:
+            reads |= mapping_reads(step.mappings)
+        if step.flatten is not None:
+            reads.add(root_field(step.flatten.field))
+        if step.nest is not None:
+            # The nested list is made from the group's rows; the header from its first row.
+            reads.discard(step.nest.into)
+            reads.update(step.nest.by)
+            reads.update(step.nest.fields)
+        reads |= filter_fields(residual_filter)
+        if step.cursor is not None:
+            reads.add(root_field(step.cursor.field))
+        return frozenset(reads)
+
+    def apply(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[Item]:
+        """Transform ``rows`` lazily into records to write and records to quarantine."""
+        step = self.step
+        if step.nest is None and step.flatten is None and not self._plugins:
+            return self._apply_simple(rows)
+        return self._apply_general(rows)
+
+    # The common case in one loop: no generator layers between the rows and the mapping.
+    def _apply_simple(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[Item]:
+        keep = self._filter
+        map_row = self._map
+        key_of = self._key
+        source_key = self._source_key
+        for row in rows:
+            if keep is not None:
+                try:
+                    if not keep(row):
+                        continue
+                except RecordError as exc:
+                    yield Rejected(row, str(exc), source_key(row))
+                    continue
+            try:
+                record = map_row(row) if map_row is not None else dict(row)
+            except RecordError as exc:
+                yield Rejected(row, str(exc), source_key(row))
+                continue
+            key = key_of(record)
+            if not any(key):
+                yield Rejected(row, _no_key(step_key=self.step.key), None)
+                continue
+            yield Transformed(record, key, row)
+
+    def _apply_general(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[Item]:
+        step = self.step
+        pending: deque[Rejected] = deque()
+        keep = self._filter
+        map_row = self._map
+        source_key = self._source_key
+
+        def filtered() -> Iterator[Mapping[str, Any]]:
+            for row in rows:
+                try:
+                    if keep is None or keep(row):
+                        yield row
+                except RecordError as exc:
+                    pending.append(Rejected(row, str(exc), source_key(row)))
+
+        stream: Iterable[Mapping[str, Any]] = filtered() if keep is not None else rows
+        if step.nest is not None:
+            stream = nest(stream, step.nest)
+        flat = step.flatten
+        current: list[Mapping[str, Any]] = [{}]
+
+        def mapped() -> Iterator[dict[str, Any]]:
+            for record in stream:
+                if flat is not None:
+                    try:
+                        parts: Iterable[Mapping[str, Any]] = flatten_record(
+                            record, flat.field, flat.prefix
+                        )
+                    except RecordError as exc:
+                        pending.append(Rejected(record, str(exc), None))
+                        continue
+                else:
+                    parts = (record,)
+                for part in parts:
+                    try:
+                        out = map_row(part) if map_row is not None else dict(part)
+                    except RecordError as exc:
+                        pending.append(Rejected(part, str(exc), source_key(part)))
+                        continue
+                    current[0] = part
+                    yield out
+
+        outputs: Iterable[dict[str, Any]] = mapped()
+        for name, plugin, options in self._plugins:
+            outputs = _guard_plugin(name, plugin(outputs, options))
+        key_of = self._key
+        for out in outputs:
+            while pending:
+                yield pending.popleft()
+            if not isinstance(out, dict):
+                raise RunFailed(
+                    f"transform plugin output must be dicts, got {type(out).__name__}"
+                )
+            key = key_of(out)
+            # With plugins, a record is attributed to the latest source row read, which is
+            # exact for the usual one-in, n-out plugin.
+            if not any(key):
+                yield Rejected(current[0], _no_key(step.key), None)
+                continue
+            yield Transformed(out, key, current[0])
+        while pending:
+            yield pending.popleft()
+
+
+def _guard_plugin(name: str, outputs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Run a plugin's output, turning its unexpected exceptions into RunFailed."""
+    try:
+        yield from outputs
+    except SyncError:
+        raise
+    except Exception as exc:
+        raise RunFailed(
+            f"transform plugin {name!r} failed: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _no_key(step_key: tuple[str, ...]) -> str:
+    return f"key {', '.join(step_key)}: the record has no value for its key"
+
+
+def _source_key(
+    key: tuple[str, ...], mappings: tuple[FieldMap, ...] | None
+) -> Callable[[Mapping[str, Any]], tuple[str, ...] | None]:
+    """The key of a source row that could not be transformed, when the key fields are plain
+    copies of source fields (for quarantine listings); otherwise a function giving None."""
+    sources: list[str] = []
+    by_target = {fm.target: fm for fm in mappings} if mappings is not None else None
+    for name in key:
+        if by_target is None:
+            sources.append(name)
+            continue
+        fm = by_target.get(name)
+        if fm is None or fm.field is None or fm.each is not None:
+            return lambda row: None
+        sources.append(fm.field)
+    getters = tuple(getter(s) for s in sources)
+
+    def source_key(row: Mapping[str, Any]) -> tuple[str, ...] | None:
+        try:
+            return tuple("" if (v := g(row)) is None else str(v) for g in getters)
+        except Exception:  # a key for a listing is best effort; never hide the real error
+            return None
+
+    return source_key

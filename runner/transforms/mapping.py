@@ -1,0 +1,278 @@
+"""Field mappings compiled into one function per output field.
+
+Each :class:`~runner.spec.FieldMap` becomes a closure ``row -> value`` built once: its producer
+(field, const, expr, coalesce, lookup, keymap, each), then its conversion, default, and checks.
+A record that cannot be mapped raises :class:`~runner.errors.RecordError` (quarantine); a
+lookup or key-map miss under ``missing: fail`` raises :class:`~runner.errors.RunFailed`.
+
+Rules beyond the FieldMap docstring:
+
+- A missing source field is null; so is a missing part of a dotted path.
+- ``default`` replaces a null after conversion and is itself converted when the step is compiled
+  (``{field: qty, type: int, default: "0"}`` gives ``0``).
+- ``required`` refuses null and ``""``; ``max_length`` refuses longer strings.
+- ``coalesce`` takes the first value that is neither null nor ``""``.
+- A lookup or key map whose ``on`` value is null gives null (there is nothing to look up);
+  ``required: true`` makes that an error. Lookup keys match as given, then as strings
+  (SQL gives 7, a CSV gives "7").
+- ``each`` maps every item (a mapping) of a list with its sub-mappings; the list comes from the
+  field's producer (``field:``, or the field of the same name when none is given).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from runner.errors import ConfigError, RecordError, RunFailed
+from runner.spec import FieldMap, KeymapRef, LookupRef
+
+from .convert import make_converter, show
+from .expressions import compile_expression
+from .paths import getter, root_field
+from .records import KeymapResolver
+
+__all__ = ["FieldFn", "Lookups", "compile_field", "compile_mappings", "mapping_reads"]
+
+FieldFn = Callable[[Mapping[str, Any]], Any]
+Lookups = Mapping[str, Mapping[Any, Mapping[str, Any]]]
+
+
+def compile_mappings(
+    mappings: tuple[FieldMap, ...],
+    *,
+    lookups: Lookups | None,
+    keymap: KeymapResolver | None,
+) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """One function mapping a source row to an output record (fields in mapping order)."""
+    seen: set[str] = set()
+    fns: list[tuple[str, FieldFn]] = []
+    for fm in mappings:
+        if fm.target in seen:
+            raise ConfigError(f"map: field {fm.target!r} is mapped twice")
+        seen.add(fm.target)
+        fns.append((fm.target, compile_field(fm, lookups=lookups, keymap=keymap)))
+    pairs = tuple(fns)
+
+    def map_row(row: Mapping[str, Any]) -> dict[str, Any]:
+        return {target: fn(row) for target, fn in pairs}
+
+    return map_row
+
+
+def mapping_reads(mappings: tuple[FieldMap, ...]) -> frozenset[str]:
+    """Top-level source fields the mappings read."""
+    out: set[str] = set()
+    for fm in mappings:
+        if fm.field is not None:
+            out.add(root_field(fm.field))
+        elif not (fm.has_const or fm.expr or fm.coalesce or fm.lookup or fm.keymap):
+            out.add(root_field(fm.target))
+        if fm.expr:
+            out.update(root_field(n) for n in compile_expression(fm.expr, where=fm.target).names)
+        out.update(root_field(f) for f in fm.coalesce)
+        if fm.lookup is not None:
+            out.add(root_field(fm.lookup.on))
+        if fm.keymap is not None:
+            out.add(root_field(fm.keymap.on))
+    return frozenset(out)
+
+
+def compile_field(
+    fm: FieldMap, *, lookups: Lookups | None, keymap: KeymapResolver | None
+) -> FieldFn:
+    """The closure computing ``fm.target`` from a row."""
+    target = fm.target
+    produce = _producer(fm, lookups=lookups, keymap=keymap)
+    if fm.each is not None:
+        produce = _each(target, produce, fm.each, lookups=lookups, keymap=keymap)
+    convert = None
+    if fm.type is not None:
+        convert = make_converter(
+            fm.type, target, scale=fm.scale, fmt=fm.format, timezone=fm.timezone
+        )
+    elif fm.scale is not None or fm.timezone is not None:
+        raise ConfigError(f"{target}: scale and timezone need a type (decimal, datetime)")
+    default = None
+    has_default = fm.has_default and fm.default is not None
+    if has_default:
+        default = fm.default
+        if convert is not None:
+            try:
+                default = convert(default)
+            except RecordError as exc:
+                raise ConfigError(
+                    f"{target}: default {show(fm.default)} is invalid: {exc}"
+                ) from exc
+    required = fm.required
+    max_length = fm.max_length
+    if max_length is not None and (not isinstance(max_length, int) or max_length < 0):
+        raise ConfigError(f"{target}: max_length must be a non-negative integer")
+
+    if convert is None and not has_default and not required and max_length is None:
+        return produce
+    if convert is not None and not has_default and not required and max_length is None:
+        def converted(row: Mapping[str, Any]) -> Any:
+            value = produce(row)
+            return None if value is None else convert(value)
+
+        return converted
+
+    def checked(row: Mapping[str, Any]) -> Any:
+        value = produce(row)
+        if value is not None and convert is not None:
+            value = convert(value)
+        if value is None and has_default:
+            value = default
+        if required and (value is None or value == ""):
+            raise RecordError(f"{target}: a value is required", field=target)
+        if max_length is not None and type(value) is str and len(value) > max_length:
+            raise RecordError(
+                f"{target}: {show(value)} is longer than {max_length} characters", field=target
+            )
+        return value
+
+    return checked
+
+
+def _producer(fm: FieldMap, *, lookups: Lookups | None, keymap: KeymapResolver | None) -> FieldFn:
+    target = fm.target
+    chosen = [
+        name
+        for name, present in (
+            ("field", fm.field is not None),
+            ("const", fm.has_const),
+            ("expr", fm.expr is not None),
+            ("coalesce", bool(fm.coalesce)),
+            ("lookup", fm.lookup is not None),
+            ("keymap", fm.keymap is not None),
+        )
+        if present
+    ]
+    if len(chosen) > 1:
+        raise ConfigError(
+            f"{target}: give exactly one of field, const, expr, coalesce, lookup, keymap "
+            f"(found {', '.join(chosen)})"
+        )
+    if fm.field is not None:
+        return getter(fm.field)
+    if fm.has_const:
+        const = fm.const
+        return lambda row: const
+    if fm.expr is not None:
+        return compile_expression(fm.expr, where=target).evaluate
+    if fm.coalesce:
+        getters = tuple(getter(f) for f in fm.coalesce)
+
+        def coalesce(row: Mapping[str, Any]) -> Any:
+            for get in getters:
+                value = get(row)
+                if value is not None and value != "":
+                    return value
+            return None
+
+        return coalesce
+    if fm.lookup is not None:
+        return _lookup(target, fm.lookup, lookups)
+    if fm.keymap is not None:
+        return _keymap(target, fm.keymap, keymap)
+    # `each` with no producer reads the list of the same name; so does a bare `target:`.
+    return getter(target)
+
+
+def _missing(policy: str, target: str, message: str, hint: str) -> Any:
+    if policy == "null":
+        return None
+    if policy == "fail":
+        raise RunFailed(f"{target}: {message}; the run stops because of `missing: fail` ({hint})")
+    raise RecordError(f"{target}: {message}", field=target)
+
+
+def _lookup(target: str, ref: LookupRef, lookups: Lookups | None) -> FieldFn:
+    name, take, policy = ref.lookup, ref.take, ref.missing
+    if policy not in ("fail", "null", "quarantine"):
+        raise ConfigError(f"{target}: missing must be fail, null or quarantine, not {policy!r}")
+    if lookups is not None and name not in lookups:
+        known = ", ".join(sorted(lookups)) or "none"
+        raise ConfigError(f"{target}: lookup {name!r} is not defined; defined lookups: {known}")
+    get_on = getter(ref.on)
+    by_text: dict[str, Mapping[str, Any]] | None = None
+    hint = f"add the row to lookup {name!r} or use missing: null / quarantine"
+
+    def lookup(row: Mapping[str, Any]) -> Any:
+        nonlocal by_text
+        value = get_on(row)
+        if value is None:
+            return None
+        if lookups is None or name not in lookups:
+            raise RunFailed(f"{target}: lookup {name!r} was not loaded for this run")
+        table = lookups[name]
+        try:
+            hit = table.get(value)
+        except TypeError:  # an unhashable value is in no index
+            hit = None
+        if hit is None:
+            if by_text is None:
+                by_text = {str(k): v for k, v in table.items()}
+            hit = by_text.get(str(value))
+            if hit is None:
+                return _missing(policy, target,
+                                f"no row in lookup {name!r} for {ref.on}={show(value)}", hint)
+        return hit.get(take)
+
+    return lookup
+
+
+def _keymap(target: str, ref: KeymapRef, resolver: KeymapResolver | None) -> FieldFn:
+    entity, job, policy = ref.entity, ref.job, ref.missing
+    if policy not in ("fail", "null", "quarantine"):
+        raise ConfigError(f"{target}: missing must be fail, null or quarantine, not {policy!r}")
+    get_on = getter(ref.on)
+    owner = f"job {job!r}" if job else "this job"
+    hint = f"run the step that writes {entity!r} first, or use missing: null / quarantine"
+
+    def keymap(row: Mapping[str, Any]) -> Any:
+        value = get_on(row)
+        if value is None:
+            return None
+        if resolver is None:
+            raise RunFailed(f"{target}: no key map is available to resolve {entity!r}")
+        found = resolver(job, entity, (str(value),))
+        if found is None:
+            return _missing(
+                policy, target,
+                f"no destination id for {entity!r} key {show(str(value))} in {owner}", hint,
+            )
+        return found
+
+    return keymap
+
+
+def _each(
+    target: str,
+    produce: FieldFn,
+    subs: tuple[FieldMap, ...],
+    *,
+    lookups: Lookups | None,
+    keymap: KeymapResolver | None,
+) -> FieldFn:
+    item_map = compile_mappings(subs, lookups=lookups, keymap=keymap)
+
+    def each(row: Mapping[str, Any]) -> Any:
+        items = produce(row)
+        if items is None:
+            return None
+        if not isinstance(items, list | tuple):
+            raise RecordError(f"{target}: {show(items)} is not a list", field=target)
+        out = []
+        for index, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                raise RecordError(f"{target}[{index}]: {show(item)} is not an object",
+                                  field=target)
+            try:
+                out.append(item_map(item))
+            except RecordError as exc:
+                raise RecordError(f"{target}[{index}].{exc}", field=target) from exc
+        return out
+
+    return each

@@ -1,0 +1,50 @@
+"""What a compiled step yields: records ready to write, and records for quarantine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["KeymapResolver", "Rejected", "Transformed", "dedupe_by_key"]
+
+# (job or None for this job, entity, key) -> the destination's id, or None when unknown.
+KeymapResolver = Callable[[str | None, str, tuple[str, ...]], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Transformed:
+    """A record ready to write.
+
+    ``key`` holds the values of the step's key fields, each ``str()``-normalised (None -> "").
+    ``source`` is the row it came from (after nest/flatten), for quarantine and the cursor.
+    """
+
+    record: dict[str, Any]
+    key: tuple[str, ...]
+    source: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A record that goes to quarantine; ``reason`` says why in words a user can act on."""
+
+    source: Any
+    reason: str
+    key: tuple[str, ...] | None = None
+
+
+def dedupe_by_key(items: Iterable[Transformed]) -> Iterator[Transformed]:
+    """Keep the last occurrence of each key, in the order of those last occurrences.
+
+    For one batch: it holds the batch in memory. The engine keeps its own run-level set.
+
+    >>> a1, b, a2 = (Transformed({"v": i}, (k,), {}) for i, k in enumerate("aba"))
+    >>> [t.record["v"] for t in dedupe_by_key([a1, b, a2])]
+    [1, 2]
+    """
+    last: dict[tuple[str, ...], Transformed] = {}
+    for item in items:
+        last.pop(item.key, None)
+        last[item.key] = item
+    return iter(last.values())

@@ -1,0 +1,82 @@
+"""Reshaping rows: nest (SQL rows -> API documents) and flatten (API documents -> rows).
+
+Both stream: nest holds one group (consecutive rows with equal ``by`` values) at a time, so
+the source must deliver a group's rows together (``ORDER BY`` the ``by`` fields).
+
+>>> rows = [{"order": 1, "cust": "A", "sku": "x", "qty": 2},
+...         {"order": 1, "cust": "A", "sku": "y", "qty": 1}]
+>>> [doc] = nest(rows, NestSpec(by=("order",), into="lines", fields=("sku", "qty")))
+>>> doc
+{'order': 1, 'cust': 'A', 'lines': [{'sku': 'x', 'qty': 2}, {'sku': 'y', 'qty': 1}]}
+>>> list(flatten([doc], FlattenSpec(field="lines"))) == rows
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from runner.errors import RecordError
+from runner.spec import FlattenSpec, NestSpec
+
+__all__ = ["flatten", "flatten_record", "nest"]
+
+
+def nest(rows: Iterable[Mapping[str, Any]], spec: NestSpec) -> Iterator[dict[str, Any]]:
+    """Group consecutive rows sharing ``spec.by``: the first row's other columns, plus
+    ``spec.into`` holding ``{f: row[f] for f in spec.fields}`` for each row of the group."""
+    by = spec.by
+    fields = spec.fields
+    into = spec.into
+    item_fields = frozenset(fields)
+
+    def group_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(row.get(f) for f in by)
+
+    current: dict[str, Any] | None = None
+    current_key: tuple[Any, ...] = ()
+    items: list[dict[str, Any]] = []
+    for row in rows:
+        key = group_key(row)
+        if current is None or key != current_key:
+            if current is not None:
+                current[into] = items
+                yield current
+            current = {k: v for k, v in row.items() if k not in item_fields}
+            current_key = key
+            items = []
+        items.append({f: row.get(f) for f in fields})
+    if current is not None:
+        current[into] = items
+        yield current
+
+
+def flatten(records: Iterable[Mapping[str, Any]], spec: FlattenSpec) -> Iterator[dict[str, Any]]:
+    """One row per item of the list ``spec.field``: the record's other fields plus the item's
+    fields, each prefixed with ``spec.prefix``. A record whose list is empty or null yields one
+    row with the header fields only (nothing is dropped silently)."""
+    for record in records:
+        yield from flatten_record(record, spec.field, spec.prefix)
+
+
+def flatten_record(record: Mapping[str, Any], name: str, prefix: str = "") -> list[dict[str, Any]]:
+    """:func:`flatten` for one record; RecordError when ``name`` is not a list of objects."""
+    header = {k: v for k, v in record.items() if k != name}
+    items = record.get(name)
+    if not items:
+        return [header]
+    if not isinstance(items, list | tuple):
+        raise RecordError(f"{name}: {type(items).__name__} is not a list to flatten", field=name)
+    out = []
+    for item in items:
+        if not isinstance(item, Mapping):
+            raise RecordError(f"{name}: item {item!r:.60} is not an object", field=name)
+        row = dict(header)
+        if prefix:
+            for k, v in item.items():
+                row[prefix + k] = v
+        else:
+            row.update(item)
+        out.append(row)
+    return out
