@@ -114,9 +114,10 @@ def make(jobs: list[Job], start: dt.datetime, *, state: FakeState | None = None,
     clock = state.clock if state is not None else Clock(start)
     state = state or FakeState(clock)
     manual = Manual()
-    sched = Scheduler(Project({j.name: j for j in jobs}), state, clock=clock,  # type: ignore[arg-type]
-                      runner=manual.runner, owner=owner, lease_s=30, max_workers=kw.pop("max_workers", 4),
-                      spawn=manual.spawn, **kw)
+    workers = kw.pop("max_workers", 4)
+    sched = Scheduler(Project({j.name: j for j in jobs}), state,  # type: ignore[arg-type]
+                      clock=clock, runner=manual.runner, owner=owner, lease_s=30,
+                      max_workers=workers, spawn=manual.spawn, **kw)
     return sched, clock, state, manual
 
 
@@ -137,7 +138,8 @@ def test_a_simulated_day_of_a_fifteen_minute_job_is_96_runs() -> None:
     started = advance(sched, clock, utc(2026, 1, 2), 7, manual)
     assert started == ["stock"] * 96
     assert manual.ran == ["stock"] * 96
-    assert len(state.claims) == 96 and all(c["status"] == "succeeded" for c in state.claims.values())
+    assert len(state.claims) == 96
+    assert all(c["status"] == "succeeded" for c in state.claims.values())
     assert state.scheduled["stock"] == utc(2026, 1, 2)
 
 
@@ -181,7 +183,7 @@ def test_a_new_job_does_not_catch_up_on_its_past() -> None:
 
 
 def test_overlap_skip_drops_the_slot_while_the_job_runs() -> None:
-    sched, clock, state, manual = make([job("slow", overlap="skip")], utc(2026, 1, 1))
+    sched, clock, _state, manual = make([job("slow", overlap="skip")], utc(2026, 1, 1))
     sched.tick(clock.now)
     started = advance(sched, clock, utc(2026, 1, 1, 1), 60, manual, finish=False)
     assert started == ["slow"]  # 00:15 started; 00:30, 00:45, 01:00 were skipped
@@ -190,7 +192,7 @@ def test_overlap_skip_drops_the_slot_while_the_job_runs() -> None:
 
 
 def test_overlap_queue_keeps_at_most_one_pending_run() -> None:
-    sched, clock, state, manual = make([job("slow", overlap="queue")], utc(2026, 1, 1))
+    sched, clock, _state, manual = make([job("slow", overlap="queue")], utc(2026, 1, 1))
     sched.tick(clock.now)
     started = advance(sched, clock, utc(2026, 1, 1, 1), 60, manual, finish=False)
     assert started == ["slow"]
@@ -219,7 +221,7 @@ def test_window_wrapping_midnight_skips_daytime_slots_unless_forced() -> None:
 
 def test_depends_on_orders_same_tick_runs_and_waits_for_a_running_dependency() -> None:
     jobs = [job("orders", depends_on=("customers",)), job("customers")]
-    sched, clock, state, manual = make(jobs, utc(2026, 1, 1))
+    sched, clock, _state, manual = make(jobs, utc(2026, 1, 1))
     sched.tick(clock.now)
     clock.now = utc(2026, 1, 1, 0, 15)
     assert [d.job for d in sched.tick(clock.now)] == ["customers"]
@@ -278,7 +280,7 @@ def test_two_runners_share_slots_and_a_dead_runners_slot_is_taken_over() -> None
 
 
 def test_reload_removes_adds_and_changes_jobs() -> None:
-    sched, clock, state, manual = make([job("a"), job("b")], utc(2026, 1, 1))
+    sched, clock, _state, manual = make([job("a"), job("b")], utc(2026, 1, 1))
     sched.tick(clock.now)
     new = Project({"b": job("b", cron="*/5 * * * *"), "c": job("c")})
     sched.replace_project(new)
