@@ -1,0 +1,38 @@
+"""The engine: running a job's steps correctly and restartably, and planning them.
+
+>>> from runner.engine import run_job  # doctest: +SKIP
+>>> result = run_job(job, project=project, state=store)  # doctest: +SKIP
+>>> [s.summary() for s in result.steps]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from .cursor import apply_lookback
+from .ops import idempotency_key
+from .progress import NullProgress, ProgressSink, TerminalProgress
+from .quarantine import RetryReport, retry_quarantined
+from .results import JobResult, PlanSample, StepPlan, StepResult
+from .retry import backoff_delay, call_with_retry
+from .runner import default_owner, in_window, run_job, select_steps
+from .step import CRASH_AFTER_WRITES_ENV
+
+__all__ = [
+    "CRASH_AFTER_WRITES_ENV",
+    "JobResult",
+    "NullProgress",
+    "PlanSample",
+    "ProgressSink",
+    "RetryReport",
+    "StepPlan",
+    "StepResult",
+    "TerminalProgress",
+    "apply_lookback",
+    "backoff_delay",
+    "call_with_retry",
+    "default_owner",
+    "idempotency_key",
+    "in_window",
+    "retry_quarantined",
+    "run_job",
+    "select_steps",
+]

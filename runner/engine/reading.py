@@ -1,0 +1,234 @@
+"""Opening connectors and reading a step's input: lookups, pushdown, the retried row stream.
+
+Shared by the run (``step``), the dry run (``planner``) and quarantine retries.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from connectors.api import (
+    BadRecord,
+    ConnectorContext,
+    CursorWindow,
+    ReadRequest,
+    Sink,
+    Source,
+    load_connector,
+)
+from runner.errors import RecordError, RetryableError, RunFailed, redact
+from runner.spec import ConnectorRef, Filter, RetryPolicy, Step, SyncMode
+from runner.state.base import StateStore
+
+from .cursor import CursorTracker, apply_lookback
+from .ops import norm_key, pushed_part
+from .retry import backoff_delay
+
+__all__ = [
+    "ContextFactory",
+    "KeymapCache",
+    "RowStream",
+    "default_context",
+    "load_lookups",
+    "open_sink",
+    "open_source",
+    "read_request",
+]
+
+log = logging.getLogger(__name__)
+
+ContextFactory = Callable[..., ConnectorContext]
+
+
+def default_context(*, job: str, step: str, key_fields: tuple[str, ...] = ()) -> ConnectorContext:
+    """Relative paths in connector options resolve against the current directory (where
+    ``commerce-sync`` is run from, normally the project root), not the pipeline file's folder:
+    pipelines then read the same whether given as a file or a directory."""
+    return ConnectorContext(job=job, step=step, key_fields=key_fields, base_dir=".")
+
+
+def open_source(ref: ConnectorRef, ctx: ConnectorContext) -> Source:
+    return load_connector(ref.connector)().open_source(ref.options, ctx)
+
+
+def open_sink(ref: ConnectorRef, ctx: ConnectorContext) -> Sink:
+    return load_connector(ref.connector)().open_sink(ref.options, ctx)
+
+
+def split_filter(source: Source, flt: Filter | None) -> tuple[Filter | None, Filter | None]:
+    """(what the source applies, what the engine applies)."""
+    if flt is None:
+        return None, None
+    residual = source.pushdown(flt)
+    pushed = pushed_part(flt, residual)
+    if pushed is None:
+        residual = flt
+    return pushed, residual
+
+
+def read_request(
+    step: Step,
+    mode: SyncMode,
+    state: StateStore,
+    job: str,
+    pushed: Filter | None,
+    fields: Any = None,
+) -> ReadRequest:
+    """The read window: incremental steps read from the stored cursor minus the lookback;
+    ``changes`` and ``full`` read everything (a step without a cursor always does)."""
+    window = None
+    if step.cursor is not None and mode == "incremental":
+        since = state.get_cursor(job, step.name)
+        if since is None:
+            since = step.cursor.initial
+        window = CursorWindow(step.cursor.field, apply_lookback(since, step.cursor.lookback_s))
+    if fields is not None:
+        fields = list(fields)
+    return ReadRequest(cursor=window, filter=pushed, fields=fields or None)
+
+
+class RowStream:
+    """The records of one read, with temporary failures retried and bad records set aside.
+
+    A ``RetryableError`` mid-stream re-issues the read and skips the records already handed
+    out (sources return a stable order for the same request: SQL sorts, files are files). A
+    ``RecordError`` raised by a source is treated like a ``BadRecord`` at that position.
+    ``bad`` collects the unreadable records for the caller to quarantine.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        request: ReadRequest,
+        policy: RetryPolicy,
+        *,
+        what: str,
+        sleep: Callable[[float], None],
+        cursor_field: str | None = None,
+    ) -> None:
+        self._source = source
+        self._request = request
+        self._policy = policy
+        self._what = what
+        self._sleep = sleep
+        self.read = 0
+        self.retries = 0
+        self.bad: list[BadRecord] = []
+        self.cursor = CursorTracker(cursor_field)
+
+    def take_bad(self) -> list[BadRecord]:
+        bad, self.bad = self.bad, []
+        return bad
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        consumed = 0
+        failures = 0
+        attempts = max(1, self._policy.attempts)
+        while True:
+            position = 0
+            try:
+                for item in self._source.read(self._request):
+                    position += 1
+                    if position <= consumed:
+                        continue
+                    consumed = position
+                    failures = 0
+                    self.read += 1
+                    if isinstance(item, BadRecord):
+                        self.bad.append(item)
+                        continue
+                    self.cursor.see(item)
+                    yield item
+                return
+            except RetryableError as exc:
+                failures += 1
+                if failures >= attempts:
+                    raise RunFailed(
+                        f"{self._what}: reading the source still failing after {attempts} "
+                        f"attempts: {exc}"
+                    ) from exc
+                self.retries += 1
+                delay = backoff_delay(failures, self._policy, exc.retry_after)
+                log.warning(
+                    "read.retry",
+                    extra={"what": self._what, "attempt": failures, "delay_s": round(delay, 3),
+                           "error": str(exc)},
+                )
+                self._sleep(delay)
+            except RecordError as exc:
+                consumed = position + 1
+                self.read += 1
+                self.bad.append(BadRecord(raw=None, reason=redact(str(exc))))
+
+
+def load_lookups(
+    step: Step,
+    *,
+    job: str,
+    context: ContextFactory,
+    sleep: Callable[[float], None],
+) -> dict[str, dict[Any, Mapping[str, Any]]]:
+    """Read every lookup source of ``step`` once, fully, into ``{name: {key value: row}}``.
+
+    Lookups are reference tables (tax groups, dimension groups): small by nature, so holding
+    them in memory for the run is the point. A row whose key is null cannot be looked up and
+    is left out; with duplicate keys the last row wins.
+    """
+    from runner.transforms import compile_filter
+
+    tables: dict[str, dict[Any, Mapping[str, Any]]] = {}
+    for name, spec in step.lookups.items():
+        ctx = context(job=job, step=f"{step.name}.lookups.{name}", key_fields=(spec.key,))
+        source = open_source(spec.source, ctx)
+        try:
+            pushed, residual = split_filter(source, spec.filter)
+            keep = compile_filter(residual) if residual is not None else None
+            stream = RowStream(
+                source, ReadRequest(filter=pushed), step.errors.retry,
+                what=f"{job}/{step.name} lookup {name}", sleep=sleep,
+            )
+            table: dict[Any, Mapping[str, Any]] = {}
+            for row in stream:
+                if keep is not None and not keep(row):
+                    continue
+                value = row.get(spec.key)
+                if value is not None:
+                    table[value] = row
+            if stream.bad:
+                log.warning(
+                    "lookup.bad_records",
+                    extra={"job": job, "step": step.name, "lookup": name,
+                           "rows": len(stream.bad)},
+                )
+            tables[name] = table
+        finally:
+            source.close()
+        log.info("lookup.loaded",
+                 extra={"job": job, "step": step.name, "lookup": name, "rows": len(tables[name])})
+    return tables
+
+
+class KeymapCache:
+    """The key map as the transforms see it: ``(job or None, entity, key) -> destination id``,
+    backed by the state store and cached for the run. Ids recorded by this run's earlier
+    batches are added with :meth:`remember`."""
+
+    def __init__(self, state: StateStore, job: str) -> None:
+        self._state = state
+        self._job = job
+        self._cache: dict[tuple[str, str, tuple[str, ...]], str | None] = {}
+
+    def __call__(self, job: str | None, entity: str, key: tuple[str, ...]) -> str | None:
+        owner = job or self._job
+        nkey = norm_key(key)
+        slot = (owner, entity, nkey)
+        if slot not in self._cache:
+            found = self._state.keymap_get(owner, entity, [nkey])
+            self._cache[slot] = found.get(nkey)
+        return self._cache[slot]
+
+    def remember(self, entity: str, pairs: Mapping[tuple[str, ...], str]) -> None:
+        for key, dest_id in pairs.items():
+            self._cache[(self._job, entity, key)] = dest_id
