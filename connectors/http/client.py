@@ -31,6 +31,22 @@ __all__ = ["Decision", "HttpClient", "Reply", "Rule", "encode_json"]
 
 log = logging.getLogger(__name__)
 
+
+class _RedactHttpxLog(logging.Filter):
+    """httpx logs every request URL at INFO, query string included, where an API key may sit;
+    mask registered secrets in those records wherever the application sends them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        return True
+
+
+def _guard_httpx_log() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _RedactHttpxLog) for f in logger.filters):
+        logger.addFilter(_RedactHttpxLog())
+
 Protocol = Literal["rest", "graphql", "jsonrpc"]
 _EXCERPT = 200
 
@@ -197,6 +213,7 @@ class HttpClient:
     """Sends requests for one source or sink. Thread-safe: batch writes share it."""
 
     def __init__(self, options: Mapping[str, Any], ctx: ConnectorContext) -> None:
+        _guard_httpx_log()
         self.base_url = str(options["base_url"]).rstrip("/")
         self._origin = httpx.URL(self.base_url)
         self._ctx = ctx
