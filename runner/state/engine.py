@@ -1,0 +1,89 @@
+"""From a state location (a path or URL) to a configured SQLAlchemy engine.
+
+SQLite is set up so that a scheduler and a CLI ``run`` can share one file: WAL journal (readers
+never block the writer), a 30 s busy timeout, foreign keys on. Python's sqlite3 module opens
+transactions lazily and in ways SQLAlchemy cannot see, so it is told to keep out
+(``isolation_level=None``) and SQLAlchemy emits ``BEGIN`` itself: ``BEGIN IMMEDIATE`` for a
+connection marked ``cs_write`` (taking the write lock up front, so two writers queue on the busy
+timeout instead of one failing when it upgrades a read lock), plain ``BEGIN`` for readers.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.pool import StaticPool
+
+from runner.errors import StateError, register_secret
+
+__all__ = ["DEFAULT_LOCATION", "ENV_VAR", "make_engine", "resolve_url"]
+
+ENV_VAR = "COMMERCE_SYNC_STATE"
+DEFAULT_LOCATION = "var/state.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def resolve_url(location: str | None) -> sa.URL:
+    """``None`` -> ``$COMMERCE_SYNC_STATE`` -> ``var/state.db``; a plain path is SQLite."""
+    if not location:
+        location = os.environ.get(ENV_VAR) or DEFAULT_LOCATION
+    if "://" not in location:
+        path = Path(location).expanduser()
+        return sa.URL.create("sqlite", database=str(path))
+    try:
+        url = sa.make_url(location)
+    except sa.exc.ArgumentError as exc:
+        raise StateError(
+            "the state location is not a valid URL; use a file path, sqlite:///path or "
+            "postgresql://user@host/db"
+        ) from exc
+    register_secret(url.password if isinstance(url.password, str) else None)
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        return url.set(drivername="postgresql+psycopg")
+    if backend == "sqlite":
+        return url.set(drivername="sqlite")
+    raise StateError(
+        f"state store backend {backend!r} is not supported; use a SQLite file path or a "
+        "postgresql:// URL"
+    )
+
+
+def _sqlite_engine(url: sa.URL) -> sa.Engine:
+    database = url.database or ""
+    memory = database in ("", ":memory:")
+    kwargs: dict[str, Any] = {}
+    if memory:
+        # One shared connection, or every checkout would see its own empty database.
+        kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    else:
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+    engine = sa.create_engine(url, **kwargs)
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe in WAL
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        write = conn.get_execution_options().get("cs_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def make_engine(url: sa.URL) -> sa.Engine:
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)

@@ -1,0 +1,199 @@
+"""The state store's tables and the migrations that build them, one version at a time.
+
+``schema_version`` holds one row: the version the database is at. :func:`migrate` applies each
+missing migration in its own transaction, serialised between processes (``BEGIN IMMEDIATE`` on
+SQLite, a transaction-level advisory lock on PostgreSQL), and refuses a database written by a
+newer commerce-sync rather than guessing at its layout.
+
+A migration creates tables from the ``Table`` objects below as they were at that version: when a
+later version changes a table, the earlier migration gets a frozen copy of the old definition
+and the new one an ``ALTER``, so every database ends up with the same layout whatever version it
+started from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from runner.errors import StateError
+from runner.state.codec import UtcDateTime
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "metadata", "migrate"]
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job", sa.String(200), nullable=False),
+    sa.Column("step", sa.String(200), nullable=False),
+    sa.Column("mode", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime),
+    sa.Column("read", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("written", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("unchanged", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("deleted", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("quarantined", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_runs_job_id", "job", "id"),
+)
+
+cursors = sa.Table(
+    "cursors",
+    metadata,
+    sa.Column("job", sa.String(200), primary_key=True),
+    sa.Column("step", sa.String(200), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+row_hashes = sa.Table(
+    "row_hashes",
+    metadata,
+    sa.Column("job", sa.String(200), primary_key=True),
+    sa.Column("step", sa.String(200), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("hash", sa.String(128), nullable=False),
+)
+
+keymap = sa.Table(
+    "keymap",
+    metadata,
+    sa.Column("job", sa.String(200), primary_key=True),
+    sa.Column("entity", sa.String(200), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("dest_id", sa.Text, nullable=False),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job", sa.String(200), nullable=False),
+    sa.Column("step", sa.String(200), nullable=False),
+    sa.Column("run_id", sa.Integer, nullable=False),
+    sa.Column("key", sa.Text),  # NULL: the record had no readable key; never merged
+    sa.Column("record", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index("ux_quarantine_job_step_key", "job", "step", "key", unique=True),
+)
+
+locks = sa.Table(
+    "locks",
+    metadata,
+    sa.Column("job", sa.String(200), primary_key=True),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("hostname", sa.String(255), nullable=False),
+    sa.Column("acquired_at", UtcDateTime, nullable=False),
+    sa.Column("heartbeat_at", UtcDateTime, nullable=False),
+)
+
+schedule = sa.Table(
+    "schedule",
+    metadata,
+    sa.Column("job", sa.String(200), primary_key=True),
+    sa.Column("last_scheduled_at", UtcDateTime),
+    sa.Column("last_finished_at", UtcDateTime),
+    sa.Column("last_status", sa.String(20)),
+    sa.Column("last_success_at", UtcDateTime),
+)
+
+claims = sa.Table(
+    "claims",
+    metadata,
+    sa.Column("job", sa.String(200), primary_key=True),
+    sa.Column("slot", UtcDateTime, primary_key=True),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("lease_expires_at", UtcDateTime, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("claimed_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime),
+)
+
+triggers = sa.Table(
+    "triggers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job", sa.String(200), nullable=False),
+    sa.Column("requested_by", sa.String(200), nullable=False),
+    sa.Column("requested_at", UtcDateTime, nullable=False),
+)
+
+
+def _create(*tables: sa.Table) -> Callable[[sa.Connection], None]:
+    def apply(conn: sa.Connection) -> None:
+        for table in tables:
+            table.create(conn)
+
+    return apply
+
+
+# Index i holds the migration from version i to i + 1.
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [
+    # 1: one runner's progress: runs, cursors, hashes, key map, quarantine, job locks
+    _create(runs, cursors, row_hashes, keymap, quarantine, locks),
+    # 2: the shared schedule: last slots, claims with leases, on-demand triggers
+    _create(schedule, claims, triggers),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_PG_MIGRATION_LOCK = 0x636F6D6D  # advisory lock key reserved for schema changes ("comm")
+
+
+def current_version(conn: sa.Connection) -> int:
+    """0 for an empty database."""
+    if not sa.inspect(conn).has_table("schema_version"):
+        return 0
+    value = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
+    return int(value or 0)
+
+
+def _refuse_newer(version: int, where: str) -> None:
+    if version > SCHEMA_VERSION:
+        raise StateError(
+            f"the state store {where} is at schema version {version}, but this commerce-sync "
+            f"knows only up to version {SCHEMA_VERSION}; upgrade commerce-sync to use it"
+        )
+
+
+def migrate(engine: sa.Engine, where: str) -> int:
+    """Bring the database to :data:`SCHEMA_VERSION`; returns the version it started at."""
+    with engine.connect() as conn:
+        start = current_version(conn)
+        conn.rollback()
+    _refuse_newer(start, where)
+    if start == SCHEMA_VERSION:
+        return start
+    while True:
+        with engine.connect() as conn:
+            conn = conn.execution_options(cs_write=True)
+            with conn.begin():
+                if engine.dialect.name == "postgresql":
+                    conn.execute(
+                        sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK}
+                    )
+                # Re-read under the lock: another process may have migrated meanwhile.
+                version = current_version(conn)
+                _refuse_newer(version, where)
+                if version >= SCHEMA_VERSION:
+                    return start
+                if version == 0:
+                    schema_version.create(conn, checkfirst=True)
+                    conn.execute(sa.insert(schema_version).values(version=0))
+                MIGRATIONS[version](conn)
+                conn.execute(sa.update(schema_version).values(version=version + 1))

@@ -1,0 +1,395 @@
+"""``SqlStateStore``: the one implementation of the state protocol, on SQLAlchemy Core.
+
+SQLite and PostgreSQL differ only where they must: the upsert statement, row locking
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writers with ``BEGIN IMMEDIATE``)
+and the job lock (see :mod:`runner.state.locks`). Scheduling tables live in
+:mod:`runner.state.coordination`.
+
+``commit_batch`` and removed keys: a removed key loses its row hash (so a reappearing record is
+written again) but keeps its key-map entry; the engine knows whether the destination record was
+deleted or only unpublished and, for a deletion, drops the mapping with ``keymap_delete``
+(a destination id that no longer exists is then never updated blindly).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from runner.errors import StateError, redact
+from runner.state.base import (
+    BatchCommit,
+    Key,
+    QuarantinedRecord,
+    RunCounts,
+    RunRecord,
+    RunStatus,
+)
+from runner.state.codec import decode_json, decode_key, encode_json, encode_key, utcnow
+from runner.state.coordination import CoordinationMixin
+from runner.state.locks import pg_job_lock, sqlite_job_lock
+from runner.state.schema import cursors, keymap, quarantine, row_hashes, runs, schedule
+
+__all__ = ["SqlStateStore"]
+
+log = logging.getLogger(__name__)
+
+# SQLite allows 32766 bound parameters per statement; PostgreSQL far more. 500 keys per IN list
+# keeps every statement small and cacheable on both.
+IN_CHUNK = 500
+_COUNT_FIELDS = ("read", "written", "unchanged", "deleted", "quarantined")
+
+
+def _reason(exc: BaseException) -> BaseException:
+    """The driver's own error when there is one: shorter, and without SQLAlchemy's SQL dump."""
+    return getattr(exc, "orig", None) or exc
+
+
+def _chunks(items: list[Any], size: int = IN_CHUNK) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class SqlStateStore(CoordinationMixin):
+    """State in a SQL database; build it with :func:`runner.state.open_state`."""
+
+    def __init__(self, engine: sa.Engine, where: str) -> None:
+        self._engine = engine
+        self._where = where  # the location with its password hidden, for messages
+        self._dialect = engine.dialect.name
+
+    # plumbing ------------------------------------------------------------------------------
+    @property
+    def backend(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._dialect
+
+    @property
+    def location(self) -> str:
+        return self._where
+
+    def _insert(self, table: sa.Table) -> Any:
+        if self._dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        try:
+            with self._engine.connect() as conn:
+                conn = conn.execution_options(cs_write=True)
+                with conn.begin():
+                    yield conn
+        except sa.exc.SQLAlchemyError as exc:
+            raise StateError(
+                f"the state store {self._where} failed: {redact(str(_reason(exc)))}"
+            ) from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        try:
+            with self._engine.connect() as conn, conn.begin():
+                yield conn
+        except sa.exc.SQLAlchemyError as exc:
+            raise StateError(
+                f"the state store {self._where} failed: {redact(str(_reason(exc)))}"
+            ) from exc
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # runs ----------------------------------------------------------------------------------
+    def begin_run(self, job: str, step: str, mode: str) -> int:
+        with self._write() as conn:
+            result = conn.execute(
+                sa.insert(runs)
+                .values(job=job, step=step, mode=mode, status="running", started_at=utcnow())
+                .returning(runs.c.id)
+            )
+            return int(result.scalar_one())
+
+    def finish_run(self, run_id: int, status: RunStatus, error: str | None = None) -> None:
+        now = utcnow()
+        with self._write() as conn:
+            job = conn.execute(
+                sa.update(runs)
+                .where(runs.c.id == run_id)
+                .values(
+                    status=status,
+                    finished_at=now,
+                    error=redact(error) if error is not None else None,
+                )
+                .returning(runs.c.job, runs.c.step)
+            ).first()
+            if job is None:
+                raise StateError(f"run {run_id} does not exist in the state store {self._where}")
+            if job.step == "":
+                self._record_outcome(conn, job.job, status, now)
+
+    def _record_outcome(self, conn: sa.Connection, job: str, status: RunStatus, now: Any) -> None:
+        values: dict[str, Any] = {"last_finished_at": now, "last_status": status}
+        if status == "succeeded":
+            values["last_success_at"] = now
+        stmt = self._insert(schedule).values(job=job, **values)
+        conn.execute(stmt.on_conflict_do_update(index_elements=[schedule.c.job], set_=values))
+
+    def runs(self, job: str | None = None, limit: int = 50) -> list[RunRecord]:
+        query = sa.select(runs).order_by(runs.c.id.desc()).limit(limit)
+        if job is not None:
+            query = query.where(runs.c.job == job)
+        with self._read() as conn:
+            return [
+                RunRecord(
+                    run_id=row.id,
+                    job=row.job,
+                    step=row.step,
+                    mode=row.mode,
+                    status=row.status,
+                    started_at=row.started_at,
+                    finished_at=row.finished_at,
+                    counts=RunCounts(**{f: getattr(row, f) for f in _COUNT_FIELDS}),
+                    error=row.error,
+                )
+                for row in conn.execute(query)
+            ]
+
+    # progress ------------------------------------------------------------------------------
+    def get_cursor(self, job: str, step: str) -> Any:
+        with self._read() as conn:
+            text = conn.execute(
+                sa.select(cursors.c.value).where(cursors.c.job == job, cursors.c.step == step)
+            ).scalar()
+        return decode_json(text)
+
+    def get_hashes(self, job: str, step: str, keys: Iterable[Key]) -> dict[Key, str]:
+        encoded = list({encode_key(k) for k in keys})
+        found: dict[Key, str] = {}
+        if not encoded:
+            return found
+        with self._read() as conn:
+            for chunk in _chunks(encoded):
+                rows = conn.execute(
+                    sa.select(row_hashes.c.key, row_hashes.c.hash).where(
+                        row_hashes.c.job == job,
+                        row_hashes.c.step == step,
+                        row_hashes.c.key.in_(chunk),
+                    )
+                )
+                for key, value in rows:
+                    found[decode_key(key)] = value
+        return found
+
+    def iter_keys(self, job: str, step: str) -> Iterator[Key]:
+        query = (
+            sa.select(row_hashes.c.key)
+            .where(row_hashes.c.job == job, row_hashes.c.step == step)
+            .order_by(row_hashes.c.key)
+        )
+        try:
+            with self._engine.connect() as conn:
+                # Server-side cursor on PostgreSQL; SQLite steps through its result anyway.
+                result = conn.execution_options(stream_results=True, yield_per=5000).execute(query)
+                for (key,) in result:
+                    yield decode_key(key)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StateError(
+                f"the state store {self._where} failed: {redact(str(_reason(exc)))}"
+            ) from exc
+
+    def commit_batch(self, commit: BatchCommit) -> None:
+        now = utcnow()
+        job, step = commit.job, commit.step
+        with self._write() as conn:
+            if commit.cursor is not None:
+                value = encode_json(commit.cursor)
+                stmt = self._insert(cursors).values(job=job, step=step, value=value, updated_at=now)
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[cursors.c.job, cursors.c.step],
+                        set_={"value": value, "updated_at": now},
+                    )
+                )
+            if commit.hashes:
+                stmt = self._insert(row_hashes)
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[row_hashes.c.job, row_hashes.c.step, row_hashes.c.key],
+                        set_={"hash": stmt.excluded.hash},
+                    ),
+                    [
+                        {"job": job, "step": step, "key": encode_key(k), "hash": h}
+                        for k, h in commit.hashes.items()
+                    ],
+                )
+            if commit.keymap:
+                self._keymap_upsert(conn, job, commit.entity, commit.keymap)
+            removed = [encode_key(k) for k in commit.removed]
+            for chunk in _chunks(removed):
+                conn.execute(
+                    sa.delete(row_hashes).where(
+                        row_hashes.c.job == job,
+                        row_hashes.c.step == step,
+                        row_hashes.c.key.in_(chunk),
+                    )
+                )
+            self._quarantine_put(conn, commit, now)
+            released = list(commit.released)
+            for chunk in _chunks(released):
+                conn.execute(sa.delete(quarantine).where(quarantine.c.id.in_(chunk)))
+            increments = {
+                f: getattr(runs.c, f) + getattr(commit.counts, f)
+                for f in _COUNT_FIELDS
+                if getattr(commit.counts, f)
+            }
+            if increments:
+                conn.execute(sa.update(runs).where(runs.c.id == commit.run_id).values(increments))
+
+    def _quarantine_put(self, conn: sa.Connection, commit: BatchCommit, now: Any) -> None:
+        rows = [
+            {
+                "job": commit.job,
+                "step": commit.step,
+                "run_id": commit.run_id,
+                "key": encode_key(key) if key is not None else None,
+                "record": encode_json(dict(record)),
+                "reason": redact(reason),
+                "attempts": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for key, record, reason in commit.quarantine
+        ]
+        if not rows:
+            return
+        stmt = self._insert(quarantine)
+        # The same record failing again bumps its attempts instead of piling up rows. Rows
+        # without a key never conflict (NULLs are distinct in a unique index).
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[quarantine.c.job, quarantine.c.step, quarantine.c.key],
+            set_={
+                "attempts": quarantine.c.attempts + 1,
+                "record": stmt.excluded.record,
+                "reason": stmt.excluded.reason,
+                "run_id": stmt.excluded.run_id,
+                "updated_at": stmt.excluded.updated_at,
+            },
+        )
+        conn.execute(stmt, rows)
+
+    def reset_step(self, job: str, step: str) -> None:
+        with self._write() as conn:
+            conn.execute(sa.delete(cursors).where(cursors.c.job == job, cursors.c.step == step))
+            conn.execute(
+                sa.delete(row_hashes).where(row_hashes.c.job == job, row_hashes.c.step == step)
+            )
+
+    # key map -------------------------------------------------------------------------------
+    def keymap_get(self, job: str, entity: str, keys: Iterable[Key]) -> dict[Key, str]:
+        encoded = list({encode_key(k) for k in keys})
+        found: dict[Key, str] = {}
+        with self._read() as conn:
+            for chunk in _chunks(encoded):
+                rows = conn.execute(
+                    sa.select(keymap.c.key, keymap.c.dest_id).where(
+                        keymap.c.job == job, keymap.c.entity == entity, keymap.c.key.in_(chunk)
+                    )
+                )
+                for key, dest in rows:
+                    found[decode_key(key)] = dest
+        return found
+
+    def keymap_put(self, job: str, entity: str, pairs: Mapping[Key, str]) -> None:
+        if not pairs:
+            return
+        with self._write() as conn:
+            self._keymap_upsert(conn, job, entity, pairs)
+
+    def keymap_delete(self, job: str, entity: str, keys: Iterable[Key]) -> int:
+        """Forget the destination ids of ``keys`` (their destination records were deleted)."""
+        encoded = [encode_key(k) for k in keys]
+        deleted = 0
+        with self._write() as conn:
+            for chunk in _chunks(encoded):
+                deleted += conn.execute(
+                    sa.delete(keymap).where(
+                        keymap.c.job == job, keymap.c.entity == entity, keymap.c.key.in_(chunk)
+                    )
+                ).rowcount
+        return deleted
+
+    def _keymap_upsert(
+        self, conn: sa.Connection, job: str, entity: str, pairs: Mapping[Key, str]
+    ) -> None:
+        stmt = self._insert(keymap)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[keymap.c.job, keymap.c.entity, keymap.c.key],
+                set_={"dest_id": stmt.excluded.dest_id},
+            ),
+            [
+                {"job": job, "entity": entity, "key": encode_key(k), "dest_id": str(v)}
+                for k, v in pairs.items()
+            ],
+        )
+
+    # quarantine ----------------------------------------------------------------------------
+    @staticmethod
+    def _quarantined(row: Any) -> QuarantinedRecord:
+        return QuarantinedRecord(
+            id=row.id,
+            job=row.job,
+            step=row.step,
+            run_id=row.run_id,
+            key=decode_key(row.key) if row.key is not None else None,
+            record=decode_json(row.record),
+            reason=row.reason,
+            attempts=row.attempts,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    def quarantine_list(
+        self, job: str | None = None, step: str | None = None
+    ) -> list[QuarantinedRecord]:
+        query = sa.select(quarantine).order_by(quarantine.c.id)
+        if job is not None:
+            query = query.where(quarantine.c.job == job)
+        if step is not None:
+            query = query.where(quarantine.c.step == step)
+        with self._read() as conn:
+            return [self._quarantined(row) for row in conn.execute(query)]
+
+    def quarantine_get(self, qid: int) -> QuarantinedRecord | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(quarantine).where(quarantine.c.id == qid)).first()
+        return self._quarantined(row) if row is not None else None
+
+    def quarantine_drop(self, qids: Iterable[int]) -> int:
+        ids = list(qids)
+        dropped = 0
+        with self._write() as conn:
+            for chunk in _chunks(ids):
+                dropped += conn.execute(
+                    sa.delete(quarantine).where(quarantine.c.id.in_(chunk))
+                ).rowcount
+        return dropped
+
+    def quarantine_count(self, job: str | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(quarantine)
+        if job is not None:
+            query = query.where(quarantine.c.job == job)
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # job lock ------------------------------------------------------------------------------
+    def job_lock(self, job: str, owner: str, wait_s: float = 0.0) -> AbstractContextManager[None]:
+        if self._dialect == "postgresql":
+            return pg_job_lock(self._engine, job, owner, wait_s)
+        memory = (self._engine.url.database or ":memory:") == ":memory:"
+        # An in-memory store lives in one process: nothing can go stale, so no heartbeat.
+        return sqlite_job_lock(self._engine, job, owner, wait_s, heartbeat=not memory)
