@@ -1,0 +1,118 @@
+"""Load every pipeline file of a project, validate each and all of them together.
+
+>>> project = load_project(["pipelines"])          # doctest: +SKIP
+>>> project.raise_for_errors()                     # doctest: +SKIP
+>>> project.job("inventory").schedule.cron         # doctest: +SKIP
+'*/15 * * * *'
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from runner.config import Document, load_file
+from runner.errors import ConfigError, ConfigProblem, redact
+from runner.spec import Job
+from runner.validate import check_document, check_project
+
+__all__ = ["Project", "load_project", "pipeline_files"]
+
+
+@dataclass
+class Project:
+    """The jobs that loaded cleanly, and every problem found (errors and warnings)."""
+
+    jobs: dict[str, Job] = field(default_factory=dict)
+    problems: list[ConfigProblem] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[ConfigProblem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[ConfigProblem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    def raise_for_errors(self) -> None:
+        """Raise :class:`ConfigError` with every error (warnings are not errors)."""
+        if self.errors:
+            raise ConfigError(self.errors)
+
+    def job(self, name: str) -> Job:
+        """The job called ``name``; ConfigError naming the known jobs otherwise."""
+        if name in self.jobs:
+            return self.jobs[name]
+        known = ", ".join(sorted(self.jobs)) or "none"
+        close = difflib.get_close_matches(name, list(self.jobs), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"unknown job {name!r}; known jobs: {known}{hint}")
+
+
+def pipeline_files(
+    paths: Sequence[str | Path],
+) -> tuple[list[Path], list[ConfigProblem]]:
+    """Expand files and folders (``*.yaml``/``*.yml`` directly inside, sorted)."""
+    files: list[Path] = []
+    problems: list[ConfigProblem] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(
+                p for p in path.iterdir()
+                if p.suffix in (".yaml", ".yml") and p.is_file()
+            )
+            if not found:
+                problems.append(
+                    ConfigProblem(str(raw), 0, 0, "", "no *.yaml or *.yml pipeline files here")
+                )
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            problems.append(ConfigProblem(str(raw), 0, 0, "", "no such file or folder"))
+    unique: list[Path] = []
+    seen: set[Path] = set()
+    for file in files:
+        key = file.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(file)
+    return unique, problems
+
+
+def load_project(
+    paths: Sequence[str | Path],
+    *,
+    env: Mapping[str, str] | None = None,
+    strict_env: bool = False,
+) -> Project:
+    """Load, interpolate and validate the pipeline files under ``paths``.
+
+    ``env`` defaults to ``os.environ``. Only files without errors become jobs; a job is also
+    dropped when a check across files (duplicate name, unknown or cyclic depends_on) fails.
+    """
+    environ = os.environ if env is None else env
+    files, problems = pipeline_files(paths)
+    docs: list[Document] = []
+    built: dict[str, Job] = {}
+    for file in files:
+        doc = load_file(file, env=environ, strict_env=strict_env)
+        job = check_document(doc)
+        docs.append(doc)
+        if job is not None:
+            built[doc.file] = job
+    check_project(docs, built)
+    jobs: dict[str, Job] = {}
+    for doc in docs:
+        problems.extend(doc.problems)
+        job = built.get(doc.file)
+        if job is not None and not doc.has_errors:
+            jobs[job.name] = job
+    # Secrets were registered while loading; no message may carry one.
+    cleaned = [replace(p, message=redact(p.message)) for p in problems]
+    return Project(jobs=jobs, problems=sorted(cleaned), files=[str(f) for f in files])

@@ -1,0 +1,537 @@
+"""Check a loaded pipeline: the envelope schema, each connector's options, and the semantics.
+
+Three passes over one :class:`~runner.config.Document`, each collecting located problems:
+
+1. ``schemas/pipeline.schema.json`` (JSON Schema 2020-12), errors made human;
+2. every source/destination/lookup block against its connector's own options schema;
+3. what no schema can say: a cron that does not parse, an unknown time zone, an incremental
+   step without a cursor, a mapping naming a field the source does not provide, a key the
+   mapping does not produce, an unknown lookup.
+
+Checks across files (depends_on, composite jobs, duplicate names, keymap references to other
+jobs) are in :func:`check_project`. Nothing here does I/O beyond importing connector classes.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import json
+import zoneinfo
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from croniter import croniter
+
+from connectors.api import (
+    Connector,
+    available_connectors,
+    load_connector,
+    register_secret_options,
+    secret_option_names,
+)
+from runner.build import ResolvedBlock, build_job, resolve_block, suggest
+from runner.config import YAML11_BOOLEAN_WORDS, Document, join_path
+from runner.spec import FieldMap, Job, Step
+
+__all__ = ["SCHEMA_PATH", "check_document", "check_project", "pipeline_schema"]
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "pipeline.schema.json"
+TRANSFORM_GROUP = "commerce_sync.transforms"
+
+_TYPE_NAMES = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "null",
+}
+
+
+@functools.cache
+def pipeline_schema() -> dict[str, Any]:
+    """The envelope schema (loaded once)."""
+    with SCHEMA_PATH.open(encoding="utf-8") as handle:
+        schema: dict[str, Any] = json.load(handle)
+    return schema
+
+
+@functools.cache
+def _envelope_validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(pipeline_schema())
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _humanize(
+    error: jsonschema.ValidationError, base: str, *, secret: bool = False, skip: int = 0
+) -> list[tuple[str, str, bool]]:
+    """``(path, message, at_key)`` for one schema error; several for many unknown keys.
+
+    The error's own path is appended to ``base`` after dropping its first ``skip`` parts."""
+    path = base
+    for part in list(error.absolute_path)[skip:]:
+        path = join_path(path, part)
+    instance = error.instance
+    shown = "the value" if secret else _show(instance)
+    kind = error.validator
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    if kind == "additionalProperties" and isinstance(instance, dict):
+        allowed = list(schema.get("properties", {}))
+        results = []
+        for key in instance:
+            if key in allowed:
+                continue
+            hint = suggest(key, allowed) or (
+                f"; allowed keys: {', '.join(allowed)}" if allowed else ""
+            )
+            results.append((join_path(path, key), f"unknown key {key!r}{hint}", True))
+        return results or [(path, error.message, False)]
+    if kind == "required" and isinstance(instance, dict):
+        missing = [k for k in error.validator_value if k not in instance]
+        return [(path, f"missing required key {k!r}", False) for k in missing]
+    if kind == "type":
+        expected = error.validator_value
+        names = [expected] if isinstance(expected, str) else list(expected)
+        want = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
+        if "boolean" in names and isinstance(instance, str) and instance in YAML11_BOOLEAN_WORDS:
+            return [(
+                path,
+                f"{shown} is not a boolean; write true or false "
+                "(yes/no/on/off are plain words in pipeline files)",
+                False,
+            )]
+        if "x-message" in schema:
+            return [(path, f"{shown} {schema['x-message']}", False)]
+        return [(path, f"expected {want}, got {_type_name(instance)} ({shown})", False)]
+    if kind == "pattern" and "x-message" in schema:
+        return [(path, f"{shown} {schema['x-message']}", False)]
+    if kind == "enum":
+        options = ", ".join("null" if v is None else str(v) for v in error.validator_value)
+        hint = suggest(instance, [v for v in error.validator_value if v is not None]) if (
+            isinstance(instance, str)
+        ) else ""
+        return [(path, f"{shown} is not one of {options}{hint}", False)]
+    if kind == "const":
+        return [(path, f"{shown} is not allowed here; the only accepted value is "
+                       f"{_show(error.validator_value)}", False)]
+    if kind == "propertyNames":
+        return [(path, f"{shown}: {error.message}", False)]
+    message = error.message
+    if secret:
+        message = f"the value does not satisfy {kind!r}: {schema.get(kind)!r}"
+    return [(path, message, False)]
+
+
+def _schema_problems(doc: Document) -> None:
+    seen: set[tuple[str, str]] = set()
+    for error in _envelope_validator().iter_errors(doc.data):
+        # A value that is wrong in its type also fails its pattern/minimum: say it once.
+        for path, message, at_key in _humanize(error, ""):
+            if (path, message) not in seen:
+                seen.add((path, message))
+                doc.add(path, message, key=at_key)
+
+
+# --- connector options -------------------------------------------------------------------
+
+
+@dataclass
+class _Blocks:
+    """Declared source fields per block path (None: not knowable without I/O)."""
+
+    fields: dict[str, Sequence[str] | None] = field(default_factory=dict)
+
+
+def _connector_class(doc: Document, name: str, path: str) -> type[Connector] | None:
+    known = available_connectors()
+    if name not in known:
+        names = ", ".join(sorted(known)) or "none"
+        doc.add(path, f"unknown connector {name!r}; known: {names}{suggest(name, known)}")
+        return None
+    try:
+        return load_connector(name)
+    except Exception as exc:  # a plugin's import error must not become a traceback
+        doc.add(
+            path,
+            f"connector {name!r} is registered ({known[name]}) but cannot be loaded: "
+            f"{type(exc).__name__}: {exc}; reinstall it or fix the plugin",
+        )
+        return None
+
+
+def _check_block(doc: Document, block: ResolvedBlock, role: str) -> Sequence[str] | None:
+    """Validate one merged block against its connector; return its declared fields."""
+    assert block.connector is not None
+    where = join_path(block.path, "connector")
+    if where not in doc.marks:  # the connector came from the named connection
+        where = join_path(block.path, "connection")
+        if block.connector not in available_connectors():
+            return None  # reported once, at the connection
+    cls = _connector_class(doc, block.connector, where)
+    if cls is None:
+        return None
+    schema = cls.source_options if role == "source" else cls.destination_options
+    if schema is None:
+        roles = [r for r, s in (("source", cls.source_options),
+                                ("destination", cls.destination_options)) if s is not None]
+        doc.add(
+            where,
+            f"connector {block.connector!r} cannot be used as a {role}; "
+            f"it can be a {' or a '.join(roles) or 'nothing'}",
+        )
+        return None
+    register_secret_options(block.options, schema)
+    secrets = {name.split(".")[0] for name in secret_option_names(schema)}
+    try:
+        validator = jsonschema.Draft202012Validator(schema)
+        errors = list(validator.iter_errors(dict(block.options)))
+    except jsonschema.SchemaError as exc:
+        doc.add(where, f"connector {block.connector!r} has an invalid options schema: "
+                       f"{exc.message}; report this to its author")
+        return None
+    seen: set[tuple[str, str]] = set()
+    for error in errors:
+        parts = list(error.absolute_path)
+        top = parts[0] if parts and isinstance(parts[0], str) else None
+        base, skip = block.path, 0
+        if top is not None and top in block.origin:
+            # Point at the line the option was written on (the step or the connection).
+            base, skip = block.origin[top], 1
+        for path, message, at_key in _humanize(error, base, secret=top in secrets, skip=skip):
+            if (path, message) not in seen:
+                seen.add((path, message))
+                doc.add(path, message, key=at_key)
+    if errors:
+        return None
+    try:
+        declared = cls.declared_fields(block.options)
+    except Exception:  # a plugin's bug here must not stop validation
+        return None
+    return list(declared) if declared is not None else None
+
+
+def _connector_problems(doc: Document) -> _Blocks:
+    blocks = _Blocks()
+    data = doc.data
+    for index, step in enumerate(data.get("steps") or ()):
+        spath = join_path("steps", index)
+        targets = [("source", step["source"], join_path(spath, "source"))]
+        targets.append(("destination", step["destination"], join_path(spath, "destination")))
+        for name, lookup in (step.get("lookups") or {}).items():
+            lpath = join_path(join_path(join_path(spath, "lookups"), name), "source")
+            targets.append(("source", lookup["source"], lpath))
+        for role, raw, path in targets:
+            resolved = resolve_block(doc, raw, path)
+            if resolved is None or resolved.connector is None:
+                continue
+            blocks.fields[path] = _check_block(doc, resolved, role)
+    for name, conn in (data.get("connections") or {}).items():
+        connector = conn.get("connector")
+        if isinstance(connector, str) and connector not in available_connectors():
+            cpath = join_path(join_path("connections", name), "connector")
+            known = available_connectors()
+            doc.add(cpath, f"unknown connector {connector!r}; known: "
+                           f"{', '.join(sorted(known)) or 'none'}{suggest(connector, known)}")
+    return blocks
+
+
+# --- semantics ---------------------------------------------------------------------------
+
+
+@functools.cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _check_timezone(doc: Document, name: str, path: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        doc.add(path, f"unknown time zone {name!r}; use an IANA name like America/Chicago"
+                      f"{suggest(name, _timezones())}")
+
+
+def _check_expr(doc: Document, text: str, path: str) -> None:
+    # Parsing only: expressions are evaluated later by the sandboxed evaluator, never here.
+    try:
+        ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        doc.add(path, f"invalid expression {_show(text)}: {exc.msg}")
+
+
+def _filter_fields(node: Mapping[str, Any], path: str) -> Iterable[tuple[str, str]]:
+    if "field" in node:
+        yield node["field"], join_path(path, "field")
+    if "expr" in node:
+        yield "", join_path(path, "expr")
+    for kind in ("all", "any"):
+        for index, item in enumerate(node.get(kind) or ()):
+            yield from _filter_fields(item, join_path(join_path(path, kind), index))
+    if "not" in node:
+        yield from _filter_fields(node["not"], join_path(path, "not"))
+
+
+def _check_filter(doc: Document, node: Mapping[str, Any], path: str,
+                  fields: Sequence[str] | None, what: str) -> None:
+    for name, fpath in _filter_fields(node, path):
+        if not name:
+            _check_expr(doc, _get(doc, fpath), fpath)
+        elif fields is not None and name not in fields:
+            doc.add(fpath, f"{what} has no field {name!r}; it provides: "
+                           f"{', '.join(fields)}{suggest(name, fields)}")
+
+
+def _get(doc: Document, path: str) -> Any:
+    """The value at a path this module built (only simple paths are asked for)."""
+    node: Any = doc.data
+    for part in path.replace("[", ".[").split("."):
+        if not part:
+            continue
+        if part.startswith("[") and part[1:-1].isdigit():
+            node = node[int(part[1:-1])]
+        else:
+            node = node[part]
+    return node
+
+
+def _check_mapping(doc: Document, fm: FieldMap, path: str, step: Step,
+                   fields: Sequence[str] | None) -> None:
+    def need(name: str, npath: str) -> None:
+        if fields is not None and name not in fields:
+            doc.add(npath, f"the source has no field {name!r}; it provides: "
+                           f"{', '.join(fields)}{suggest(name, fields)}")
+
+    if fm.field is not None:
+        need(fm.field, join_path(path, "field") if not _is_plain(doc, path) else path)
+    for index, name in enumerate(fm.coalesce):
+        need(name, join_path(join_path(path, "coalesce"), index))
+    if fm.expr is not None:
+        _check_expr(doc, fm.expr, join_path(path, "expr"))
+    if fm.timezone is not None:
+        _check_timezone(doc, fm.timezone, join_path(path, "timezone"))
+    if fm.lookup is not None:
+        need(fm.lookup.on, join_path(path, "on"))
+        if fm.lookup.lookup not in step.lookups:
+            known = ", ".join(step.lookups) or "none"
+            doc.add(join_path(path, "lookup"),
+                    f"unknown lookup {fm.lookup.lookup!r}; this step defines: {known}"
+                    f"{suggest(fm.lookup.lookup, step.lookups)}")
+    if fm.keymap is not None:
+        need(fm.keymap.on, join_path(path, "on"))
+
+
+def _is_plain(doc: Document, path: str) -> bool:
+    return isinstance(_get(doc, path), str)
+
+
+def _semantic_problems(doc: Document, job: Job, blocks: _Blocks) -> None:
+    schedule = job.schedule
+    cron = schedule.cron
+    if cron is not None and (len(cron.split()) != 5 or not croniter.is_valid(cron)):
+        doc.add("schedule.cron", f"{cron!r} is not a valid 5-field cron expression "
+                                 "(minute hour day month weekday), e.g. '*/15 * * * *'")
+    if "schedule" in doc.data and "timezone" in doc.data["schedule"]:
+        _check_timezone(doc, schedule.timezone, "schedule.timezone")
+    seen_steps: dict[str, int] = {}
+    for index, step in enumerate(job.steps):
+        spath = join_path("steps", index)
+        raw = doc.data["steps"][index]
+        if step.name in seen_steps:
+            doc.add(join_path(spath, "name"), f"step name {step.name!r} is already used by "
+                                              f"steps[{seen_steps[step.name]}]")
+        seen_steps.setdefault(step.name, index)
+        if step.mode == "incremental" and step.cursor is None:
+            doc.add(join_path(spath, "mode"), "an incremental step needs a cursor: add "
+                                              "`cursor: {field: modified_at}` or use "
+                                              "mode: changes")
+        if step.cursor is not None and step.mode != "incremental":
+            doc.add(join_path(spath, "cursor"), f"the cursor is ignored in mode {step.mode!r}; "
+                    "set mode: incremental or remove it", severity="warning")
+        fields = blocks.fields.get(join_path(spath, "source"))
+        if step.cursor is not None and fields is not None and step.cursor.field not in fields:
+            doc.add(join_path(spath, "cursor.field"),
+                    f"the source has no field {step.cursor.field!r}; it provides: "
+                    f"{', '.join(fields)}{suggest(step.cursor.field, fields)}")
+        if "filter" in raw:
+            _check_filter(doc, raw["filter"], join_path(spath, "filter"), fields, "the source")
+        for name, lookup in step.lookups.items():
+            lpath = join_path(join_path(spath, "lookups"), name)
+            lfields = blocks.fields.get(join_path(lpath, "source"))
+            if lfields is not None and lookup.key not in lfields:
+                doc.add(join_path(lpath, "key"), f"lookup {name!r} has no field "
+                        f"{lookup.key!r}; it provides: {', '.join(lfields)}"
+                        f"{suggest(lookup.key, lfields)}")
+            lraw = raw["lookups"][name]
+            if "filter" in lraw:
+                _check_filter(doc, lraw["filter"], join_path(lpath, "filter"), lfields,
+                              f"lookup {name!r}")
+        if step.nest is not None and fields is not None:
+            for part, names in (("by", step.nest.by), ("fields", step.nest.fields)):
+                for name in names:
+                    if name not in fields:
+                        doc.add(join_path(join_path(spath, "nest"), part),
+                                f"the source has no field {name!r}; it provides: "
+                                f"{', '.join(fields)}{suggest(name, fields)}")
+        # Plugins and flattening make fields the validator cannot know about.
+        available = None
+        if fields is not None and step.flatten is None and not step.transforms:
+            available = list(fields) + ([step.nest.into] if step.nest else [])
+        if step.mappings is not None:
+            mpath = join_path(spath, "map")
+            for fm in step.mappings:
+                _check_mapping(doc, fm, join_path(mpath, fm.target), step, available)
+            targets = {fm.target for fm in step.mappings}
+            if not step.transforms:
+                for name in step.key:
+                    if name not in targets:
+                        doc.add(join_path(spath, "key"),
+                                f"key field {name!r} is not produced by the mapping; map it "
+                                f"or change the key{suggest(name, targets)}")
+        elif available is not None:
+            for name in step.key:
+                if name not in available:
+                    doc.add(join_path(spath, "key"),
+                            f"key field {name!r} is not a field of the source; it provides: "
+                            f"{', '.join(available)}{suggest(name, available)}")
+        plugins = {ep.name for ep in entry_points(group=TRANSFORM_GROUP)}
+        for tindex, plugin in enumerate(step.transforms):
+            if plugin.plugin not in plugins:
+                doc.add(join_path(join_path(join_path(spath, "transforms"), tindex), "plugin"),
+                        f"unknown transform plugin {plugin.plugin!r}; known: "
+                        f"{', '.join(sorted(plugins)) or 'none'}{suggest(plugin.plugin, plugins)}")
+
+
+def check_document(doc: Document) -> Job | None:
+    """Run the schema, connector and semantic checks on one loaded document.
+
+    Problems go to ``doc.problems``; returns the job when the document has no errors.
+    """
+    if doc.has_errors or doc.data is None:
+        return None
+    _schema_problems(doc)
+    if doc.has_errors:
+        return None
+    blocks = _connector_problems(doc)
+    job = build_job(doc)
+    if job is None:
+        return None
+    _semantic_problems(doc, job, blocks)
+    return None if doc.has_errors else job
+
+
+# --- across files ------------------------------------------------------------------------
+
+
+def _raw_name(doc: Document) -> str | None:
+    if isinstance(doc.data, dict) and isinstance(doc.data.get("name"), str):
+        return str(doc.data["name"])
+    return None
+
+
+def check_project(docs: Sequence[Document], jobs: Mapping[str, Job]) -> None:
+    """Checks that need every loaded file: unique names, depends_on, composite members,
+    keymap references to other jobs. ``jobs`` maps a document's file to its built job."""
+    owners: dict[str, str] = {}
+    for doc in sorted(docs, key=lambda d: d.file):
+        name = _raw_name(doc)
+        if name is None:
+            continue
+        if name in owners:
+            doc.add("name", f"job name {name!r} is already used by {owners[name]}; "
+                            "names must be unique")
+        else:
+            owners[name] = doc.file
+    by_name = {job.name: job for job in jobs.values()}
+    for doc in docs:
+        job = jobs.get(doc.file)
+        if job is None:
+            continue
+        for part, names in (("depends_on", job.depends_on), ("jobs", job.jobs)):
+            for index, name in enumerate(names):
+                if name == job.name:
+                    doc.add(join_path(part, index), f"job {name!r} cannot include or depend "
+                                                    "on itself")
+                elif name not in owners:
+                    doc.add(join_path(part, index),
+                            f"unknown job {name!r}; loaded jobs: "
+                            f"{', '.join(sorted(owners)) or 'none'}{suggest(name, owners)}")
+        _check_keymaps(doc, job, by_name)
+    for part in ("depends_on", "jobs"):
+        _check_cycles(docs, jobs, part)
+
+
+def _check_keymaps(doc: Document, job: Job, by_name: Mapping[str, Job]) -> None:
+    for index, step in enumerate(job.steps):
+        for fm in step.mappings or ():
+            if fm.keymap is None:
+                continue
+            path = join_path(join_path(join_path("steps", index), "map"), fm.target)
+            owner_name = fm.keymap.job or job.name
+            owner = by_name.get(owner_name)
+            if owner is None:
+                if fm.keymap.job is not None:
+                    doc.add(join_path(path, "job"), f"unknown job {owner_name!r} in keymap"
+                                                    f"{suggest(owner_name, by_name)}")
+                continue
+            entities = {s.entity_name for s in owner.steps}
+            if fm.keymap.entity not in entities:
+                doc.add(join_path(path, "keymap"),
+                        f"job {owner_name!r} records no entity {fm.keymap.entity!r}; its "
+                        f"entities: {', '.join(sorted(entities)) or 'none'}"
+                        f"{suggest(fm.keymap.entity, entities)}")
+
+
+def _check_cycles(docs: Sequence[Document], jobs: Mapping[str, Job], part: str) -> None:
+    edges = {job.name: getattr(job, part) for job in jobs.values()}
+    doc_of = {jobs[d.file].name: d for d in docs if d.file in jobs}
+    reported: set[frozenset[str]] = set()
+    for start in sorted(edges):
+        stack: list[str] = []
+
+        def visit(name: str, stack: list[str] = stack, start: str = start) -> None:
+            if name in stack:
+                cycle = [*stack[stack.index(name):], name]
+                key = frozenset(cycle)
+                if key not in reported and len(key) > 1:
+                    reported.add(key)
+                    first = cycle[0]
+                    doc = doc_of[first]
+                    index = edges[first].index(cycle[1])
+                    doc.add(join_path(part, index),
+                            f"{part} cycle: {' -> '.join(cycle)}; remove one of these links")
+                return
+            stack.append(name)
+            for nxt in edges.get(name, ()):
+                if nxt in edges and nxt != name:
+                    visit(nxt)
+            stack.pop()
+
+        visit(start)
