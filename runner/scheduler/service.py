@@ -311,7 +311,9 @@ class Scheduler:
         status: RunStatus = "failed"
         result: Any = None
         try:
-            result = self._runner(job, project=self._project, state=self._state, stop=active.stop)
+            result = self._runner(
+                job, project=self._project, state=self._state, stop=active.stop, owner=self._owner
+            )
             got = getattr(result, "status", "failed")
             if got == "succeeded":
                 status = "succeeded"

@@ -1,0 +1,159 @@
+"""Prometheus metrics of the serve loop, on their own registry, served on loopback only.
+
+``/metrics`` is the Prometheus text format; ``/healthz`` answers 200 ``ok`` while the loop has
+ticked recently, 503 otherwise (a wedged loop is what a supervisor wants to restart).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from runner.errors import StateError
+from runner.spec import Job
+from runner.state.base import StateStore
+
+__all__ = ["MetricsServer", "SchedulerMetrics"]
+
+log = logging.getLogger(__name__)
+
+_ROW_KINDS = ("read", "written", "unchanged", "quarantined")
+
+
+class SchedulerMetrics:
+    """Counters and gauges the scheduler updates; implements ``RunObserver``."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.runs = Counter(
+            "commerce_sync_runs", "Runs finished, by job and outcome", ["job", "outcome"],
+            registry=r,
+        )
+        self.rows = Counter(
+            "commerce_sync_rows", "Rows handled, by job, step and kind", ["job", "step", "kind"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "commerce_sync_run_duration_seconds", "Duration of runs", ["job"], registry=r,
+            buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600),
+        )
+        self.last_success = Gauge(
+            "commerce_sync_last_success_timestamp_seconds",
+            "Unix time of the last successful run", ["job"], registry=r,
+        )
+        self.stale = Gauge(
+            "commerce_sync_freshness_breached",
+            "1 while the job's newest synced data is older than its freshness objective",
+            ["job"], registry=r,
+        )
+        self.quarantine = Gauge(
+            "commerce_sync_quarantine_size", "Records waiting in quarantine", ["job"], registry=r,
+        )
+        self._breached: set[str] = set()
+
+    def run_finished(self, job: str, status: str, duration_s: float, result: Any) -> None:
+        self.runs.labels(job, status).inc()
+        self.duration.labels(job).observe(duration_s)
+        if status == "succeeded":
+            self.last_success.labels(job).set(dt.datetime.now(dt.UTC).timestamp())
+        for step in getattr(result, "steps", None) or ():
+            for kind in _ROW_KINDS:
+                value = getattr(step, kind, 0) or 0
+                if value:
+                    self.rows.labels(job, getattr(step, "step", ""), kind).inc(value)
+
+    def check_freshness(
+        self, jobs: Mapping[str, Job], state: StateStore, now: dt.datetime
+    ) -> list[str]:
+        """Update freshness and quarantine gauges; log ``job.stale`` once per breach.
+
+        Returns the jobs newly in breach.
+        """
+        try:
+            entries = state.schedule_entries()
+        except StateError as exc:
+            log.warning("freshness.unavailable", extra={"error": str(exc)})
+            return []
+        newly: list[str] = []
+        for name, job in jobs.items():
+            entry = entries.get(name)
+            success = entry.last_success_at if entry is not None else None
+            if success is not None:
+                self.last_success.labels(name).set(success.timestamp())
+            try:
+                self.quarantine.labels(name).set(state.quarantine_count(name))
+            except StateError as exc:
+                log.warning("quarantine.count_failed", extra={"job": name, "error": str(exc)})
+            if job.max_age_s is None:
+                continue
+            age = (now - success).total_seconds() if success is not None else None
+            breached = age is None or age > job.max_age_s
+            self.stale.labels(name).set(1 if breached else 0)
+            if breached and name not in self._breached:
+                self._breached.add(name)
+                newly.append(name)
+                log.error(
+                    "job.stale",
+                    extra={"job": name, "age_s": None if age is None else round(age, 1),
+                           "max_age_s": job.max_age_s},
+                )
+            elif not breached and name in self._breached:
+                self._breached.discard(name)
+                log.info("job.fresh", extra={"job": name, "age_s": round(age or 0.0, 1)})
+        return newly
+
+
+class MetricsServer:
+    """``/metrics`` and ``/healthz`` on 127.0.0.1:``port`` in a daemon thread."""
+
+    def __init__(
+        self, metrics: SchedulerMetrics, port: int, healthy: Callable[[], bool]
+    ) -> None:
+        registry = metrics.registry
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/healthz":
+                    ok = healthy()
+                    body = b"ok\n" if ok else b"loop stalled\n"
+                    self._send(200 if ok else 503, body, "text/plain; charset=utf-8")
+                elif self.path.split("?")[0] == "/metrics":
+                    self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+                else:
+                    self._send(404, b"not found\n", "text/plain; charset=utf-8")
+
+            def _send(self, code: int, body: bytes, ctype: str) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return  # request lines are noise in the job log
+
+        # Loopback only: metrics name jobs and sizes, not for the open network.
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server.daemon_threads = True
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="metrics", daemon=True,
+            kwargs={"poll_interval": 0.5},
+        )
+
+    def start(self) -> MetricsServer:
+        self._thread.start()
+        log.info("metrics.listening", extra={"url": f"http://127.0.0.1:{self.port}/metrics"})
+        return self
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
