@@ -93,8 +93,9 @@ class CompiledStep:
         self._key = _key_function(step.key)
         self._source_key = _source_key(step.key, step.mappings)
         self.required_fields: frozenset[str] = self._required(residual_filter)
-        # Without mappings every source field passes through, so a source must read them all.
-        self.reads_all_fields: bool = step.mappings is None
+        # Without mappings every source field passes through, so a source must read them all;
+        # flattened item fields cannot be told apart from source columns, so read all then too.
+        self.reads_all_fields: bool = step.mappings is None or step.flatten is not None
 
     def _required(self, residual_filter: Filter | None) -> frozenset[str]:
         step = self.step
@@ -126,6 +127,7 @@ class CompiledStep:
         map_row = self._map
         key_of = self._key
         source_key = self._source_key
+        single_key = self.step.key[0] if len(self.step.key) == 1 else None
         for row in rows:
             if keep is not None:
                 try:
@@ -139,9 +141,17 @@ class CompiledStep:
             except RecordError as exc:
                 yield Rejected(row, str(exc), source_key(row))
                 continue
+            if single_key is not None:
+                value = record.get(single_key)
+                text = "" if value is None else value if type(value) is str else str(value)
+                if not text:
+                    yield Rejected(row, _no_key(self.step.key), None)
+                    continue
+                yield Transformed(record, (text,), row)
+                continue
             key = key_of(record)
             if not any(key):
-                yield Rejected(row, _no_key(step_key=self.step.key), None)
+                yield Rejected(row, _no_key(self.step.key), None)
                 continue
             yield Transformed(record, key, row)
 

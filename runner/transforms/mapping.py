@@ -22,6 +22,7 @@ Rules beyond the FieldMap docstring:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from operator import itemgetter
 from typing import Any
 
 from runner.errors import ConfigError, RecordError, RunFailed
@@ -46,18 +47,59 @@ def compile_mappings(
 ) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     """One function mapping a source row to an output record (fields in mapping order)."""
     seen: set[str] = set()
-    fns: list[tuple[str, FieldFn]] = []
+    copies: list[tuple[str, str]] = []  # (target, source) for plain copies of flat fields
+    computed: list[tuple[str, FieldFn]] = []
     for fm in mappings:
         if fm.target in seen:
             raise ConfigError(f"map: field {fm.target!r} is mapped twice")
         seen.add(fm.target)
-        fns.append((fm.target, compile_field(fm, lookups=lookups, keymap=keymap)))
-    pairs = tuple(fns)
+        fn = compile_field(fm, lookups=lookups, keymap=keymap)
+        if _is_plain_copy(fm):
+            assert fm.field is not None
+            copies.append((fm.target, fm.field))
+        else:
+            computed.append((fm.target, fn))
+    # Speed: a pre-ordered template copied per row keeps the mapping's field order, and a
+    # C-level itemgetter fetches all plain copies at once; a row missing one of them takes the
+    # slower per-field path.
+    template = dict.fromkeys(fm.target for fm in mappings)
+    copy_targets = tuple(t for t, _ in copies)
+    copy_sources = tuple(src for _, src in copies)
+    calc = tuple(computed)
+    fetch = itemgetter(*copy_sources) if copy_sources else None
+    single = len(copy_sources) == 1
 
     def map_row(row: Mapping[str, Any]) -> dict[str, Any]:
-        return {target: fn(row) for target, fn in pairs}
+        out = template.copy()
+        if fetch is not None:
+            try:
+                values = fetch(row)
+            except KeyError:
+                get = row.get
+                for target, source in copies:
+                    out[target] = get(source)
+            else:
+                if single:
+                    out[copy_targets[0]] = values
+                else:
+                    out.update(zip(copy_targets, values, strict=True))
+        for target, fn in calc:
+            out[target] = fn(row)
+        return out
 
     return map_row
+
+
+def _is_plain_copy(fm: FieldMap) -> bool:
+    return (
+        fm.field is not None
+        and "." not in fm.field
+        and fm.each is None
+        and fm.type is None
+        and not (fm.has_default and fm.default is not None)
+        and not fm.required
+        and fm.max_length is None
+    )
 
 
 def mapping_reads(mappings: tuple[FieldMap, ...]) -> frozenset[str]:
@@ -112,6 +154,15 @@ def compile_field(
     if convert is None and not has_default and not required and max_length is None:
         return produce
     if convert is not None and not has_default and not required and max_length is None:
+        if fm.field is not None and "." not in fm.field and fm.each is None:
+            source = fm.field
+
+            def converted_field(row: Mapping[str, Any]) -> Any:
+                value = row.get(source)
+                return None if value is None else convert(value)
+
+            return converted_field
+
         def converted(row: Mapping[str, Any]) -> Any:
             value = produce(row)
             return None if value is None else convert(value)
