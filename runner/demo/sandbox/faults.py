@@ -1,0 +1,215 @@
+"""The sandbox's gate: API-key check, rate limit and fault injection, as one ASGI middleware.
+
+Faults and the rate limit apply to the API proper (``/v1/...``) but never to ``/v1/_admin/...``
+(so a test can always switch faults off again) nor to ``/healthz``. In the order applied:
+
+- rate limit: a token bucket of ``rate`` requests per second (burst = one second's worth);
+  past it, 429 with ``Retry-After`` in whole seconds;
+- ``burst_429``: of every ``every`` requests, the last ``length`` get 429 with
+  ``Retry-After: retry_after``, the shape of a store that throttles in waves;
+- ``error_rate``: that share of requests get a 500 without being processed;
+- ``latency_ms``: added before the request is processed;
+- ``drop_rate``: that share of requests lose their connection. With ``drop_phase="after"`` the
+  request is processed and the response lost (the case idempotency keys exist for); with
+  ``"before"`` it is not processed. Plain ASGI cannot close a socket, so the gate sends the
+  response head and returns without a body: uvicorn then closes the connection, and the client
+  sees ``httpx.RemoteProtocolError`` (peer closed connection without sending complete message
+  body).
+
+Decisions come from a ``random.Random(seed)``: the same seed and the same request sequence give
+the same faults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hmac
+import math
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["FaultConfig", "Gate", "TokenBucket"]
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """What goes wrong on purpose. The defaults inject nothing."""
+
+    error_rate: float = 0.0
+    latency_ms: float = 0.0
+    drop_rate: float = 0.0
+    drop_phase: str = "after"
+    burst_every: int = 0
+    burst_length: int = 0
+    burst_retry_after: int = 1
+    seed: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "error_rate": self.error_rate,
+            "latency_ms": self.latency_ms,
+            "drop_rate": self.drop_rate,
+            "drop_phase": self.drop_phase,
+            "burst_429": {
+                "every": self.burst_every,
+                "length": self.burst_length,
+                "retry_after": self.burst_retry_after,
+            }
+            if self.burst_every
+            else None,
+            "seed": self.seed,
+        }
+
+    def replace(self, **fields: Any) -> FaultConfig:
+        return dataclasses.replace(self, **fields)
+
+
+class TokenBucket:
+    """``rate`` tokens per second, holding at most ``max(1, rate)``. Time is a parameter."""
+
+    def __init__(self, rate: float, now: float) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.tokens = self.capacity
+        self.stamp = now
+
+    def take(self, now: float) -> float:
+        """Take a token; 0.0 if granted, else the seconds until one is available."""
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate
+
+
+def _json_head(status: int, extra: list[tuple[bytes, bytes]] | None = None) -> Message:
+    return {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"), *(extra or [])],
+    }
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any], **headers: str) -> None:
+    payload = orjson.dumps(body)
+    extra = [(b"content-length", str(len(payload)).encode())]
+    extra += [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]
+    await send(_json_head(status, extra))
+    await send({"type": "http.response.body", "body": payload})
+
+
+class Gate:
+    """ASGI middleware in front of the sandbox app: auth, then rate limit, then faults."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        api_key: str,
+        *,
+        faults: FaultConfig | None = None,
+        rate_limit: float | None = None,
+    ) -> None:
+        self.app = app
+        self._api_key = api_key.encode()
+        self._lock = threading.Lock()
+        self._bucket = TokenBucket(rate_limit, time.monotonic()) if rate_limit else None
+        self.set_faults(faults or FaultConfig())
+
+    @property
+    def faults(self) -> FaultConfig:
+        return self._faults
+
+    def set_faults(self, faults: FaultConfig) -> None:
+        with self._lock:
+            self._faults = faults
+            self._random = random.Random(faults.seed)
+            self._count = 0
+
+    def set_rate_limit(self, rate: float | None) -> None:
+        with self._lock:
+            self._bucket = TokenBucket(rate, time.monotonic()) if rate else None
+
+    def _authorized(self, scope: Scope) -> bool:
+        for name, value in scope["headers"]:
+            if name == b"x-api-key" and hmac.compare_digest(value, self._api_key):
+                return True
+            if (
+                name == b"authorization"
+                and value[:7].lower() == b"bearer "
+                and hmac.compare_digest(value[7:].strip(), self._api_key)
+            ):
+                return True
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        if not self._authorized(scope):
+            await _send_json(
+                send,
+                401,
+                {"error": "missing or wrong API key; send X-API-Key or Authorization: Bearer"},
+                www_authenticate="Bearer",
+            )
+            return
+        if path.startswith("/v1/_admin/"):
+            await self.app(scope, receive, send)
+            return
+        with self._lock:
+            wait = self._bucket.take(time.monotonic()) if self._bucket else 0.0
+            faults = self._faults
+            index = self._count
+            self._count += 1
+            error_roll = self._random.random()
+            drop_roll = self._random.random()
+        if wait:
+            seconds = max(1, math.ceil(wait))
+            await _send_json(
+                send,
+                429,
+                {"error": "rate limit exceeded", "retry_after": seconds},
+                retry_after=str(seconds),
+            )
+            return
+        if faults.burst_every and index % faults.burst_every >= (
+            faults.burst_every - faults.burst_length
+        ):
+            seconds = faults.burst_retry_after
+            await _send_json(
+                send,
+                429,
+                {"error": "too many requests (burst)", "retry_after": seconds},
+                retry_after=str(seconds),
+            )
+            return
+        if error_roll < faults.error_rate:
+            await _send_json(send, 500, {"error": "injected server error"})
+            return
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        if drop_roll < faults.drop_rate:
+            await self._drop(scope, receive, send, process=faults.drop_phase == "after")
+            return
+        await self.app(scope, receive, send)
+
+    async def _drop(self, scope: Scope, receive: Receive, send: Send, *, process: bool) -> None:
+        if process:
+
+            async def swallow(message: Message) -> None:
+                return None
+
+            await self.app(scope, receive, swallow)
+        # A head promising a body that never comes: the server closes the connection.
+        await send(_json_head(200, [(b"content-length", b"64")]))
