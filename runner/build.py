@@ -299,10 +299,9 @@ class _JobBuilder:
         cursor = None
         if "cursor" in node:
             c = node["cursor"]
+            lookback = join_path(join_path(path, "cursor"), "lookback")
             cursor = CursorSpec(
-                c["field"],
-                self.duration(c.get("lookback"), join_path(path, "cursor.lookback"), 0.0),
-                c.get("initial"),
+                c["field"], self.duration(c.get("lookback"), lookback, 0.0), c.get("initial")
             )
         flt = None
         if "filter" in node:
@@ -334,7 +333,7 @@ class _JobBuilder:
             flatten = FlattenSpec(node["flatten"]["field"], node["flatten"].get("prefix", ""))
         errors = node.get("errors") or {}
         retry = errors.get("retry") or {}
-        epath = join_path(path, "errors.retry")
+        epath = join_path(join_path(path, "errors"), "retry")
         policy = ErrorPolicy(
             max_bad_records=errors.get("max_bad_records", 100),
             retry=RetryPolicy(

@@ -69,7 +69,7 @@ _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SECRET_WORDS = ("KEY", "SECRET", "TOKEN", "PASSWORD")
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """SafeLoader that resolves only true/false, null, decimal numbers and strings."""
 
     yaml_implicit_resolvers: dict[Any, Any] = {}

@@ -17,7 +17,7 @@ from pathlib import Path
 from runner.config import Document, load_file
 from runner.errors import ConfigError, ConfigProblem, redact
 from runner.spec import Job
-from runner.validate import check_document, check_project
+from runner.validate import Registry, check_document, check_project
 
 __all__ = ["Project", "load_project", "pipeline_files"]
 
@@ -100,9 +100,10 @@ def load_project(
     files, problems = pipeline_files(paths)
     docs: list[Document] = []
     built: dict[str, Job] = {}
+    registry = Registry.current()
     for file in files:
         doc = load_file(file, env=environ, strict_env=strict_env)
-        job = check_document(doc)
+        job = check_document(doc, registry)
         docs.append(doc)
         if job is not None:
             built[doc.file] = job
@@ -115,4 +116,4 @@ def load_project(
             jobs[job.name] = job
     # Secrets were registered while loading; no message may carry one.
     cleaned = [replace(p, message=redact(p.message)) for p in problems]
-    return Project(jobs=jobs, problems=sorted(cleaned), files=[str(f) for f in files])
+    return Project(jobs=jobs, problems=sorted(set(cleaned)), files=[str(f) for f in files])

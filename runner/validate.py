@@ -38,7 +38,7 @@ from runner.build import ResolvedBlock, build_job, resolve_block, suggest
 from runner.config import YAML11_BOOLEAN_WORDS, Document, join_path
 from runner.spec import FieldMap, Job, Step
 
-__all__ = ["SCHEMA_PATH", "check_document", "check_project", "pipeline_schema"]
+__all__ = ["SCHEMA_PATH", "Registry", "check_document", "check_project", "pipeline_schema"]
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "pipeline.schema.json"
 TRANSFORM_GROUP = "commerce_sync.transforms"
@@ -163,6 +163,22 @@ def _schema_problems(doc: Document) -> None:
 # --- connector options -------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Registry:
+    """Installed connectors and transform plugins, read once per project: scanning entry
+    points costs tens of milliseconds, far more than validating a file."""
+
+    connectors: Mapping[str, str]
+    plugins: frozenset[str]
+
+    @classmethod
+    def current(cls) -> Registry:
+        return cls(
+            available_connectors(),
+            frozenset(ep.name for ep in entry_points(group=TRANSFORM_GROUP)),
+        )
+
+
 @dataclass
 class _Blocks:
     """Declared source fields per block path (None: not knowable without I/O)."""
@@ -170,8 +186,9 @@ class _Blocks:
     fields: dict[str, Sequence[str] | None] = field(default_factory=dict)
 
 
-def _connector_class(doc: Document, name: str, path: str) -> type[Connector] | None:
-    known = available_connectors()
+def _connector_class(
+    doc: Document, name: str, path: str, known: Mapping[str, str]
+) -> type[Connector] | None:
     if name not in known:
         names = ", ".join(sorted(known)) or "none"
         doc.add(path, f"unknown connector {name!r}; known: {names}{suggest(name, known)}")
@@ -187,15 +204,17 @@ def _connector_class(doc: Document, name: str, path: str) -> type[Connector] | N
         return None
 
 
-def _check_block(doc: Document, block: ResolvedBlock, role: str) -> Sequence[str] | None:
+def _check_block(
+    doc: Document, block: ResolvedBlock, role: str, registry: Registry
+) -> Sequence[str] | None:
     """Validate one merged block against its connector; return its declared fields."""
     assert block.connector is not None
     where = join_path(block.path, "connector")
     if where not in doc.marks:  # the connector came from the named connection
         where = join_path(block.path, "connection")
-        if block.connector not in available_connectors():
+        if block.connector not in registry.connectors:
             return None  # reported once, at the connection
-    cls = _connector_class(doc, block.connector, where)
+    cls = _connector_class(doc, block.connector, where, registry.connectors)
     if cls is None:
         return None
     schema = cls.source_options if role == "source" else cls.destination_options
@@ -238,7 +257,7 @@ def _check_block(doc: Document, block: ResolvedBlock, role: str) -> Sequence[str
     return list(declared) if declared is not None else None
 
 
-def _connector_problems(doc: Document) -> _Blocks:
+def _connector_problems(doc: Document, registry: Registry) -> _Blocks:
     blocks = _Blocks()
     data = doc.data
     for index, step in enumerate(data.get("steps") or ()):
@@ -252,12 +271,12 @@ def _connector_problems(doc: Document) -> _Blocks:
             resolved = resolve_block(doc, raw, path)
             if resolved is None or resolved.connector is None:
                 continue
-            blocks.fields[path] = _check_block(doc, resolved, role)
+            blocks.fields[path] = _check_block(doc, resolved, role, registry)
     for name, conn in (data.get("connections") or {}).items():
         connector = conn.get("connector")
-        if isinstance(connector, str) and connector not in available_connectors():
+        known = registry.connectors
+        if isinstance(connector, str) and connector not in known:
             cpath = join_path(join_path("connections", name), "connector")
-            known = available_connectors()
             doc.add(cpath, f"unknown connector {connector!r}; known: "
                            f"{', '.join(sorted(known)) or 'none'}{suggest(connector, known)}")
     return blocks
@@ -348,11 +367,23 @@ def _check_mapping(doc: Document, fm: FieldMap, path: str, step: Step,
         need(fm.keymap.on, join_path(path, "on"))
 
 
+def _check_take(doc: Document, fm: FieldMap, path: str, step: Step, blocks: _Blocks,
+                spath: str) -> None:
+    if fm.lookup is None or fm.lookup.lookup not in step.lookups:
+        return
+    lpath = join_path(join_path(join_path(spath, "lookups"), fm.lookup.lookup), "source")
+    lfields = blocks.fields.get(lpath)
+    if lfields is not None and fm.lookup.take not in lfields:
+        doc.add(join_path(path, "take"),
+                f"lookup {fm.lookup.lookup!r} has no field {fm.lookup.take!r}; it provides: "
+                f"{', '.join(lfields)}{suggest(fm.lookup.take, lfields)}")
+
+
 def _is_plain(doc: Document, path: str) -> bool:
     return isinstance(_get(doc, path), str)
 
 
-def _semantic_problems(doc: Document, job: Job, blocks: _Blocks) -> None:
+def _semantic_problems(doc: Document, job: Job, blocks: _Blocks, registry: Registry) -> None:
     schedule = job.schedule
     cron = schedule.cron
     if cron is not None and (len(cron.split()) != 5 or not croniter.is_valid(cron)):
@@ -377,7 +408,7 @@ def _semantic_problems(doc: Document, job: Job, blocks: _Blocks) -> None:
                     "set mode: incremental or remove it", severity="warning")
         fields = blocks.fields.get(join_path(spath, "source"))
         if step.cursor is not None and fields is not None and step.cursor.field not in fields:
-            doc.add(join_path(spath, "cursor.field"),
+            doc.add(join_path(join_path(spath, "cursor"), "field"),
                     f"the source has no field {step.cursor.field!r}; it provides: "
                     f"{', '.join(fields)}{suggest(step.cursor.field, fields)}")
         if "filter" in raw:
@@ -408,6 +439,7 @@ def _semantic_problems(doc: Document, job: Job, blocks: _Blocks) -> None:
             mpath = join_path(spath, "map")
             for fm in step.mappings:
                 _check_mapping(doc, fm, join_path(mpath, fm.target), step, available)
+                _check_take(doc, fm, join_path(mpath, fm.target), step, blocks, spath)
             targets = {fm.target for fm in step.mappings}
             if not step.transforms:
                 for name in step.key:
@@ -421,7 +453,7 @@ def _semantic_problems(doc: Document, job: Job, blocks: _Blocks) -> None:
                     doc.add(join_path(spath, "key"),
                             f"key field {name!r} is not a field of the source; it provides: "
                             f"{', '.join(available)}{suggest(name, available)}")
-        plugins = {ep.name for ep in entry_points(group=TRANSFORM_GROUP)}
+        plugins = registry.plugins
         for tindex, plugin in enumerate(step.transforms):
             if plugin.plugin not in plugins:
                 doc.add(join_path(join_path(join_path(spath, "transforms"), tindex), "plugin"),
@@ -429,21 +461,23 @@ def _semantic_problems(doc: Document, job: Job, blocks: _Blocks) -> None:
                         f"{', '.join(sorted(plugins)) or 'none'}{suggest(plugin.plugin, plugins)}")
 
 
-def check_document(doc: Document) -> Job | None:
+def check_document(doc: Document, registry: Registry | None = None) -> Job | None:
     """Run the schema, connector and semantic checks on one loaded document.
 
     Problems go to ``doc.problems``; returns the job when the document has no errors.
+    ``registry`` defaults to the connectors and plugins installed now.
     """
+    registry = registry or Registry.current()
     if doc.has_errors or doc.data is None:
         return None
     _schema_problems(doc)
     if doc.has_errors:
         return None
-    blocks = _connector_problems(doc)
+    blocks = _connector_problems(doc, registry)
     job = build_job(doc)
     if job is None:
         return None
-    _semantic_problems(doc, job, blocks)
+    _semantic_problems(doc, job, blocks, registry)
     return None if doc.has_errors else job
 
 
