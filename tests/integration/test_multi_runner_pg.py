@@ -61,7 +61,9 @@ def _fresh_schema(pg_url: str, name: str) -> str:
 def runners(tmp_path: Path) -> Iterator[Callable[..., list[subprocess.Popen[str]]]]:
     procs: list[subprocess.Popen[str]] = []
 
-    def start(pipes: Path, state: str, n: int = 3, lease: float = 3.0) -> list[subprocess.Popen[str]]:
+    def start(
+        pipes: Path, state: str, n: int = 3, lease: float = 3.0
+    ) -> list[subprocess.Popen[str]]:
         for i in range(n):
             log = (tmp_path / f"r{i}.log").open("w")
             procs.append(subprocess.Popen(
