@@ -79,8 +79,9 @@ class CoordinationMixin:
                     claimed_at=now,
                 )
                 .on_conflict_do_nothing(index_elements=[claims.c.job, claims.c.slot])
-            ).rowcount
-            if inserted == 1:
+                .returning(claims.c.job)  # rowcount of INSERT is -1 through psycopg
+            ).first()
+            if inserted is not None:
                 return True
             expired = (
                 claims.c.job == job,
@@ -98,8 +99,9 @@ class CoordinationMixin:
                 sa.update(claims)
                 .where(*expired)
                 .values(owner=owner, lease_expires_at=expires, claimed_at=now)
-            ).rowcount
-            return bool(taken == 1)
+                .returning(claims.c.job)
+            ).first()
+            return taken is not None
 
     def renew_lease(self, job: str, slot: dt.datetime, owner: str, lease_s: float) -> bool:
         expires = utcnow() + dt.timedelta(seconds=lease_s)

@@ -1,0 +1,109 @@
+"""The state store on a real PostgreSQL: the shared contract, plus what only many runners show."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from runner.errors import LockedError, StateError
+from runner.state import SCHEMA_VERSION, SqlStateStore, open_state
+from runner.state.schema import metadata
+from tests.unit.test_state_cases import StateContract
+from tests.unit.test_state_sqlite import CLAIM_SLOTS, HOLD_LOCK, spawn, wait_for_line
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg_store(pg_url: str) -> Iterator[SqlStateStore]:
+    store = open_state(pg_url)
+    tables = ", ".join(t.name for t in metadata.sorted_tables if t.name != "schema_version")
+    with store._engine.begin() as conn:  # every test starts from empty tables
+        conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY")
+    yield store
+    store.close()
+
+
+class TestPostgresContract(StateContract):
+    @pytest.fixture
+    def store(self, pg_store: SqlStateStore) -> SqlStateStore:
+        return pg_store
+
+
+def test_plain_postgresql_url_uses_psycopg(pg_url: str, pg_store: SqlStateStore) -> None:
+    plain = sa.make_url(pg_url).set(drivername="postgresql").render_as_string(False)
+    store = open_state(plain)
+    assert store.backend == "postgresql"
+    assert store._engine.dialect.driver == "psycopg"
+    with store._engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version FROM schema_version").scalar() == SCHEMA_VERSION
+    store.close()
+
+
+def test_newer_schema_is_refused(pg_store: SqlStateStore, pg_url: str) -> None:
+    with pg_store._engine.begin() as conn:
+        conn.exec_driver_sql(f"UPDATE schema_version SET version = {SCHEMA_VERSION + 1}")
+    try:
+        with pytest.raises(StateError, match="upgrade commerce-sync"):
+            open_state(pg_url)
+    finally:
+        with pg_store._engine.begin() as conn:
+            conn.exec_driver_sql(f"UPDATE schema_version SET version = {SCHEMA_VERSION}")
+
+
+def race_for_slots(pg_store: SqlStateStore, pg_url: str, slots: int) -> None:
+    procs = [spawn(CLAIM_SLOTS, pg_url, f"runner-{i}", str(slots)) for i in range(3)]
+    won: list[list[int]] = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        won.append([int(x) for x in out.split()])
+    assert sorted(slot for w in won for slot in w) == list(range(slots))
+    with pg_store._engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM claims").scalar() == slots
+        owners = conn.exec_driver_sql("SELECT count(DISTINCT owner) FROM claims").scalar()
+    assert owners == sum(1 for w in won if w)
+
+
+def test_three_processes_racing_for_30_slots(pg_store: SqlStateStore, pg_url: str) -> None:
+    race_for_slots(pg_store, pg_url, 30)
+
+
+@pytest.mark.slow
+def test_three_processes_racing_for_200_slots(pg_store: SqlStateStore, pg_url: str) -> None:
+    race_for_slots(pg_store, pg_url, 200)
+
+
+def test_advisory_lock_excludes_other_process_and_dies_with_it(
+    pg_store: SqlStateStore, pg_url: str
+) -> None:
+    holder = spawn(HOLD_LOCK, pg_url, "scheduler", "60")
+    try:
+        wait_for_line(holder, "locked")
+        with (
+            pytest.raises(LockedError) as err,
+            pg_store.job_lock("inventory", "cli", wait_s=0.3),
+        ):
+            pass
+        assert f"pid {holder.pid} on host {socket.gethostname()}" in str(err.value)
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(10)
+        # The server ends the dead session (and its lock) once it notices the closed socket.
+        with pg_store.job_lock("inventory", "cli", wait_s=20):
+            with pg_store._engine.connect() as conn:
+                owner = conn.exec_driver_sql("SELECT owner FROM locks").scalar()
+            assert owner == "cli"
+    finally:
+        holder.kill()
+        holder.wait(10)
+    with pg_store._engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM locks").scalar() == 0
+        held = conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+        ).scalar()
+    assert held == 0
