@@ -84,7 +84,7 @@ class SqlSource:
 
     def _statement(self, request: ReadRequest) -> sa.Select[Any]:
         src = self._from
-        names = list(src.c.keys()) if src.c.keys() else None
+        names = list(self._fields or src.c.keys()) or None
         if names is not None and request.fields:
             wanted = [n for n in names if n in set(request.fields)]
             cur = request.cursor.field if request.cursor else None
