@@ -47,7 +47,8 @@ class Shop:
 
     def products(self) -> list[tuple[str, str, float]]:
         with sqlite3.connect(self.shop) as conn:
-            return conn.execute("SELECT sku, title, price FROM shop_products ORDER BY sku").fetchall()
+            query = "SELECT sku, title, price FROM shop_products ORDER BY sku"
+            return conn.execute(query).fetchall()
 
 
 def make_shop(tmp: Path, items: int = 10, price_check: bool = False) -> Shop:
