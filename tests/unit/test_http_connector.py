@@ -1,0 +1,218 @@
+"""http connector units over httpx.MockTransport: schema, decisions, paging, writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+import jsonschema
+import orjson
+import pytest
+
+from connectors.api import ConnectorContext, Listable, ReadRequest, Sink, Source, WriteOp
+from connectors.http import HttpConnector
+from connectors.http.client import retry_after_seconds
+from runner.errors import ConfigError, FatalError, RetryableError
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def ctx(handler: Handler) -> ConnectorContext:
+    return ConnectorContext(job="j", step="s", key_fields=("sku",),
+                            http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+
+
+def walk_properties(schema: Mapping[str, Any], path: str = "") -> list[tuple[str, Any]]:
+    found = []
+    for key, sub in (schema.get("properties") or {}).items():
+        found.append((f"{path}{key}", sub))
+        found += walk_properties(sub, f"{path}{key}.")
+        for variant in sub.get("oneOf", []) + sub.get("anyOf", []):
+            found += walk_properties(variant, f"{path}{key}.")
+        if isinstance(sub.get("items"), Mapping):
+            found += walk_properties(sub["items"], f"{path}{key}[].")
+    return found
+
+
+@pytest.mark.parametrize("schema", [HttpConnector.source_options,
+                                    HttpConnector.destination_options])
+def test_option_schemas_are_valid_and_described(schema: Mapping[str, Any]) -> None:
+    jsonschema.Draft202012Validator.check_schema(schema)
+    props = walk_properties(schema)
+    assert len(props) > 30
+    undescribed = [p for p, sub in props if not sub.get("description")]
+    assert undescribed == []
+    for path, sub in props:
+        for example in sub.get("examples", []):
+            if isinstance(example, str) and "${" in example:
+                continue  # an env reference stands for the value
+            probe = {k: v for k, v in sub.items() if k not in ("examples", "secret")}
+            assert jsonschema.Draft202012Validator(probe).is_valid(example), (path, example)
+
+
+def test_credentials_are_marked_secret() -> None:
+    from connectors.api import secret_option_names
+
+    names = secret_option_names(HttpConnector.destination_options)
+    assert {"auth.token", "auth.password", "auth.key", "auth.client_secret",
+            "auth.login.body"} <= names
+
+
+def test_invalid_options_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="pagination"):
+        HttpConnector().open_source({"base_url": "http://x", "request": {"path": "/a"},
+                                     "pagination": {"type": "pages"}}, ctx(lambda r: None))  # type: ignore[arg-type,return-value]
+
+
+def test_retry_after_seconds_and_http_date() -> None:
+    now = dt.datetime(2024, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
+    assert retry_after_seconds("1.5") == 1.5
+    assert retry_after_seconds("Mon, 01 Jan 2024 12:00:07 GMT", now) == 7.0
+    assert retry_after_seconds("Mon, 01 Jan 2024 11:00:00 GMT", now) == 0.0
+    assert retry_after_seconds("soon") is None
+
+
+def test_retry_after_http_date_honoured_over_mock() -> None:
+    calls: list[float] = []
+    promised: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+            header = when.strftime("%a, %d %b %Y %H:%M:%S GMT")
+            promised.append(retry_after_seconds(header) or 0.0)
+            return httpx.Response(503, headers={"Retry-After": header})
+        return httpx.Response(200, json={"data": [{"id": 1}]})
+
+    source = HttpConnector().open_source(
+        {"base_url": "http://api", "request": {"path": "/a"}, "retry": {"backoff": 0}},
+        ctx(handler))
+    assert list(source.read(ReadRequest())) == [{"id": 1}]
+    # an HTTP date has whole seconds, so 0..1 s was left; the zero backoff did not apply
+    assert promised[0] - 0.05 <= calls[1] - calls[0] <= promised[0] + 0.5
+
+
+def test_query_string_not_in_messages() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, text="bad request")
+
+    source = HttpConnector().open_source(
+        {"base_url": "http://api", "request": {"path": "/a", "params": {"token": "abc123zz"}}},
+        ctx(handler))
+    with pytest.raises(FatalError) as info:
+        list(source.read(ReadRequest()))
+    assert "GET /a -> 400: bad request" in str(info.value)
+    assert "abc123zz" not in str(info.value)
+
+
+def test_connection_errors_become_retryable() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    source = HttpConnector().open_source(
+        {"base_url": "http://api", "request": {"path": "/a"},
+         "retry": {"attempts": 2, "backoff": 0}}, ctx(handler))
+    with pytest.raises(RetryableError, match="GET /a failed \\(ConnectError\\) after 2") as info:
+        list(source.read(ReadRequest()))
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
+
+
+def test_non_json_page_is_fatal() -> None:
+    source = HttpConnector().open_source(
+        {"base_url": "http://api", "request": {"path": "/a"}},
+        ctx(lambda r: httpx.Response(200, text="<html>")))
+    with pytest.raises(FatalError, match="not JSON"):
+        list(source.read(ReadRequest()))
+
+
+def test_source_and_sink_satisfy_the_protocols() -> None:
+    handler = lambda r: httpx.Response(200, json={"data": []})  # noqa: E731
+    source = HttpConnector().open_source({"base_url": "http://a", "request": {"path": "/"}},
+                                         ctx(handler))
+    sink = HttpConnector().open_sink({"base_url": "http://a", "upsert": {"path": "/"}},
+                                     ctx(handler))
+    assert isinstance(source, Source) and isinstance(sink, Sink) and isinstance(sink, Listable)
+    from runner.spec import Compare
+
+    flt = Compare("a", "equals", 1)
+    assert source.pushdown(flt) is flt
+    sink.close()
+
+
+def test_unbatched_writes_run_in_parallel_and_keep_order() -> None:
+    active = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        time.sleep(0.05)
+        with lock:
+            active -= 1
+        body = orjson.loads(request.content)
+        return httpx.Response(201, json={"id": f"d{body['n']}"})
+
+    sink = HttpConnector().open_sink(
+        {"base_url": "http://a", "max_in_flight": 3,
+         "upsert": {"path": "/p", "body": "{record}", "id_path": "id"}}, ctx(handler))
+    ops = [WriteOp("upsert", (i,), {"n": i}) for i in range(9)]
+    started = time.monotonic()
+    outcomes = sink.write(ops)
+    elapsed = time.monotonic() - started
+    sink.close()
+    assert [o.dest_id for o in outcomes] == [f"d{i}" for i in range(9)]
+    assert peak == 3
+    assert elapsed < 0.4  # 9 x 50 ms in three lanes, not 450 ms in one
+
+
+def test_batch_result_count_mismatch_is_fatal() -> None:
+    sink = HttpConnector().open_sink(
+        {"base_url": "http://a", "upsert": {"path": "/p", "body": "{record}", "batch": {
+            "size": 10, "results": "data"}}},
+        ctx(lambda r: httpx.Response(200, json={"data": [{"id": 1}]})))
+    with pytest.raises(FatalError, match="1 results at 'data' for 2 records"):
+        sink.write([WriteOp("upsert", (1,), {"a": 1}), WriteOp("upsert", (2,), {"a": 2})])
+    sink.close()
+
+
+def test_decimal_bodies_keep_their_digits() -> None:
+    import decimal
+
+    seen: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.content)
+        return httpx.Response(200, json={})
+
+    sink = HttpConnector().open_sink(
+        {"base_url": "http://a", "upsert": {"path": "/p", "body": {"price": "{price}"}}},
+        ctx(handler))
+    sink.write([WriteOp("upsert", (1,), {"price": decimal.Decimal("19.990")})])
+    sink.close()
+    assert seen == [b'{"price":19.990}']
+
+
+def test_verify_tls_false_logs_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    source = HttpConnector().open_source(
+        {"base_url": "https://a", "request": {"path": "/"}, "verify_tls": False},
+        ConnectorContext(job="j", step="s"))
+    source.close()
+    assert "http.tls_verification_disabled" in [r.getMessage() for r in caplog.records]
+
+
+def test_graphql_and_jsonrpc_batches_are_refused_at_open() -> None:
+    with pytest.raises(FatalError, match="batch is supported for REST"):
+        HttpConnector().open_sink(
+            {"base_url": "http://a", "create": {"jsonrpc": {"method": "m"},
+                                                "batch": {"size": 2}}},
+            ctx(lambda r: httpx.Response(200)))
