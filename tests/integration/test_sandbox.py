@@ -68,7 +68,9 @@ def test_health_needs_no_key_but_the_api_does(api: httpx.Client) -> None:
     assert "API key" in refused.json()["error"]
     wrong = httpx.get(api.base_url.join("/v1/products"), headers={"X-API-Key": "nope"})
     assert wrong.status_code == 401
-    bearer = httpx.get(api.base_url.join("/v1/products"), headers={"Authorization": f"Bearer {KEY}"})
+    bearer = httpx.get(
+        api.base_url.join("/v1/products"), headers={"Authorization": f"Bearer {KEY}"}
+    )
     assert bearer.status_code == 200
 
 
