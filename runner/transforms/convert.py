@@ -87,12 +87,17 @@ def make_converter(
 
 def _to_string(target: str, fmt: str | None) -> Converter:
     if fmt is not None:
-        try:
-            format(Decimal("1.5"), fmt)
-        except (ValueError, TypeError) as exc:
+        usable = False
+        for sample in (Decimal("1.5"), 1):  # '08d' fits ints only, '.2f' both
+            try:
+                format(sample, fmt)
+                usable = True
+            except (ValueError, TypeError):
+                pass
+        if not usable:
             raise ConfigError(
                 f"{target}: format {fmt!r} is not a Python number format spec such as '.2f'"
-            ) from exc
+            )
 
     def to_string(value: Any) -> Any:
         t = type(value)
