@@ -15,10 +15,11 @@ for permanent ones; report a single bad record through its ``WriteOutcome`` (or 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import httpx
@@ -176,9 +177,16 @@ class Connector:
         raise ConfigError(f"connector {self.name!r} cannot be used as a destination")
 
 
+@functools.cache
+def _entry_points() -> tuple[EntryPoint, ...]:
+    # Scanning installed distributions costs tens of milliseconds; they do not change while
+    # the process runs.
+    return tuple(entry_points(group=ENTRY_POINT_GROUP))
+
+
 def available_connectors() -> dict[str, str]:
     """Names of the registered connectors -> their entry point target (no import)."""
-    found = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    found = {ep.name: ep.value for ep in _entry_points()}
     for name, cls in _registered.items():
         found[name] = f"{cls.__module__}:{cls.__qualname__}"
     return found
@@ -207,7 +215,7 @@ def load_connector(name: str) -> type[Connector]:
     """Import the connector registered as ``name`` (lazily, once)."""
     if name in _loaded:
         return _loaded[name]
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    for ep in _entry_points():
         if ep.name == name:
             cls = ep.load()
             _loaded[name] = cls

@@ -173,10 +173,12 @@ class Registry:
 
     @classmethod
     def current(cls) -> Registry:
-        return cls(
-            available_connectors(),
-            frozenset(ep.name for ep in entry_points(group=TRANSFORM_GROUP)),
-        )
+        return cls(available_connectors(), _transform_plugins())
+
+
+@functools.cache
+def _transform_plugins() -> frozenset[str]:
+    return frozenset(ep.name for ep in entry_points(group=TRANSFORM_GROUP))
 
 
 @dataclass
@@ -306,11 +308,12 @@ def _check_expr(doc: Document, text: str, path: str) -> None:
         doc.add(path, f"invalid expression {_show(text)}: {exc.msg}")
 
 
-def _filter_fields(node: Mapping[str, Any], path: str) -> Iterable[tuple[str, str]]:
+def _filter_fields(node: Mapping[str, Any], path: str) -> Iterable[tuple[str, str, str]]:
+    """``(kind, text, path)`` for every field name and expression in a filter tree."""
     if "field" in node:
-        yield node["field"], join_path(path, "field")
+        yield "field", node["field"], join_path(path, "field")
     if "expr" in node:
-        yield "", join_path(path, "expr")
+        yield "expr", node["expr"], join_path(path, "expr")
     for kind in ("all", "any"):
         for index, item in enumerate(node.get(kind) or ()):
             yield from _filter_fields(item, join_path(join_path(path, kind), index))
@@ -320,28 +323,15 @@ def _filter_fields(node: Mapping[str, Any], path: str) -> Iterable[tuple[str, st
 
 def _check_filter(doc: Document, node: Mapping[str, Any], path: str,
                   fields: Sequence[str] | None, what: str) -> None:
-    for name, fpath in _filter_fields(node, path):
-        if not name:
-            _check_expr(doc, _get(doc, fpath), fpath)
-        elif fields is not None and name not in fields:
-            doc.add(fpath, f"{what} has no field {name!r}; it provides: "
-                           f"{', '.join(fields)}{suggest(name, fields)}")
+    for kind, text, fpath in _filter_fields(node, path):
+        if kind == "expr":
+            _check_expr(doc, text, fpath)
+        elif fields is not None and text not in fields:
+            doc.add(fpath, f"{what} has no field {text!r}; it provides: "
+                           f"{', '.join(fields)}{suggest(text, fields)}")
 
 
-def _get(doc: Document, path: str) -> Any:
-    """The value at a path this module built (only simple paths are asked for)."""
-    node: Any = doc.data
-    for part in path.replace("[", ".[").split("."):
-        if not part:
-            continue
-        if part.startswith("[") and part[1:-1].isdigit():
-            node = node[int(part[1:-1])]
-        else:
-            node = node[part]
-    return node
-
-
-def _check_mapping(doc: Document, fm: FieldMap, path: str, step: Step,
+def _check_mapping(doc: Document, fm: FieldMap, raw: Any, path: str, step: Step,
                    fields: Sequence[str] | None) -> None:
     def need(name: str, npath: str) -> None:
         if fields is not None and name not in fields:
@@ -349,7 +339,7 @@ def _check_mapping(doc: Document, fm: FieldMap, path: str, step: Step,
                            f"{', '.join(fields)}{suggest(name, fields)}")
 
     if fm.field is not None:
-        need(fm.field, join_path(path, "field") if not _is_plain(doc, path) else path)
+        need(fm.field, path if isinstance(raw, str) else join_path(path, "field"))
     for index, name in enumerate(fm.coalesce):
         need(name, join_path(join_path(path, "coalesce"), index))
     if fm.expr is not None:
@@ -377,10 +367,6 @@ def _check_take(doc: Document, fm: FieldMap, path: str, step: Step, blocks: _Blo
         doc.add(join_path(path, "take"),
                 f"lookup {fm.lookup.lookup!r} has no field {fm.lookup.take!r}; it provides: "
                 f"{', '.join(lfields)}{suggest(fm.lookup.take, lfields)}")
-
-
-def _is_plain(doc: Document, path: str) -> bool:
-    return isinstance(_get(doc, path), str)
 
 
 def _semantic_problems(doc: Document, job: Job, blocks: _Blocks, registry: Registry) -> None:
@@ -438,7 +424,8 @@ def _semantic_problems(doc: Document, job: Job, blocks: _Blocks, registry: Regis
         if step.mappings is not None:
             mpath = join_path(spath, "map")
             for fm in step.mappings:
-                _check_mapping(doc, fm, join_path(mpath, fm.target), step, available)
+                _check_mapping(doc, fm, raw["map"][fm.target], join_path(mpath, fm.target), step,
+                               available)
                 _check_take(doc, fm, join_path(mpath, fm.target), step, blocks, spath)
             targets = {fm.target for fm in step.mappings}
             if not step.transforms:

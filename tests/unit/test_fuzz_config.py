@@ -1,0 +1,134 @@
+"""Mutated and random pipeline files never crash the loader: every outcome is a located
+problem (or a job), never another exception."""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from runner.errors import ConfigProblem
+from runner.project import load_project
+from tests.unit.test_validate_fakes import register_fakes, unregister_fakes
+
+VALID = Path(__file__).resolve().parents[1] / "fixtures" / "valid" / "inventory.yaml"
+SEED_TEXT = VALID.read_text(encoding="utf-8")
+SEED = yaml.safe_load(SEED_TEXT)
+
+FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**12), 10**12), st.floats(allow_nan=True),
+    st.text(max_size=20), st.sampled_from(["yes", "no", "on", "off", "22:00", "${X}", "$${Y}",
+                                           "${", "*/15 * * * *", "5m", "-1", "1970-01-01"]),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@pytest.fixture(autouse=True)
+def _fakes() -> Iterator[None]:
+    register_fakes()
+    yield
+    unregister_fakes()
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _paths(value, (*prefix, index))
+    return found
+
+
+def _check(text: str | bytes) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "pipeline.yaml"
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8", errors="surrogatepass")
+        project = load_project([path], env={"X": "1"})
+    for problem in project.problems:
+        assert isinstance(problem, ConfigProblem)
+        assert problem.file == str(path)
+        assert problem.line >= 0 and problem.col >= 0
+        assert problem.message
+        assert problem.severity in ("error", "warning")
+    assert bool(project.jobs) == (not project.errors)
+
+
+@FUZZ
+@given(data=st.data())
+def test_structural_mutations(data: st.DataObject) -> None:
+    doc = copy.deepcopy(SEED)
+    for _ in range(data.draw(st.integers(1, 3))):
+        paths = _paths(doc)
+        target = data.draw(st.sampled_from(paths))
+        parent: Any = doc
+        for part in target[:-1]:
+            parent = parent[part]
+        last = target[-1]
+        action = data.draw(st.sampled_from(["drop", "rename", "retype"]))
+        if action == "drop":
+            del parent[last]
+        elif action == "rename" and isinstance(parent, dict):
+            parent[data.draw(st.text(max_size=10))] = parent.pop(last)
+        else:
+            parent[last] = data.draw(values)
+    _check(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
+
+
+@FUZZ
+@given(cut=st.integers(0, len(SEED_TEXT)), garbage=st.text(max_size=12))
+def test_text_mutations(cut: int, garbage: str) -> None:
+    _check(SEED_TEXT[:cut])
+    _check(SEED_TEXT[:cut] + garbage + SEED_TEXT[cut:])
+
+
+@FUZZ
+@given(blob=st.binary(max_size=200))
+def test_random_bytes(blob: bytes) -> None:
+    _check(blob)
+
+
+@FUZZ
+@given(doc=st.dictionaries(
+    st.sampled_from(["version", "name", "steps", "jobs", "schedule", "mode", "connections",
+                     "depends_on", "freshness", "x"]),
+    values, max_size=6,
+))
+def test_random_documents(doc: dict[str, Any]) -> None:
+    _check(yaml.safe_dump(doc, allow_unicode=True))
+
+
+@pytest.mark.slow
+@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_structural_mutations_long(data: st.DataObject) -> None:
+    test_structural_mutations.hypothesis.inner_test(data)  # type: ignore[attr-defined]
+
+
+def test_seed_is_valid() -> None:
+    project = load_project([VALID], env={})
+    assert not project.errors, project.errors
+    assert list(project.jobs) == ["inventory"]
