@@ -249,9 +249,11 @@ def test_data_and_idempotency_survive_a_restart(data: Path) -> None:
         headers = {"X-API-Key": KEY, "Idempotency-Key": "batch-1"}
         replay = httpx.post(f"{url}/v1/products/batch", json=body, headers=headers)
         listed = httpx.get(f"{url}/v1/products", headers=headers).json()["data"]
-    assert replay.json() == first.json() == {
-        "data": [{"sku": "KEEP", "id": "prd_000001", "status": "created"}]
-    }
+    assert (
+        replay.json()
+        == first.json()
+        == {"data": [{"sku": "KEEP", "id": "prd_000001", "status": "created"}]}
+    )
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert [p["sku"] for p in listed] == ["KEEP"]
     assert storage.stats(data)["products"] == 1
