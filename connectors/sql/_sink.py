@@ -54,7 +54,7 @@ class SqlSink:
         names = [str(options["table"])] + ([str(lines_opt["table"])] if lines_opt else [])
         meta = sa.MetaData()
         try:
-            meta.reflect(self._engine, schema=schema, only=names)
+            meta.reflect(self._engine, schema=schema, only=names, resolve_fks=False)
         except sa_exc.InvalidRequestError as exc:
             # reflect(only=...) names the missing tables in this error.
             self.close()

@@ -34,10 +34,12 @@ class SqlSource:
         self._from: sa.FromClause
         try:
             if options.get("table"):
-                table = sa.Table(
-                    str(options["table"]), sa.MetaData(), schema=options.get("schema"),
-                    autoload_with=self._engine,
-                )
+                # Only the column names and types are needed: one catalogue query instead of
+                # a full reflection (keys, indexes, constraints), which costs more on PostgreSQL.
+                name, schema = str(options["table"]), options.get("schema")
+                found = sa.inspect(self._engine).get_columns(name, schema=schema)
+                table = sa.Table(name, sa.MetaData(), *[
+                    sa.Column(c["name"], c["type"]) for c in found], schema=schema)
                 if self._fields:
                     missing = [f for f in self._fields if f not in table.c]
                     if missing:
