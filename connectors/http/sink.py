@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import logging
@@ -15,7 +16,7 @@ from runner.errors import FatalError, RecordError, redact
 
 from .client import Decision, HttpClient, Protocol, Reply
 from .pagination import rest_pages
-from .template import MISSING, check_template, get_path, render
+from .template import MISSING, Template, check_template, get_path
 
 __all__ = ["HttpSink"]
 
@@ -28,8 +29,8 @@ ACTIONS = ("upsert", "create", "update", "delete", "unpublish")
 class BatchSpec:
     size: int
     method: str | None
-    path: str | None
-    body: Any
+    path: Template | None
+    body: Template
     results: str | None
     id_path: str | None
     error_path: str
@@ -39,10 +40,10 @@ class BatchSpec:
 class ActionSpec:
     name: str
     method: str
-    path: str
-    params: Mapping[str, Any]
-    headers: Mapping[str, Any]
-    body: Any  # MISSING: no body
+    path: Template
+    params: Template
+    headers: Template
+    body: Template | None  # None: no body
     id_path: str | None
     protocol: Protocol
     document: str | None  # GraphQL mutation
@@ -74,13 +75,17 @@ class ActionSpec:
                 )
             b = opts["batch"]
             batch = BatchSpec(
-                size=int(b["size"]), method=b.get("method"), path=b.get("path"),
-                body=b.get("body", "{records}"), results=b.get("results"),
+                size=int(b["size"]), method=b.get("method"),
+                path=Template(b["path"], url=True) if b.get("path") else None,
+                body=Template(b.get("body", "{records}")), results=b.get("results"),
                 id_path=b.get("id_path"), error_path=b.get("error_path", "error"),
             )
         return cls(
-            name=name, method=str(opts.get("method", "POST")).upper(), path=path,
-            params=opts.get("params") or {}, headers=opts.get("headers") or {}, body=body,
+            name=name, method=str(opts.get("method", "POST")).upper(),
+            path=Template(path, url=True),
+            params=Template(opts.get("params") or {}, missing="omit"),
+            headers=Template(opts.get("headers") or {}),
+            body=None if body is MISSING else Template(body),
             id_path=opts.get("id_path"), protocol=protocol, document=document,
             rpc_method=rpc_method, batch=batch,
         )
@@ -90,24 +95,32 @@ def _key_text(key: tuple[Any, ...]) -> Any:
     return key[0] if len(key) == 1 else ",".join(str(part) for part in key)
 
 
-def _op_lookup(op: WriteOp) -> Callable[[str], Any]:
-    specials: dict[str, Any] = {
-        "record": op.record,
-        "dest_id": op.dest_id,
-        "key": _key_text(op.key),
-        "idempotency_key": op.idempotency_key,
-    }
+_SPECIALS = frozenset({"record", "dest_id", "key", "idempotency_key"})
 
-    def lookup(name: str) -> Any:
-        head, _, rest = name.partition(".")
-        if head in specials:
-            value = specials[head]
-            if value is None:
-                return MISSING  # e.g. {dest_id} before the destination has acknowledged
-            return get_path(value, rest)
+
+def _op_value(op: WriteOp, name: str) -> Any:
+    """A placeholder's value for one op: ``record``, ``dest_id``, ``key`` and
+    ``idempotency_key`` first, then the record's fields."""
+    head, _, rest = name.partition(".")
+    if head not in _SPECIALS:
+        if not rest:
+            return op.record.get(name, MISSING)
         return get_path(op.record, name)
+    if head == "record":
+        value: Any = op.record
+    elif head == "dest_id":
+        value = op.dest_id
+    elif head == "key":
+        value = _key_text(op.key)
+    else:
+        value = op.idempotency_key
+    if value is None:
+        return MISSING  # e.g. {dest_id} before the destination has acknowledged the record
+    return get_path(value, rest)
 
-    return lookup
+
+def _op_lookup(op: WriteOp) -> Callable[[str], Any]:
+    return functools.partial(_op_value, op)
 
 
 def _id_of(body: Any, path: str | None) -> str | None:
@@ -198,8 +211,11 @@ class HttpSink:
     def _write_one_list(self, spec: ActionSpec, op: WriteOp) -> list[WriteOutcome]:
         return [self._write_one(spec, op)]
 
-    def _payload(self, spec: ActionSpec, lookup: Callable[[str], Any]) -> Any:
-        body = MISSING if spec.body is MISSING else render(spec.body, lookup)
+    def _payload(self, spec: ActionSpec, op: WriteOp) -> Any:
+        if spec.protocol == "rest" and spec.body is not None and spec.body.source == "{record}":
+            return op.record  # the common batch body: no per-record rendering at all
+        lookup = _op_lookup(op)
+        body = MISSING if spec.body is None else spec.body.render(lookup)
         if spec.protocol == "graphql":
             return {"query": spec.document, "variables": {} if body is MISSING else body}
         if spec.protocol == "jsonrpc":
@@ -213,10 +229,10 @@ class HttpSink:
     def _write_one(self, spec: ActionSpec, op: WriteOp) -> WriteOutcome:
         lookup = _op_lookup(op)
         try:
-            path = render(spec.path, lookup, url=True)
-            params = render(spec.params, lookup, missing="omit")
-            headers = {k: str(v) for k, v in render(spec.headers, lookup).items()}
-            payload = self._payload(spec, lookup)
+            path = spec.path.render(lookup)
+            params = spec.params.render(lookup)
+            headers = {k: str(v) for k, v in spec.headers.render(lookup).items()}
+            payload = self._payload(spec, op)
         except RecordError as exc:
             return WriteOutcome(ok=False, dest_id=op.dest_id, error=str(exc))
         if self._idem_header and op.idempotency_key:
@@ -258,15 +274,15 @@ class HttpSink:
         bodies: list[Any] = []
         for i, op in enumerate(ops):
             try:
-                bodies.append(self._payload(spec, _op_lookup(op)))
+                bodies.append(self._payload(spec, op))
                 sent.append(i)
             except RecordError as exc:
                 outcomes[i] = WriteOutcome(ok=False, dest_id=op.dest_id, error=str(exc))
         if sent:
             batch_ctx = {"records": bodies, "count": len(bodies)}
             try:
-                path = render(batch.path or spec.path, batch_ctx, url=True)
-                wrapper = render(batch.body, batch_ctx)
+                path = (batch.path or spec.path).render(batch_ctx)
+                wrapper = batch.body.render(batch_ctx)
             except RecordError as exc:
                 raise FatalError(
                     f"destination.{spec.name}.batch: {exc}; a batch path or wrapper can use "
@@ -306,15 +322,18 @@ class HttpSink:
                 f"{batch.results!r} for {len(ops)} records; check batch.results"
             )
         id_path = batch.id_path or spec.id_path
+        error_path = batch.error_path
         outcomes = []
         for op, item in zip(ops, items, strict=True):
-            error = get_path(item, batch.error_path)
-            if error not in (MISSING, None, "", [], {}):
+            error = get_path(item, error_path, None)
+            if error is None or error in ("", [], {}):
+                found = get_path(item, id_path, None) if id_path else None
+                outcomes.append(WriteOutcome(
+                    ok=True, dest_id=op.dest_id if found is None else str(found)))
+            else:
                 outcomes.append(WriteOutcome(
                     ok=False, dest_id=op.dest_id, error=redact(f"{reply.where()}: {error}")
                 ))
-            else:
-                outcomes.append(WriteOutcome(ok=True, dest_id=_id_of(item, id_path) or op.dest_id))
         return outcomes
 
     # --- listing ------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from runner.errors import ConfigError, RecordError
 
-__all__ = ["MISSING", "check_template", "get_path", "placeholders", "render"]
+__all__ = ["MISSING", "Template", "check_template", "get_path", "placeholders", "render"]
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)\}")
 
@@ -41,6 +41,8 @@ def get_path(data: Any, path: str, default: Any = MISSING) -> Any:
     An empty path is ``data`` itself."""
     if not path:
         return data
+    if type(data) is dict and "." not in path:
+        return data.get(path, default)  # the common case, kept cheap for large batches
     node = data
     for part in path.split("."):
         if isinstance(node, Mapping) and part in node:
@@ -110,54 +112,95 @@ def render(
     RecordError for an absent value; ``"omit"`` drops a dict entry whose whole value is an
     absent or null placeholder (query parameters such as ``updated_since: "{cursor}"``).
     """
-    lookup = context if callable(context) else _lookup_in(context)
-    return _render(template, lookup, url, missing)
+    return Template(template, url=url, missing=missing).render(context)
 
 
-def _render(template: Any, lookup: Lookup, url: bool, missing: str) -> Any:
-    if isinstance(template, str):
-        return _render_str(template, lookup, url, missing)
-    if isinstance(template, Mapping):
-        out: dict[str, Any] = {}
-        for key, value in template.items():
-            rendered = _render(value, lookup, url, missing)
-            if rendered is MISSING:
-                continue
-            out[key] = rendered
-        return out
-    if isinstance(template, list):
-        return [_render(value, lookup, url, missing) for value in template]
-    return template
+Compiled = Callable[[Lookup], Any]
 
 
-def _render_str(template: str, lookup: Lookup, url: bool, missing: str) -> Any:
-    whole = _TOKEN.fullmatch(template)
-    if whole and whole.group(1):
-        value = _resolve(whole.group(1), lookup, missing)
-        if value is MISSING or (value is None and missing == "omit"):
-            return MISSING
-        if url:
-            return quote(_text(value), safe="")
-        return value
+class Template:
+    """A template parsed once (at open time) and rendered per record without re-parsing."""
 
-    def substitute(match: re.Match[str]) -> str:
-        token = match.group(0)
-        if token == "{{":
-            return "{"
-        if token == "}}":
-            return "}"
-        value = _resolve(match.group(1), lookup, missing)
-        if value is MISSING:
-            value = None
-        text = _text(value)
-        return quote(text, safe="") if url else text
+    def __init__(self, source: Any, *, url: bool = False, missing: str = "error") -> None:
+        self.source = source
+        self._url = url
+        self._missing = missing
+        self._fn = self._compile(source)
 
-    return _TOKEN.sub(substitute, template)
+    def render(self, context: Mapping[str, Any] | Lookup) -> Any:
+        lookup = context if callable(context) else _lookup_in(context)
+        return self._fn(lookup)
+
+    def _compile(self, node: Any) -> Compiled:
+        if isinstance(node, str):
+            return self._compile_str(node)
+        if isinstance(node, Mapping):
+            items = [(key, self._compile(value)) for key, value in node.items()]
+
+            def render_dict(lookup: Lookup) -> Any:
+                out: dict[str, Any] = {}
+                for key, fn in items:
+                    value = fn(lookup)
+                    if value is not MISSING:
+                        out[key] = value
+                return out
+
+            return render_dict
+        if isinstance(node, list):
+            fns = [self._compile(value) for value in node]
+            return lambda lookup: [fn(lookup) for fn in fns]
+        return lambda lookup: node
+
+    def _compile_str(self, text: str) -> Compiled:
+        url, missing = self._url, self._missing
+        whole = _TOKEN.fullmatch(text)
+        if whole and whole.group(1):
+            name = whole.group(1)
+            _refuse_dunder(name)
+
+            def render_one(lookup: Lookup) -> Any:
+                value = _resolve(name, lookup, missing)
+                if value is MISSING or (value is None and missing == "omit"):
+                    return MISSING
+                return quote(_text(value), safe="") if url else value
+
+            return render_one
+        pieces: list[tuple[bool, str]] = []  # (is_placeholder, literal text or name)
+        last = 0
+        for match in _TOKEN.finditer(text):
+            pieces.append((False, text[last : match.start()]))
+            token = match.group(0)
+            if token in ("{{", "}}"):
+                pieces.append((False, token[0]))
+            else:
+                _refuse_dunder(match.group(1))
+                pieces.append((True, match.group(1)))
+            last = match.end()
+        pieces.append((False, text[last:]))
+        if not any(is_name for is_name, _ in pieces):
+            constant = "".join(part for _, part in pieces)
+            return lambda lookup: constant
+
+        def render_mixed(lookup: Lookup) -> str:
+            out = []
+            for is_name, part in pieces:
+                if not is_name:
+                    out.append(part)
+                    continue
+                value = _resolve(part, lookup, missing)
+                value_text = _text(None if value is MISSING else value)
+                out.append(quote(value_text, safe="") if url else value_text)
+            return "".join(out)
+
+        return render_mixed
+
+
+def _refuse_dunder(name: str) -> None:
+    if any(part.startswith("__") for part in name.split(".")):
+        raise RecordError(f"placeholder {{{name}}} is not allowed (names cannot start with '__')")
 
 
 def _resolve(name: str, lookup: Lookup, missing: str) -> Any:
-    if any(part.startswith("__") for part in name.split(".")):
-        raise RecordError(f"placeholder {{{name}}} is not allowed (names cannot start with '__')")
     value = lookup(name)
     if value is MISSING and missing == "error":
         raise RecordError(

@@ -216,3 +216,21 @@ def test_graphql_and_jsonrpc_batches_are_refused_at_open() -> None:
             {"base_url": "http://a", "create": {"jsonrpc": {"method": "m"},
                                                 "batch": {"size": 2}}},
             ctx(lambda r: httpx.Response(200)))
+
+
+def test_imports_stay_inside_the_connector_boundary() -> None:
+    import ast
+    import pathlib
+
+    allowed = {"connectors.api", "runner.errors", "runner.spec"}
+    package = pathlib.Path(__file__).parents[2] / "connectors" / "http"
+    for module in package.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                name = node.module
+            elif isinstance(node, ast.Import):
+                name = node.names[0].name
+            else:
+                continue
+            if name.startswith(("runner", "connectors")):
+                assert name in allowed, f"{module.name} imports {name}"
