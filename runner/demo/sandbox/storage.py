@@ -115,6 +115,27 @@ _ALL_TABLES = [c.table for c in COLLECTIONS.values()] + [
 ]
 
 
+class _Batch:
+    """One write transaction's shared timestamp and its next row numbers. Row numbers are
+    assigned here (AUTOINCREMENT's sequence + 1, safe under the store's lock) so that a new
+    record is written by one INSERT that already carries its id."""
+
+    def __init__(self, conn: sqlite3.Connection, table: str, stamp: str) -> None:
+        self.conn = conn
+        self.table = table
+        self.stamp = stamp
+        self._next: int | None = None
+
+    def next_n(self) -> int:
+        if self._next is None:
+            row = self.conn.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = ?", (self.table,)
+            ).fetchone()
+            self._next = (row[0] if row else 0) + 1
+        n, self._next = self._next, self._next + 1
+        return n
+
+
 def _dumps(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
@@ -201,11 +222,12 @@ class SandboxStore:
         results: list[dict[str, Any]] = []
         with self.transaction() as conn:
             existing = self._existing(conn, collection.table, keys)
+            batch = _Batch(conn, collection.table, self.now())
             for record in records:
                 if isinstance(record, str):
                     results.append({"error": record})
                     continue
-                results.append(self._upsert_one(conn, collection, record, existing))
+                results.append(self._upsert_one(conn, collection, record, existing, batch))
         return results
 
     def _existing(
@@ -228,6 +250,7 @@ class SandboxStore:
         collection: Collection,
         record: dict[str, Any],
         existing: dict[str, tuple[int, bytes]],
+        batch: _Batch,
     ) -> dict[str, Any]:
         key = collection.key(record)
         result: dict[str, Any] = {collection.key_field: record[collection.key_field]}
@@ -244,32 +267,35 @@ class SandboxStore:
             conflict = self._variant_conflict(conn, record, previous[0] if previous else None)
             if conflict:
                 return {**result, "error": conflict}
-        stamp = self.now()
-        if previous is None:
-            n = conn.execute(
-                f"INSERT INTO {collection.table} (key, content, body, updated_at)"
-                " VALUES (?, ?, x'', ?)",
-                (key, content, stamp),
-            ).lastrowid
-            assert n is not None
-            status = "created"
-        else:
-            n, status = previous[0], "updated"
+        stamp = batch.stamp
+        n = batch.next_n() if previous is None else previous[0]
         served = dict(record)
         if collection.prefix:
             served = {"id": make_id(collection.prefix, n), **served}
             result["id"] = served["id"]
         served["updated_at"] = stamp
-        conn.execute(
-            f"UPDATE {collection.table} SET content = ?, body = ?, updated_at = ? WHERE n = ?",
-            (content, orjson.dumps(served), stamp, n),
-        )
-        if collection.table == "products":
-            conn.execute("DELETE FROM variant_skus WHERE product_n = ?", (n,))
-            conn.executemany(
-                "INSERT INTO variant_skus (sku, product_n) VALUES (?, ?)",
-                [(v["sku"], n) for v in record["variants"]],
+        body = orjson.dumps(served)
+        if previous is None:
+            conn.execute(
+                f"INSERT INTO {collection.table} (n, key, content, body, updated_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (n, key, content, body, stamp),
             )
+            status = "created"
+        else:
+            conn.execute(
+                f"UPDATE {collection.table} SET content = ?, body = ?, updated_at = ? WHERE n = ?",
+                (content, body, stamp, n),
+            )
+            status = "updated"
+        if collection.table == "products":
+            if previous is not None:
+                conn.execute("DELETE FROM variant_skus WHERE product_n = ?", (n,))
+            if record["variants"]:
+                conn.executemany(
+                    "INSERT INTO variant_skus (sku, product_n) VALUES (?, ?)",
+                    [(v["sku"], n) for v in record["variants"]],
+                )
         existing[key] = (n, content)
         result["status"] = status
         return result
@@ -354,7 +380,10 @@ class SandboxStore:
                     )
                     continue
                 record["published"] = published
-                results.append(self._upsert_one(conn, COLLECTIONS["products"], record, existing))
+                batch = _Batch(conn, "products", self.now())
+                results.append(
+                    self._upsert_one(conn, COLLECTIONS["products"], record, existing, batch)
+                )
         return results
 
     def find_sku(self, sku: str) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
