@@ -278,7 +278,7 @@ class _Builder:
             value, issues = interpolate(text, self.env)
             for kind, detail in issues:
                 self.report_env_issue(path, kind, detail)
-            if value != text and node.style is None:
+            if value != text and not node.style:  # plain: None (Python) or "" (libyaml)
                 # An unquoted ${PORT} that expands to 8080 is the number the author meant.
                 return self.resolve_plain(value)
             return value
