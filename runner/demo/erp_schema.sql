@@ -6,7 +6,8 @@
 -- order is time order and an incremental job can use them as a cursor. Every table an
 -- ERP -> store job reads incrementally has modified_at with an index, and an AFTER UPDATE trigger
 -- that refreshes modified_at when a row changes without setting it (someone editing by hand
--- is picked up by the next incremental run). The trigger leaves modified_at alone when the
+-- is picked up by the next incremental run). Every modified_at defaults to now, so rows that the
+-- pipelines write (sales orders downloaded from the store, online stores) need not carry one. The trigger leaves modified_at alone when the
 -- update sets it itself, so a loader can write exact times.
 
 PRAGMA foreign_keys = ON;
@@ -16,7 +17,7 @@ CREATE TABLE item_tax_groups (
     code        TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
     rate        NUMERIC NOT NULL CHECK (rate >= 0),
-    modified_at TEXT NOT NULL
+    modified_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX item_tax_groups_modified_at ON item_tax_groups (modified_at);
 
@@ -36,7 +37,7 @@ CREATE TABLE dimension_groups (
     location_active       INTEGER NOT NULL DEFAULT 0 CHECK (location_active IN (0, 1)),
     batch_active          INTEGER NOT NULL DEFAULT 0 CHECK (batch_active IN (0, 1)),
     serial_active         INTEGER NOT NULL DEFAULT 0 CHECK (serial_active IN (0, 1)),
-    modified_at           TEXT NOT NULL
+    modified_at           TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX dimension_groups_modified_at ON dimension_groups (modified_at);
 
@@ -52,7 +53,7 @@ CREATE TABLE products (
     sell_online           INTEGER NOT NULL DEFAULT 0 CHECK (sell_online IN (0, 1)),
     tax_group_code        TEXT NOT NULL REFERENCES item_tax_groups (code),
     dimension_group_code  TEXT NOT NULL REFERENCES dimension_groups (code),
-    modified_at           TEXT NOT NULL
+    modified_at           TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX products_modified_at ON products (modified_at);
 CREATE INDEX products_sell_online ON products (sell_online, modified_at);
@@ -68,7 +69,7 @@ CREATE TABLE variants (
     configuration  TEXT,
     sku            TEXT NOT NULL UNIQUE,
     price_delta    NUMERIC NOT NULL DEFAULT 0,       -- added to the item's list_price
-    modified_at    TEXT NOT NULL
+    modified_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX variants_item_id ON variants (item_id);
 CREATE INDEX variants_modified_at ON variants (modified_at);
@@ -78,7 +79,7 @@ CREATE TABLE warehouses (
     code         TEXT PRIMARY KEY,
     name         TEXT NOT NULL,
     site         TEXT NOT NULL,
-    modified_at  TEXT NOT NULL
+    modified_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 
 -- On-hand inventory (AX: InventSum) per SKU and warehouse. sku is a variant's sku, or the
@@ -89,7 +90,7 @@ CREATE TABLE on_hand (
     warehouse    TEXT NOT NULL REFERENCES warehouses (code),
     physical     INTEGER NOT NULL DEFAULT 0,
     reserved     INTEGER NOT NULL DEFAULT 0 CHECK (reserved >= 0),
-    modified_at  TEXT NOT NULL,
+    modified_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     PRIMARY KEY (sku, warehouse)
 );
 CREATE INDEX on_hand_modified_at ON on_hand (modified_at);
@@ -102,7 +103,7 @@ CREATE TABLE customers (
     email           TEXT UNIQUE,
     customer_group  TEXT NOT NULL,                   -- 'RETAIL', 'WHOLESALE', 'STAFF'
     currency        TEXT NOT NULL DEFAULT 'USD',
-    modified_at     TEXT NOT NULL
+    modified_at     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX customers_modified_at ON customers (modified_at);
 
@@ -128,7 +129,7 @@ CREATE TABLE trade_agreements (
     percent1          NUMERIC,                       -- discount percentages
     percent2          NUMERIC,
     find_next         INTEGER NOT NULL DEFAULT 0 CHECK (find_next IN (0, 1)),
-    modified_at       TEXT NOT NULL,
+    modified_at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     CHECK ((item_code = 'all') = (item_relation IS NULL)),
     CHECK ((account_code = 'all') = (account_relation IS NULL))
 );
@@ -140,7 +141,7 @@ CREATE TABLE delivery_modes (
     description  TEXT NOT NULL,
     carrier      TEXT NOT NULL,
     service      TEXT NOT NULL,
-    modified_at  TEXT NOT NULL
+    modified_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX delivery_modes_modified_at ON delivery_modes (modified_at);
 
@@ -150,7 +151,7 @@ CREATE TABLE online_stores (
     name         TEXT NOT NULL,
     url          TEXT,
     currency     TEXT NOT NULL DEFAULT 'USD',
-    modified_at  TEXT NOT NULL
+    modified_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 
 -- Sales orders (AX: SalesTable). An online order keeps the store's id and number, and
@@ -175,7 +176,7 @@ CREATE TABLE sales_orders (
     currency              TEXT NOT NULL DEFAULT 'USD',
     total                 NUMERIC NOT NULL DEFAULT 0,
     ordered_at            TEXT NOT NULL,
-    modified_at           TEXT NOT NULL,
+    modified_at           TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     UNIQUE (store_id, store_order_id)
 );
 CREATE INDEX sales_orders_modified_at ON sales_orders (modified_at);
@@ -190,7 +191,7 @@ CREATE TABLE sales_order_lines (
     unit_price      NUMERIC NOT NULL,
     discount        NUMERIC NOT NULL DEFAULT 0,
     tax_group       TEXT,
-    modified_at     TEXT NOT NULL,
+    modified_at     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     UNIQUE (sales_order_id, line_number)
 );
 
@@ -202,7 +203,7 @@ CREATE TABLE shipments (
     carrier          TEXT NOT NULL,
     tracking_number  TEXT NOT NULL,
     shipped_at       TEXT NOT NULL,
-    modified_at      TEXT NOT NULL
+    modified_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX shipments_modified_at ON shipments (modified_at);
 CREATE INDEX shipments_sales_order_id ON shipments (sales_order_id);
