@@ -211,5 +211,12 @@ class Gate:
                 return None
 
             await self.app(scope, receive, swallow)
+        else:
+            # Read the request first: a server that closes while the client is still sending
+            # would show up as a write error instead of the lost response this fault stands for.
+            more = True
+            while more:
+                message = await receive()
+                more = message.get("type") == "http.request" and message.get("more_body", False)
         # A head promising a body that never comes: the server closes the connection.
         await send(_json_head(200, [(b"content-length", b"64")]))
