@@ -45,8 +45,10 @@ class TerminalProgress:
         self._rows = 0
         self._t0 = 0.0
         self._last = 0.0
+        self._started = False
 
     def start(self, job: str, step: str, total: int | None) -> None:
+        self._started = True
         self._label = f"{job}/{step}"
         self._total = total
         self._rows = 0
@@ -75,6 +77,9 @@ class TerminalProgress:
         self._stream.flush()
 
     def finish(self) -> None:
+        if not self._started:
+            return
+        self._started = False
         self._render(self._clock())
         self._stream.write("\n")
         self._stream.flush()

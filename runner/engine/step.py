@@ -12,6 +12,13 @@ The cursor advances once, after the read completed: sources other than SQL need 
 in cursor order, so a watermark taken mid-read could pass rows not yet read. A run that stops
 early re-reads from the old cursor next time, and the stored row hashes make those rows cost a
 read, not a write.
+
+A complete (``full``) run writes every record whatever its hash (so it repairs a destination
+that lost data), re-learns the key map from a listable destination first, and after a complete
+read applies the step's delete policy to every key it knows (state, or the destination's
+listing) that this run did not see. Records refused by transforms still count as seen when
+their key is known; a record whose key could not be made is not, so check quarantine before
+relying on a complete sync's deletes.
 """
 
 from __future__ import annotations

@@ -104,3 +104,22 @@ def test_quarantine_retry_releases_what_now_succeeds(world: World, state: StateS
     dest.reject = None
     run_job(job, project=None, state=state)
     assert [op.key for op in dest.ops] == [("A3",)]
+
+
+def test_engine_imports_point_one_way() -> None:
+    import ast
+    from pathlib import Path
+
+    import runner.engine
+
+    package = Path(runner.engine.__file__).parent
+    for module in package.glob("*.py"):
+        tree = ast.parse(module.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert not name.startswith(("runner.cli", "runner.scheduler")), (module, name)
