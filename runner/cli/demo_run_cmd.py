@@ -35,10 +35,10 @@ def register(sub: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    demo.add_argument("paths", nargs="*", metavar="PATH", help="pipeline folders (default pipelines)")
+    demo.add_argument("paths", nargs="*", metavar="PATH", help="pipeline folders")
     demo.add_argument("--products", type=int, default=1000, help="products in a new ERP (1000)")
     demo.add_argument("--db", default="var/erp.db", help="the reference ERP file (var/erp.db)")
-    demo.add_argument("--data", default="var/sandbox.db", help="the sandbox's data (var/sandbox.db)")
+    demo.add_argument("--data", default="var/sandbox.db", help="sandbox data file")
     demo.add_argument("--port", type=int, default=8765, help="sandbox port on 127.0.0.1 (8765)")
     demo.add_argument("--state", default=None, help="state store (default var/state.db)")
     demo.set_defaults(func=cmd_demo)
