@@ -219,7 +219,7 @@ def load_connector(name: str) -> type[Connector]:
         if ep.name == name:
             cls = ep.load()
             _loaded[name] = cls
-            return cls  # type: ignore[no-any-return]
+            return cls
     known = ", ".join(sorted(available_connectors())) or "none"
     raise ConfigError(f"unknown connector {name!r}; known connectors: {known}")
 
