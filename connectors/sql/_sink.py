@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +25,7 @@ from runner.errors import ConfigError, FatalError, RecordError, SyncError
 
 log = logging.getLogger(__name__)
 
+_NUMBERS = (int, float, Decimal)
 _IN_CHUNK = 400  # keys per IN (...) lookup: under SQLite's bound-parameter limit
 
 
@@ -157,6 +159,9 @@ class SqlSink:
             kind = type(value)
             if kind is bool and not isinstance(cols[name].type, sa.Boolean):
                 value = int(value)
+            elif kind in _NUMBERS and isinstance(cols[name].type, sa.String):
+                # PostgreSQL has no text = bigint operator: a numeric SKU compares as text.
+                value = str(value)
             elif (kind is dict or kind is list) and not isinstance(cols[name].type, sa.JSON):
                 raise RecordError(
                     f"field {name!r} holds a {'list' if kind is list else 'mapping'} but "
@@ -178,6 +183,8 @@ class SqlSink:
                 f"record has no value for key column(s) {', '.join(self.key)} "
                 f"of {self.table.fullname}"
             )
+        key = tuple(str(v) if type(v) in _NUMBERS and isinstance(self.table.c[k].type, sa.String)
+                    else v for k, v in zip(self.key, key, strict=True))
         item = _Item(index, kind, key)
         if kind == "unpublish":
             if self._unpublish is None:

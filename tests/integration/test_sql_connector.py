@@ -367,3 +367,13 @@ def test_list_keys_maps_natural_keys_to_primary_keys(db: Db) -> None:
     keys = dict(out.list_keys())
     assert len(keys) == 21 and keys[("I007",)] == "I007"
     out.close()
+
+
+def test_numbers_for_text_columns_are_written_and_matched_as_text(db: Db) -> None:
+    out = sink(db, table=db.products, mode="upsert")
+    res = out.write([WriteOp("upsert", (12345,), product("x") | {"item_id": 12345, "name": 7})])
+    assert res[0].ok and res[0].dest_id == "12345"
+    res = out.write([WriteOp("update", (12345,), {"item_id": 12345, "name": "seven"})])
+    assert res[0].ok and res[0].dest_id == "12345"
+    assert db.rows(f"SELECT name FROM {db.products} WHERE item_id = '12345'") == [("seven",)]
+    out.close()
