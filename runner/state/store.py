@@ -42,12 +42,21 @@ log = logging.getLogger(__name__)
 # SQLite allows 32766 bound parameters per statement; PostgreSQL far more. 500 keys per IN list
 # keeps every statement small and cacheable on both.
 IN_CHUNK = 500
+PG_CHUNK = 5000  # keys travel as one text[] parameter there
 _COUNT_FIELDS = ("read", "written", "unchanged", "deleted", "quarantined")
 
 
 def _reason(exc: BaseException) -> BaseException:
     """The driver's own error when there is one: shorter, and without SQLAlchemy's SQL dump."""
     return getattr(exc, "orig", None) or exc
+
+
+def _delete_by_key(table: sa.Table, scope: sa.Column[Any], job: str, name: str) -> sa.Delete:
+    # Run with executemany, one full primary key per row: always an index probe, whatever
+    # the planner's statistics say (an IN list may be answered by scanning the whole step).
+    return sa.delete(table).where(
+        table.c.job == job, scope == name, table.c.key == sa.bindparam("k")
+    )
 
 
 def _chunks(items: list[Any], size: int = IN_CHUNK) -> Iterator[list[Any]]:
@@ -167,22 +176,50 @@ class SqlStateStore(CoordinationMixin):
         return decode_json(text)
 
     def get_hashes(self, job: str, step: str, keys: Iterable[Key]) -> dict[Key, str]:
+        scope = {"job": job, "step": step}
+        with self._read() as conn:
+            return self._lookup(conn, row_hashes, scope, row_hashes.c.hash, keys)
+
+    def _lookup(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        scope: Mapping[str, str],
+        value: sa.Column[Any],
+        keys: Iterable[Key],
+    ) -> dict[Key, str]:
+        """``{key: value}`` for the ``keys`` found under ``scope``, one query per chunk."""
         encoded = list({encode_key(k) for k in keys})
         found: dict[Key, str] = {}
-        if not encoded:
-            return found
-        with self._read() as conn:
-            for chunk in _chunks(encoded):
-                rows = conn.execute(
-                    sa.select(row_hashes.c.key, row_hashes.c.hash).where(
-                        row_hashes.c.job == job,
-                        row_hashes.c.step == step,
-                        row_hashes.c.key.in_(chunk),
-                    )
-                )
-                for key, value in rows:
-                    found[decode_key(key)] = value
+        where = [table.c[name] == v for name, v in scope.items()]
+        for chunk in _chunks(encoded, PG_CHUNK if self._dialect == "postgresql" else IN_CHUNK):
+            if self._dialect == "postgresql":
+                query = self._pg_lookup(table, where, value, chunk)
+            else:
+                query = sa.select(table.c.key, value).where(*where, table.c.key.in_(chunk))
+            for key, got in conn.execute(query):
+                found[decode_key(key)] = got
         return found
+
+    @staticmethod
+    def _pg_lookup(
+        table: sa.Table, where: list[Any], value: sa.Column[Any], chunk: list[str]
+    ) -> sa.Select[Any]:
+        # One primary-key probe per wanted key (a LATERAL subquery that LIMIT keeps from being
+        # flattened). ``key IN (...)`` lets the planner, whose statistics lag behind a first
+        # bulk load, filter every row of the step instead: quadratic over a large first sync.
+        wanted = (
+            sa.func.unnest(sa.literal(chunk, type_=postgresql.ARRAY(sa.Text)))
+            .table_valued("key")
+            .render_derived(name="wanted")
+        )
+        probe = (
+            sa.select(value.label("found"))
+            .where(*where, table.c.key == wanted.c.key)
+            .limit(1)
+            .lateral("probe")
+        )
+        return sa.select(wanted.c.key, probe.c.found).select_from(wanted.join(probe, sa.true()))
 
     def iter_keys(self, job: str, step: str) -> Iterator[Key]:
         query = (
@@ -228,15 +265,9 @@ class SqlStateStore(CoordinationMixin):
                 )
             if commit.keymap:
                 self._keymap_upsert(conn, job, commit.entity, commit.keymap)
-            removed = [encode_key(k) for k in commit.removed]
-            for chunk in _chunks(removed):
-                conn.execute(
-                    sa.delete(row_hashes).where(
-                        row_hashes.c.job == job,
-                        row_hashes.c.step == step,
-                        row_hashes.c.key.in_(chunk),
-                    )
-                )
+            removed = [{"k": encode_key(k)} for k in commit.removed]
+            if removed:
+                conn.execute(_delete_by_key(row_hashes, row_hashes.c.step, job, step), removed)
             self._quarantine_put(conn, commit, now)
             released = list(commit.released)
             for chunk in _chunks(released):
@@ -290,18 +321,9 @@ class SqlStateStore(CoordinationMixin):
 
     # key map -------------------------------------------------------------------------------
     def keymap_get(self, job: str, entity: str, keys: Iterable[Key]) -> dict[Key, str]:
-        encoded = list({encode_key(k) for k in keys})
-        found: dict[Key, str] = {}
+        scope = {"job": job, "entity": entity}
         with self._read() as conn:
-            for chunk in _chunks(encoded):
-                rows = conn.execute(
-                    sa.select(keymap.c.key, keymap.c.dest_id).where(
-                        keymap.c.job == job, keymap.c.entity == entity, keymap.c.key.in_(chunk)
-                    )
-                )
-                for key, dest in rows:
-                    found[decode_key(key)] = dest
-        return found
+            return self._lookup(conn, keymap, scope, keymap.c.dest_id, keys)
 
     def keymap_put(self, job: str, entity: str, pairs: Mapping[Key, str]) -> None:
         if not pairs:
@@ -311,16 +333,15 @@ class SqlStateStore(CoordinationMixin):
 
     def keymap_delete(self, job: str, entity: str, keys: Iterable[Key]) -> int:
         """Forget the destination ids of ``keys`` (their destination records were deleted)."""
-        encoded = [encode_key(k) for k in keys]
-        deleted = 0
+        wanted = list(keys)
         with self._write() as conn:
-            for chunk in _chunks(encoded):
-                deleted += conn.execute(
-                    sa.delete(keymap).where(
-                        keymap.c.job == job, keymap.c.entity == entity, keymap.c.key.in_(chunk)
-                    )
-                ).rowcount
-        return deleted
+            found = self._lookup(conn, keymap, {"job": job, "entity": entity}, keymap.c.key, wanted)
+            if found:
+                conn.execute(
+                    _delete_by_key(keymap, keymap.c.entity, job, entity),
+                    [{"k": encode_key(k)} for k in found],
+                )
+        return len(found)
 
     def _keymap_upsert(
         self, conn: sa.Connection, job: str, entity: str, pairs: Mapping[Key, str]
