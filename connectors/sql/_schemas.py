@@ -72,8 +72,8 @@ SOURCE_OPTIONS: dict[str, Any] = {
         "order_by": {
             **_COLUMN_LIST,
             "description": (
-                "Columns to sort by when the step has no cursor (an incremental read is always "
-                "sorted by its cursor field)."
+                "Columns to sort by. An incremental read sorts by its cursor field first and "
+                "then by these, which keeps rows that belong together (for nest) consecutive."
             ),
             "default": [],
             "examples": [["item_id"]],

@@ -110,7 +110,9 @@ class SqlSource:
             col = self._column_or_name(request.cursor.field)
             if request.cursor.since is not None:
                 stmt = stmt.where(col >= sa.bindparam("since", request.cursor.since))
-            stmt = stmt.order_by(col)
+            # order_by breaks ties within one cursor value, so rows that must stay together
+            # (a product's variant rows, for nest) are consecutive even when many share a time.
+            stmt = stmt.order_by(col, *[self._column_or_name(c) for c in self._order_by])
         elif self._order_by:
             stmt = stmt.order_by(*[self._column_or_name(c) for c in self._order_by])
         return stmt

@@ -25,7 +25,15 @@ __all__ = ["flatten", "flatten_record", "nest"]
 
 def nest(rows: Iterable[Mapping[str, Any]], spec: NestSpec) -> Iterator[dict[str, Any]]:
     """Group consecutive rows sharing ``spec.by``: the first row's other columns, plus
-    ``spec.into`` holding ``{f: row[f] for f in spec.fields}`` for each row of the group."""
+    ``spec.into`` holding ``{f: row[f] for f in spec.fields}`` for each row of the group
+    (except rows whose item fields are all null, as a LEFT JOIN gives a header without lines).
+
+    >>> nest([{"o": 1, "sku": None}], NestSpec(by=("o",), into="lines", fields=("sku",)))
+    ... # doctest: +ELLIPSIS
+    <generator ...>
+    >>> list(nest([{"o": 1, "sku": None}], NestSpec(by=("o",), into="lines", fields=("sku",))))
+    [{'o': 1, 'lines': []}]
+    """
     by = spec.by
     fields = spec.fields
     into = spec.into
@@ -46,7 +54,11 @@ def nest(rows: Iterable[Mapping[str, Any]], spec: NestSpec) -> Iterator[dict[str
             current = {k: v for k, v in row.items() if k not in item_fields}
             current_key = key
             items = []
-        items.append({f: row.get(f) for f in fields})
+        item = {f: row.get(f) for f in fields}
+        # A header with no lines comes out of a LEFT JOIN as one row whose line columns are
+        # all null: that is an empty list, not a list with one empty line.
+        if any(v is not None for v in item.values()):
+            items.append(item)
     if current is not None:
         current[into] = items
         yield current

@@ -301,9 +301,10 @@ scalars = st.one_of(st.none(), st.integers(-5, 5), st.text(max_size=3))
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.fixed_dictionaries({"k": st.integers(0, 3), "h": scalars, "a": scalars,
-                                       "b": scalars}), max_size=12))
+@given(st.lists(st.fixed_dictionaries({"k": st.integers(0, 3), "h": scalars,
+                                       "a": st.integers(-5, 5), "b": scalars}), max_size=12))
 def test_flatten_of_nest_is_identity_on_rows(rows: list[dict[str, Any]]) -> None:
+    # Every row carries a line (a is never null); all-null lines are the LEFT JOIN case below.
     # Rows of a group share their header columns (as a join of header and lines does).
     headers: dict[int, Any] = {}
     for row in rows:
@@ -312,10 +313,24 @@ def test_flatten_of_nest_is_identity_on_rows(rows: list[dict[str, Any]]) -> None
     assert list(flatten(nest(rows, spec), FlattenSpec("items"))) == rows
 
 
+def test_nest_treats_an_all_null_line_as_no_line() -> None:
+    # SELECT o.*, l.* FROM orders o LEFT JOIN lines l: an order without lines gives one row
+    # whose line columns are null; it must nest to an empty list, not one empty line.
+    rows = [{"k": 1, "h": "x", "a": None, "b": None},
+            {"k": 2, "h": "y", "a": 1, "b": None},
+            {"k": 2, "h": "y", "a": None, "b": "z"}]
+    spec = NestSpec(by=("k",), into="items", fields=("a", "b"))
+    assert list(nest(rows, spec)) == [
+        {"k": 1, "h": "x", "items": []},
+        {"k": 2, "h": "y", "items": [{"a": 1, "b": None}, {"a": None, "b": "z"}]},
+    ]
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.fixed_dictionaries({
     "k": st.integers(), "h": scalars,
-    "items": st.lists(st.fixed_dictionaries({"a": scalars, "b": scalars}), min_size=1, max_size=4),
+    "items": st.lists(st.fixed_dictionaries({"a": st.integers(-5, 5), "b": scalars}),
+                      min_size=1, max_size=4),
 }), max_size=6, unique_by=lambda d: d["k"]))
 def test_nest_of_flatten_is_identity_on_documents(docs: list[dict[str, Any]]) -> None:
     spec = NestSpec(by=("k",), into="items", fields=("a", "b"))
