@@ -5,7 +5,8 @@ gives it to exactly one runner. A claim still ``running`` after its lease expire
 runner that died: one other runner takes it over with a conditional ``UPDATE`` (on PostgreSQL
 after ``SELECT ... FOR UPDATE SKIP LOCKED``, so contenders do not queue on the row; concurrent
 conditional updates re-check the lease after the first commits, so only one wins either way).
-A finished claim is never claimed again.
+A finished claim is never claimed again. Leases are measured on PostgreSQL's clock there,
+so runners on machines whose clocks disagree still agree on when a lease ran out.
 """
 
 from __future__ import annotations
@@ -64,9 +65,19 @@ class CoordinationMixin:
             )
 
     # claims --------------------------------------------------------------------------------
+    def _lease_clock(self, lease_s: float) -> tuple[Any, Any]:
+        """``(now, now + lease_s)``: on PostgreSQL the server's clock, shared by every runner
+        whatever their own clocks say; on SQLite (one host) this process's clock."""
+        if self._dialect == "postgresql":
+            now = sa.func.now()
+            return now, now + sa.literal_column("interval '1 second'") * sa.literal(
+                float(lease_s), sa.Float
+            )
+        local = utcnow()
+        return local, local + dt.timedelta(seconds=lease_s)
+
     def try_claim(self, job: str, slot: dt.datetime, owner: str, lease_s: float) -> bool:
-        now = utcnow()
-        expires = now + dt.timedelta(seconds=lease_s)
+        now, expires = self._lease_clock(lease_s)
         with self._write() as conn:
             inserted = conn.execute(
                 self._insert(claims)
@@ -104,7 +115,7 @@ class CoordinationMixin:
             return taken is not None
 
     def renew_lease(self, job: str, slot: dt.datetime, owner: str, lease_s: float) -> bool:
-        expires = utcnow() + dt.timedelta(seconds=lease_s)
+        _now, expires = self._lease_clock(lease_s)
         with self._write() as conn:
             renewed = conn.execute(
                 sa.update(claims)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from runner.errors import LockedError, StateError
 from runner.state import SCHEMA_VERSION, SqlStateStore, open_state
+from runner.state.locks import PG_NAMESPACE
 from runner.state.schema import metadata
 from tests.unit.test_state_cases import StateContract
 from tests.unit.test_state_sqlite import CLAIM_SLOTS, HOLD_LOCK, spawn, wait_for_line
@@ -104,6 +105,8 @@ def test_advisory_lock_excludes_other_process_and_dies_with_it(
     with pg_store._engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM locks").scalar() == 0
         held = conn.exec_driver_sql(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %(ns)s"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            {"ns": PG_NAMESPACE},
         ).scalar()
     assert held == 0
