@@ -21,7 +21,7 @@ def idempotency_key(job: str, step: str, key: tuple[str, ...], row_hash: str) ->
     True
     """
     text = _SEP.join((job, step, *key, row_hash))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def norm_key(key: Any) -> tuple[str, ...]:

@@ -120,6 +120,11 @@ class _StepRun:
         self.result = StepResult(job=env.job, step=step.name, mode=mode, run_id=run_id)
         self.keymap = KeymapCache(env.state, env.job)
         self._read_committed = 0
+        keys = env.state.iter_keys(env.job, step.name)
+        self.fresh_step = next(iter(keys), None) is None
+        close = getattr(keys, "close", None)
+        if close is not None:
+            close()
 
     # -- writing ------------------------------------------------------------------------
 
@@ -159,14 +164,16 @@ class _StepRun:
         duplicates = len(transformed) - len(unique)
         fresh: list[tuple[Key, Transformed, str]] = []
         for item in unique:
-            key = norm_key(item.key)
+            key = item.key  # already a tuple of str (the transforms' contract)
             if key in self.seen:
                 duplicates += 1
                 continue
             self.seen.add(key)
             fresh.append((key, item, row_hash(item.record)))
 
-        if self.mode == "full":
+        if self.mode == "full" or self.fresh_step:
+            # A step with no stored hashes at its start has nothing to compare with: the keys
+            # of this run's own earlier batches never reach here (the seen set drops them).
             changed = fresh
         else:
             stored = state.get_hashes(job, step.name, [k for k, _, _ in fresh]) if fresh else {}
