@@ -18,7 +18,7 @@ from .client import Decision, HttpClient, Protocol, Reply
 from .pagination import rest_pages
 from .template import MISSING, Template, check_template, get_path
 
-__all__ = ["HttpSink"]
+__all__ = ["HttpSink", "ListableHttpSink"]
 
 log = logging.getLogger(__name__)
 
@@ -338,7 +338,7 @@ class HttpSink:
 
     # --- listing ------------------------------------------------------------------------------
 
-    def list_keys(self) -> Iterator[tuple[tuple[Any, ...], str]]:
+    def _list_keys(self) -> Iterator[tuple[tuple[Any, ...], str]]:
         if not self._list:
             raise FatalError(
                 "this http destination cannot be listed; add destination.list with path, "
@@ -367,3 +367,13 @@ class HttpSink:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self._client.close()
+
+
+class ListableHttpSink(HttpSink):
+    """An http destination with ``destination.list``. Only this one is ``Listable``: the engine
+    asks ``isinstance(sink, Listable)`` before a complete sync re-learns the key map, so a
+    destination without a listing must not carry ``list_keys`` (it used to, and raised, which
+    failed every full run of a destination without ``list:``, e.g. ``complete-sync``)."""
+
+    def list_keys(self) -> Iterator[tuple[tuple[Any, ...], str]]:
+        return self._list_keys()
