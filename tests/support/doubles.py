@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import connectors.api as api
 from connectors.api import (
     BadRecord,
     Connector,
@@ -28,12 +27,17 @@ from connectors.api import (
     Source,
     WriteOp,
     WriteOutcome,
+    register_connector,
 )
 from runner.errors import FatalError, RetryableError
 from runner.spec import Compare, Filter
 from runner.transforms import compile_filter
 
-__all__ = ["MemoryConnector", "MemoryDestination", "World", "register"]
+__all__ = ["Crash", "MemoryConnector", "MemoryDestination", "World", "register"]
+
+
+class Crash(BaseException):
+    """Not an Exception: nothing in the engine may catch and survive it, like SIGKILL."""
 
 
 @dataclass
@@ -50,6 +54,7 @@ class MemoryDestination:
     fail_fatal: bool = False
     reject: Callable[[WriteOp], str | None] | None = None  # a reason refuses the op
     listable: bool = False
+    crash_after_write: int = 0  # the Nth write call applies its ops, then "the process dies"
     next_id: int = 1
 
     @property
@@ -84,6 +89,8 @@ class MemoryDestination:
                 self.ids[key] = f"id-{self.next_id}"
                 self.next_id += 1
             outcomes.append(WriteOutcome(ok=True, dest_id=self.ids[key]))
+        if self.crash_after_write and len(self.writes) == self.crash_after_write:
+            raise Crash("the process died after the destination acknowledged")
         return outcomes
 
     def visible(self) -> dict[tuple[str, ...], dict[str, Any]]:
@@ -173,5 +180,5 @@ class MemoryConnector(Connector):
 def register() -> World:
     """Install the ``memory`` connector with a fresh world and return the world."""
     MemoryConnector.world = World()
-    api._loaded["memory"] = MemoryConnector
+    register_connector(MemoryConnector)
     return MemoryConnector.world

@@ -24,7 +24,7 @@ from runner.spec import (
 )
 from runner.state import open_state
 from runner.state.base import StateStore
-from tests.support.doubles import World, register
+from tests.support.doubles import Crash, World, register
 
 
 @pytest.fixture()
@@ -336,3 +336,27 @@ def test_composite_job_forces_its_mode_on_the_jobs_it_runs(
     assert [s.mode for s in result.steps] == ["full"]
     assert sorted(world.sink("store").records) == [("A2",)]
     assert {r.job for r in state.runs()} == {"inventory", "complete"}
+
+
+def test_crash_after_write_replays_the_batch_with_the_same_idempotency_keys(
+    world: World, state: StateStore
+) -> None:
+    world.rows["erp"] = [row(i) for i in range(5)]
+    dest = world.sink("store")
+    dest.crash_after_write = 2
+    with pytest.raises(Crash):
+        run(make_job(make_step()), state)
+    sent_before = {op.key: op.idempotency_key for op in dest.ops}
+    assert len(dest.records) == 4  # two batches reached the destination, one was committed
+    assert len(state.get_hashes("inventory", "products", list(dest.records))) == 2
+    dest.crash_after_write = 0
+    dest.writes.clear()
+    result = run(make_job(make_step()), state)
+    assert result.status == "succeeded"
+    replayed = {op.key: op.idempotency_key for op in dest.ops}
+    assert sorted(replayed) == [("A2",), ("A3",), ("A4",)]
+    assert all(replayed[k] == sent_before[k] for k in (("A2",), ("A3",)))
+    assert sorted(dest.records) == [(f"A{i}",) for i in range(5)]
+    # The destination knew A2 and A3 already, but the state did not: they replay as creates,
+    # which is why every sink must treat a create it has seen as an idempotent upsert.
+    assert {op.action for op in dest.ops} == {"create"}
