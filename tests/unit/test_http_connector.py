@@ -137,7 +137,15 @@ def test_source_and_sink_satisfy_the_protocols() -> None:
                                          ctx(handler))
     sink = HttpConnector().open_sink({"base_url": "http://a", "upsert": {"path": "/"}},
                                      ctx(handler))
-    assert isinstance(source, Source) and isinstance(sink, Sink) and isinstance(sink, Listable)
+    assert isinstance(source, Source) and isinstance(sink, Sink)
+    # Only a destination with `list:` is Listable: the engine's complete sync relies on it.
+    assert not isinstance(sink, Listable)
+    listed = HttpConnector().open_sink(
+        {"base_url": "http://a", "upsert": {"path": "/"},
+         "list": {"path": "/", "records": "data", "key_fields": ["sku"], "id_path": "id"}},
+        ctx(handler))
+    assert isinstance(listed, Listable)
+    listed.close()
     from runner.spec import Compare
 
     flt = Compare("a", "equals", 1)
