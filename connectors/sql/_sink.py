@@ -206,10 +206,10 @@ class SqlSink:
             item.values = self._clean(record, self.table, self._columns)
             for k, v in zip(self.key, key, strict=True):
                 item.values[k] = v
-            if self.lines_table is not None:
-                raw = record.get(self._lines_field)
-                if raw is None:
-                    raw = []
+            # No lines field: the header alone changes (a status update) and its lines stay;
+            # a list, even an empty one, replaces them.
+            if self.lines_table is not None and self._lines_field in record:
+                raw = record[self._lines_field] or []
                 if not isinstance(raw, list) or not all(isinstance(x, Mapping) for x in raw):
                     raise RecordError(f"field {self._lines_field!r} must be a list of objects",
                                       field=self._lines_field)
@@ -306,7 +306,12 @@ class SqlSink:
         ids = self._ids(conn, [it.key for it in run])
         for it in run:
             found = ids.get(_norm(it.key))
-            if it.lines is not None and found is not None:
+            if it.lines is not None:
+                if found is None:
+                    raise FatalError(
+                        f"{self._what}: the header {_keytext(self.key, it.key)} was written but "
+                        "its id could not be read back by key; check that the key columns hold "
+                        "the values as written (type, collation, triggers)")
                 self._replace_lines(conn, found, it.lines)
             out.append(WriteOutcome(ok=True, dest_id=found))
         return out

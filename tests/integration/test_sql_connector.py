@@ -338,6 +338,11 @@ def test_header_and_lines_in_one_write_and_rerun_adds_no_lines(db: Db) -> None:
     assert db.rows(f"SELECT COUNT(*) FROM {db.lines}") == [(4,)]
     assert db.rows(f"SELECT status FROM {db.orders} WHERE sales_order_id = {one}") == [
         ("delivered",)]
+    # A header without a lines field (a status change) keeps its lines.
+    status_only = WriteOp("update", ("web", "1001"), {
+        "store_id": "web", "store_order_number": "1001", "status": "invoiced"})
+    assert out.write([status_only])[0].dest_id == one
+    assert db.rows(f"SELECT COUNT(*) FROM {db.lines} WHERE sales_order_id = {one}") == [(3,)]
     # A bad line (NULL line_number) refuses its whole order, header included.
     res = out.write([order("1003", ["E"]), WriteOp("upsert", ("web", "1004"), {
         "store_id": "web", "store_order_number": "1004",
