@@ -1,0 +1,320 @@
+"""The benchmark suite (issue #7): the runner against a hand-written script, on real parts.
+
+    /work/venv/bin/python tests/benchmarks/run.py [--products N] [--quick]
+
+Builds the reference ERP (SQLite) with N products (default 1,000,000, about 30% sold online)
+and one with --small products (default 10,000), serves the sandbox store as separate processes
+(`commerce-sync sandbox`), then runs, each as its own process so that peak RSS is its own:
+
+- the complete inventory sync (first run, empty state) by the runner, by cursor and by row hash,
+  and by tests/benchmarks/handwritten.py (sqlite3 + httpx), into fresh sandboxes;
+- the incremental runs after 1% of the products changed, by cursor and by row hash;
+- the complete sync of the small ERP, for peak memory at --small products;
+- --orders orders placed in the sandbox, downloaded into copies of the small ERP by the runner
+  and by the hand-written script.
+
+Prints a table of each figure beside its target. It reports; it does not pass or fail.
+--quick uses small sizes (a smoke test of about a minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+KEY = "bench-key"
+
+
+@dataclass(frozen=True)
+class Measured:
+    seconds: float
+    peak_mb: float
+    stdout: str
+
+
+@dataclass(frozen=True)
+class Row:
+    figure: str
+    runner: str
+    handwritten: str
+    ratio: float | None
+    target: str
+    met: bool | None
+
+
+def measure(cmd: Sequence[str], env: dict[str, str], log: Path) -> Measured:
+    """Run ``cmd``; its wall time and its own peak RSS (wait4 gives the child's rusage)."""
+    started = time.perf_counter()
+    with open(log, "ab") as err:
+        err.write(f"$ {' '.join(cmd)}\n".encode())
+        err.flush()
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=err, cwd=ROOT)
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark step failed ({proc.returncode}): {' '.join(cmd)}; see {log}")
+    return Measured(seconds, usage.ru_maxrss / 1024, out.decode())
+
+
+def free_port() -> int:
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def sandbox(data: Path, log: Path) -> Iterator[str]:
+    """A sandbox store in its own process, so that client and server do not share one GIL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "runner", "sandbox", "--port", str(port), "--data", str(data),
+           "--api-key", KEY]  # fmt: skip
+    with open(log, "ab") as err:
+        proc = subprocess.Popen(cmd, stdout=err, stderr=err, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/v1/stores", headers={"X-API-Key": KEY}).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"the sandbox did not start; see {log}") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+class Bench:
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.log = work / "bench.log"
+
+    def env(self, erp: Path, url: str) -> dict[str, str]:
+        return {**os.environ, "ERP_DATABASE_URL": f"sqlite:///{erp}", "COMMERCE_URL": url,
+                "COMMERCE_API_KEY": KEY}  # fmt: skip
+
+    def runner(self, pipeline: Path, job: str, state: Path, erp: Path, url: str) -> Measured:
+        cmd = [sys.executable, "-m", "runner", "run", job, "--force", "--pipelines",
+               str(pipeline), "--state", str(state)]  # fmt: skip
+        return measure(cmd, self.env(erp, url), self.log)
+
+    def handwritten(self, job: str, erp: Path, url: str) -> Measured:
+        cmd = [sys.executable, str(HERE / "handwritten.py"), job, "--erp", str(erp),
+               "--url", url, "--key", KEY]  # fmt: skip
+        return measure(cmd, self.env(erp, url), self.log)
+
+
+def written(result: Measured) -> int:
+    """Records the runner wrote, from its step summary line."""
+    found = re.search(r"written (\d+)", result.stdout)
+    if not found:
+        raise SystemExit(f"no step summary in the runner's output: {result.stdout!r}")
+    return int(found.group(1))
+
+
+def sent(result: Measured) -> int:
+    return int(orjson.loads(result.stdout)["records"])
+
+
+def make_erp(path: Path, products: int) -> float:
+    from runner.demo.erp import create_erp
+
+    started = time.perf_counter()
+    create_erp(path, products=products)
+    return time.perf_counter() - started
+
+
+def change_products(erp: Path, share: float) -> int:
+    """Change the price of ``share`` of all products; the ERP's trigger stamps modified_at."""
+    every = round(1 / share)
+    with closing(sqlite3.connect(erp)) as conn, conn:
+        cursor = conn.execute(
+            "UPDATE products SET list_price = list_price + 1 WHERE rowid % ? = 0", (every,)
+        )
+        return int(cursor.rowcount)
+
+
+def place_orders(data: Path, erp: Path, count: int) -> None:
+    """Orders placed through the sandbox's own order code, straight into its storage."""
+    from runner.demo.sandbox.orders import place_order
+    from runner.demo.sandbox.storage import SandboxStore
+
+    with closing(sqlite3.connect(erp)) as conn:
+        skus = [row[0] for row in conn.execute(
+            "SELECT item_id FROM products WHERE sell_online = 1 ORDER BY item_id LIMIT 500")]
+        modes = [row[0] for row in conn.execute("SELECT code FROM delivery_modes")]
+    rng = random.Random(7)
+    store = SandboxStore(data)
+    try:
+        for n in range(count):
+            lines = [{"sku": sku, "quantity": rng.randint(1, 5)}
+                     for sku in rng.sample(skus, rng.randint(1, 4))]
+            place_order(store, {
+                "store_id": "web-us",
+                "customer": {"email": f"shopper{n}@example.com", "name": f"Shopper {n}"},
+                "shipping_address": {"name": f"Shopper {n}", "line1": f"{n} Main St",
+                                     "city": "Springfield", "region": "IL",
+                                     "postal_code": "62701", "country": "US"},
+                "delivery_mode": modes[n % len(modes)],
+                "lines": lines,
+            })  # fmt: skip
+    finally:
+        store.close()
+
+
+def count_orders(erp: Path) -> int:
+    with closing(sqlite3.connect(erp)) as conn:
+        return int(conn.execute("SELECT count(*) FROM sales_orders").fetchone()[0])
+
+
+def ratio_row(figure: str, runner: float, hand: float, unit: str, target: float) -> Row:
+    ratio = runner / hand
+    return Row(figure, f"{runner:,.0f} {unit}", f"{hand:,.0f} {unit}", ratio, f">= {target}x",
+               ratio >= target)
+
+
+def run_suite(args: argparse.Namespace, work: Path) -> list[Row]:
+    bench = Bench(work)
+    big, small = work / f"erp-{args.products}.db", work / f"erp-{args.small}.db"
+    print(f"work folder {work}; log {bench.log}", file=sys.stderr)
+    print(f"creating the ERP with {args.products:,} products: {make_erp(big, args.products):.1f}s",
+          file=sys.stderr)
+    make_erp(small, args.small)
+    cursor_job, hash_job = HERE / "pipelines/inventory.yaml", HERE / "pipelines/inventory-hash.yaml"
+
+    def step(text: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr)
+
+    step("hand-written complete sync")
+    with sandbox(work / "store-hand.db", bench.log) as url:
+        hand = bench.handwritten("inventory", big, url)
+    step("runner complete sync by cursor and by row hash")
+    with sandbox(work / "store-cursor.db", bench.log) as c_url, \
+            sandbox(work / "store-hash.db", bench.log) as h_url:  # fmt: skip
+        full_c = bench.runner(cursor_job, "bench-inventory", work / "state-cursor.db", big, c_url)
+        full_h = bench.runner(hash_job, "bench-inventory-hash", work / "state-hash.db", big, h_url)
+        changed = change_products(big, 0.01)
+        step(f"changed {changed:,} products; incremental runs")
+        inc_c = bench.runner(cursor_job, "bench-inventory", work / "state-cursor.db", big, c_url)
+        inc_h = bench.runner(hash_job, "bench-inventory-hash", work / "state-hash.db", big, h_url)
+    if not written(full_c) == written(full_h) == sent(hand):
+        raise SystemExit(f"the runs sent different record counts: runner {written(full_c)} "
+                         f"(hash {written(full_h)}), hand-written {sent(hand)}")
+
+    step(f"runner complete sync of {args.small:,} products; {args.orders:,} orders")
+    with sandbox(work / "store-small.db", bench.log) as url:
+        full_small = bench.runner(cursor_job, "bench-inventory", work / "state-small.db", small,
+                                  url)
+        measure([sys.executable, "-m", "runner", "run", "delivery-and-stores", "--force",
+                 "--pipelines", str(ROOT / "pipelines/delivery-and-stores.yaml"),
+                 "--state", str(work / "state-small.db")], bench.env(small, url), bench.log)
+        started = time.perf_counter()
+        place_orders(work / "store-small.db", small, args.orders)
+        step(f"placed {args.orders:,} orders in {time.perf_counter() - started:.1f}s")
+        erp_hand, erp_runner = work / "erp-orders-hand.db", work / "erp-orders-runner.db"
+        shutil.copyfile(small, erp_hand)
+        shutil.copyfile(small, erp_runner)
+        orders_hand = bench.handwritten("orders", erp_hand, url)
+        orders_run = bench.runner(HERE / "pipelines/orders.yaml", "bench-orders",
+                                  work / "state-orders.db", erp_runner, url)
+    for erp in (erp_hand, erp_runner):
+        if count_orders(erp) != args.orders:
+            raise SystemExit(f"{erp} holds {count_orders(erp)} sales orders, not {args.orders}")
+
+    records = sent(hand)
+    rows = [
+        ratio_row(f"complete sync, {args.products:,} products ({records:,} sold online), by "
+                  "cursor", records / full_c.seconds, records / hand.seconds, "rec/s", 0.75),
+        ratio_row("complete sync, by row hash", records / full_h.seconds,
+                  records / hand.seconds, "rec/s", 0.75),
+    ]
+    for label, inc, full, target in (("cursor", inc_c, full_c, 0.05),
+                                     ("row hash", inc_h, full_h, 0.25)):
+        share = inc.seconds / full.seconds
+        rows.append(Row(
+            f"incremental, 1% changed ({changed:,}; {written(inc):,} sent), by {label}: "
+            "wall time / complete run's", f"{inc.seconds:.2f} s", f"{hand.seconds:.2f} s "
+            "(complete)", share, f"<= {target}x", share <= target))  # fmt: skip
+    mem = full_c.peak_mb / full_small.peak_mb
+    rows.append(Row(f"peak RSS at {args.small:,} products", f"{full_small.peak_mb:.0f} MB",
+                    f"{hand.peak_mb:.0f} MB (at {args.products:,})", None, "", None))
+    rows.append(Row(f"peak RSS at {args.products:,} products / at {args.small:,}",
+                    f"{full_c.peak_mb:.0f} MB", f"{hand.peak_mb:.0f} MB", mem,
+                    "<= 1.5x and < 300 MB", mem <= 1.5 and full_c.peak_mb < 300))
+    rows.append(ratio_row(f"orders import, {args.orders:,} orders", args.orders /
+                          orders_run.seconds, args.orders / orders_hand.seconds, "orders/s", 0.5))
+    return rows
+
+
+def render(rows: list[Row]) -> str:
+    head = ("figure", "runner", "hand-written", "ratio", "target", "met")
+    cells = [head] + [
+        (r.figure, r.runner, r.handwritten, "" if r.ratio is None else f"{r.ratio:.3f}",
+         r.target, "" if r.met is None else ("yes" if r.met else "NO"))
+        for r in rows
+    ]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+             for row in cells]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--products", type=int, default=None,
+                        help="products in the large ERP (default 1,000,000; --quick 20,000)")
+    parser.add_argument("--small", type=int, default=None,
+                        help="products in the small ERP (default 10,000; --quick 2,000)")
+    parser.add_argument("--orders", type=int, default=None,
+                        help="orders to download (default 10,000; --quick 1,000)")
+    parser.add_argument("--quick", action="store_true", help="small sizes: a one-minute smoke run")
+    parser.add_argument("--workdir", default=None, help="keep the files here (default: a temp dir)")
+    args = parser.parse_args(argv)
+    quick: dict[str, Any] = {"products": 20_000, "small": 2_000, "orders": 1_000}
+    full: dict[str, Any] = {"products": 1_000_000, "small": 10_000, "orders": 10_000}
+    for name, value in (quick if args.quick else full).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    started = time.perf_counter()
+    if args.workdir:
+        work = Path(args.workdir)
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        rows = run_suite(args, work)
+    else:
+        with tempfile.TemporaryDirectory(prefix="commerce-sync-bench-") as tmp:
+            rows = run_suite(args, Path(tmp))
+    print(render(rows))
+    print(f"total {time.perf_counter() - started:.0f}s on {os.cpu_count()} cores")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
