@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -76,7 +76,9 @@ def _write_conn(engine: sa.Engine) -> Any:
     return engine.connect().execution_options(cs_write=True)
 
 
-def _sqlite_try_acquire(engine: sa.Engine, job: str, owner: str) -> tuple[bool, Any]:
+def _sqlite_try_acquire(
+    engine: sa.Engine, job: str, owner: str, serial: AbstractContextManager[Any]
+) -> tuple[bool, Any]:
     hostname = socket.gethostname()
     now = utcnow()
     values = {
@@ -86,7 +88,7 @@ def _sqlite_try_acquire(engine: sa.Engine, job: str, owner: str) -> tuple[bool, 
         "acquired_at": now,
         "heartbeat_at": now,
     }
-    with _write_conn(engine) as conn, conn.begin():
+    with serial, _write_conn(engine) as conn, conn.begin():
         row = conn.execute(sa.select(locks).where(locks.c.job == job)).first()
         if row is None:
             conn.execute(sa.insert(locks).values(job=job, **values))
@@ -127,12 +129,19 @@ class _Heartbeat(threading.Thread):
 
 @contextmanager
 def sqlite_job_lock(
-    engine: sa.Engine, job: str, owner: str, wait_s: float, heartbeat: bool = True
+    engine: sa.Engine,
+    job: str,
+    owner: str,
+    wait_s: float,
+    heartbeat: bool = True,
+    serial: AbstractContextManager[Any] | None = None,
 ) -> Iterator[None]:
+    """``serial`` guards the one shared connection of an in-memory database."""
+    serial = serial if serial is not None else nullcontext()
     deadline = time.monotonic() + max(wait_s, 0.0)
     while True:
         try:
-            acquired, holder = _sqlite_try_acquire(engine, job, owner)
+            acquired, holder = _sqlite_try_acquire(engine, job, owner, serial)
         except sa.exc.SQLAlchemyError as exc:
             raise StateError(f"could not take the lock of job {job!r}: {exc}") from exc
         if acquired:
@@ -151,7 +160,7 @@ def sqlite_job_lock(
         if beat is not None:
             beat.stop.set()
             beat.join()
-        with _write_conn(engine) as conn, conn.begin():
+        with serial, _write_conn(engine) as conn, conn.begin():
             conn.execute(
                 sa.delete(locks).where(
                     locks.c.job == job, locks.c.owner == owner, locks.c.pid == pid

@@ -14,8 +14,9 @@ deleted or only unpublished and, for a deletion, drops the mapping with ``keymap
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -71,6 +72,12 @@ class SqlStateStore(CoordinationMixin):
         self._engine = engine
         self._where = where  # the location with its password hidden, for messages
         self._dialect = engine.dialect.name
+        # An in-memory SQLite database is one shared connection: transactions from several
+        # threads must take turns on it, and nothing may hold it between calls.
+        self._memory = self._dialect == "sqlite" and (engine.url.database or "") in ("", ":memory:")
+        self._serial: AbstractContextManager[Any] = (
+            threading.RLock() if self._memory else nullcontext()
+        )
 
     # plumbing ------------------------------------------------------------------------------
     @property
@@ -90,7 +97,7 @@ class SqlStateStore(CoordinationMixin):
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
         try:
-            with self._engine.connect() as conn:
+            with self._serial, self._engine.connect() as conn:
                 conn = conn.execution_options(cs_write=True)
                 with conn.begin():
                     yield conn
@@ -102,7 +109,7 @@ class SqlStateStore(CoordinationMixin):
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
         try:
-            with self._engine.connect() as conn, conn.begin():
+            with self._serial, self._engine.connect() as conn, conn.begin():
                 yield conn
         except sa.exc.SQLAlchemyError as exc:
             raise StateError(
@@ -227,6 +234,11 @@ class SqlStateStore(CoordinationMixin):
             .where(row_hashes.c.job == job, row_hashes.c.step == step)
             .order_by(row_hashes.c.key)
         )
+        if self._memory:
+            with self._read() as conn:
+                keys = conn.execute(query).scalars().all()
+            yield from (decode_key(k) for k in keys)
+            return
         try:
             with self._engine.connect() as conn:
                 # Server-side cursor on PostgreSQL; SQLite steps through its result anyway.
@@ -411,6 +423,7 @@ class SqlStateStore(CoordinationMixin):
     def job_lock(self, job: str, owner: str, wait_s: float = 0.0) -> AbstractContextManager[None]:
         if self._dialect == "postgresql":
             return pg_job_lock(self._engine, job, owner, wait_s)
-        memory = (self._engine.url.database or ":memory:") == ":memory:"
         # An in-memory store lives in one process: nothing can go stale, so no heartbeat.
-        return sqlite_job_lock(self._engine, job, owner, wait_s, heartbeat=not memory)
+        return sqlite_job_lock(
+            self._engine, job, owner, wait_s, heartbeat=not self._memory, serial=self._serial
+        )

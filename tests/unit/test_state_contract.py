@@ -1,4 +1,4 @@
-"""The state store contract on SQLite files (PostgreSQL: tests/integration/test_state_pg.py)."""
+"""The state store contract on SQLite files and in memory (PostgreSQL: test_state_pg.py)."""
 
 from __future__ import annotations
 
@@ -15,5 +15,15 @@ class TestSqliteFileContract(StateContract):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[SqlStateStore]:
         store = open_state(str(tmp_path / "state.db"))
+        yield store
+        store.close()
+
+
+class TestSqliteMemoryContract(StateContract):
+    """``sqlite://``: the in-memory store unit tests elsewhere use."""
+
+    @pytest.fixture
+    def store(self) -> Iterator[SqlStateStore]:
+        store = open_state("sqlite://")
         yield store
         store.close()
