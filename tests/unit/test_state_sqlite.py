@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from runner.errors import LockedError, StateError, redact
-from runner.state import SCHEMA_VERSION, open_state
+from runner.state import SCHEMA_VERSION, BatchCommit, open_state
 from runner.state.engine import resolve_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -162,8 +163,6 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
 def test_in_memory_store_works_for_unit_tests() -> None:
     store = open_state("sqlite://")
     run = store.begin_run("inventory", "stock", "full")
-    from runner.state import BatchCommit
-
     store.commit_batch(BatchCommit(run, "inventory", "stock", "p", cursor=3, hashes={("a",): "h"}))
     assert store.get_cursor("inventory", "stock") == 3
     with (
@@ -309,3 +308,22 @@ def test_processes_racing_for_slots_each_claimed_once(tmp_path: Path) -> None:
         assert proc.returncode == 0, err
         won += [int(x) for x in out.split()]
     assert sorted(won) == list(range(30))
+
+
+def test_a_writer_waits_for_another_writer_instead_of_failing(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = open_state(str(path))
+    run = store.begin_run("inventory", "stock", "full")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO triggers (job, requested_by, requested_at) VALUES ('x', 'y', 'z')")
+    timer = threading.Timer(0.8, lambda: other.execute("COMMIT"))
+    timer.start()
+    started = time.monotonic()
+    store.commit_batch(BatchCommit(run, "inventory", "stock", "p", hashes={("a",): "h"}))
+    waited = time.monotonic() - started
+    timer.join()
+    other.close()
+    assert waited >= 0.5
+    assert store.get_hashes("inventory", "stock", [("a",)]) == {("a",): "h"}
+    store.close()
