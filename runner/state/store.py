@@ -102,9 +102,7 @@ class SqlStateStore(CoordinationMixin):
                 with conn.begin():
                     yield conn
         except sa.exc.SQLAlchemyError as exc:
-            raise StateError(
-                f"the state store {self._where} failed: {redact(str(_reason(exc)))}"
-            ) from exc
+            raise self._failed(exc) from exc
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
@@ -112,9 +110,13 @@ class SqlStateStore(CoordinationMixin):
             with self._serial, self._engine.connect() as conn, conn.begin():
                 yield conn
         except sa.exc.SQLAlchemyError as exc:
-            raise StateError(
-                f"the state store {self._where} failed: {redact(str(_reason(exc)))}"
-            ) from exc
+            raise self._failed(exc) from exc
+
+    def _failed(self, exc: BaseException) -> StateError:
+        return StateError(
+            f"the state store {self._where} failed: {redact(str(_reason(exc)))}; check that it "
+            "is reachable and writable (another process may hold SQLite's write lock too long)"
+        )
 
     def close(self) -> None:
         self._engine.dispose()
@@ -246,9 +248,7 @@ class SqlStateStore(CoordinationMixin):
                 for (key,) in result:
                     yield decode_key(key)
         except sa.exc.SQLAlchemyError as exc:
-            raise StateError(
-                f"the state store {self._where} failed: {redact(str(_reason(exc)))}"
-            ) from exc
+            raise self._failed(exc) from exc
 
     def commit_batch(self, commit: BatchCommit) -> None:
         now = utcnow()

@@ -327,3 +327,23 @@ def test_a_writer_waits_for_another_writer_instead_of_failing(tmp_path: Path) ->
     assert waited >= 0.5
     assert store.get_hashes("inventory", "stock", [("a",)]) == {("a",): "h"}
     store.close()
+
+
+def test_a_corrupt_file_is_a_state_error(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    path.write_bytes(b"this is not a database" * 200)
+    with pytest.raises(StateError, match="cannot open the state store"):
+        open_state(str(path))
+
+
+def test_driver_failures_become_state_errors(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = open_state(str(path))
+    with sqlite3.connect(path) as raw:
+        raw.execute("DROP TABLE runs")
+    with pytest.raises(StateError, match=r"no such table: runs; check that it") as err:
+        store.runs()
+    assert isinstance(err.value.__cause__, sa.exc.OperationalError)
+    with pytest.raises(StateError, match="no such table"):
+        store.begin_run("inventory", "", "full")
+    store.close()
