@@ -22,20 +22,27 @@ Clause = ColumnElement[bool]
 
 
 def split(flt: Filter, column_for: ColumnFor) -> tuple[Clause | None, Filter | None]:
-    """``(SQL clause for the pushable part, residual filter)``; either may be None."""
+    """``(SQL clause for the pushable part, residual filter)``; either may be None.
+
+    Only the items of a top-level ``All`` are split (each taken whole or left whole), which is
+    what the engine can reconstruct as "the pushed part" from the residual."""
     if isinstance(flt, All):
         clauses: list[Clause] = []
         rest: list[Filter] = []
         for item in flt.items:
-            clause, residual = split(item, column_for)
+            clause = _compile(item, column_for)
             if clause is not None:
                 clauses.append(clause)
-            if residual is not None:
-                rest.append(residual)
+            else:
+                rest.append(item)
         pushed = sa.and_(*clauses) if clauses else None
         if not rest:
             return pushed, None
-        return pushed, rest[0] if len(rest) == 1 else All(tuple(rest))
+        # A lone leftover is returned as itself, unless it is an All: the engine reads an All
+        # residual as the list of items left over, so that one must stay wrapped.
+        if len(rest) == 1 and not isinstance(rest[0], All):
+            return pushed, rest[0]
+        return pushed, All(tuple(rest))
     whole = _compile(flt, column_for)
     return (whole, None) if whole is not None else (None, flt)
 

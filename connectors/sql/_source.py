@@ -32,14 +32,21 @@ class SqlSource:
         self._engine: sa.Engine | None = _db.create_engine(self._url)
         self._what = f"reading {options.get('table') or 'query'}"
         self._from: sa.FromClause
+        # The primary key ends every ORDER BY of a table read, so the same request returns
+        # rows in the same order (the engine resumes a retried read by skipping what it had).
+        self._tiebreak: list[str] = []
         try:
             if options.get("table"):
                 # Only the column names and types are needed: one catalogue query instead of
                 # a full reflection (keys, indexes, constraints), which costs more on PostgreSQL.
                 name, schema = str(options["table"]), options.get("schema")
-                found = sa.inspect(self._engine).get_columns(name, schema=schema)
+                inspector = sa.inspect(self._engine)
+                found = inspector.get_columns(name, schema=schema)
                 table = sa.Table(name, sa.MetaData(), *[
                     sa.Column(c["name"], c["type"]) for c in found], schema=schema)
+                pk = inspector.get_pk_constraint(name, schema=schema) or {}
+                self._tiebreak = [c for c in pk.get("constrained_columns") or []
+                                  if c not in self._order_by]
                 if self._fields:
                     missing = [f for f in self._fields if f not in table.c]
                     if missing:
@@ -112,9 +119,11 @@ class SqlSource:
                 stmt = stmt.where(col >= sa.bindparam("since", request.cursor.since))
             # order_by breaks ties within one cursor value, so rows that must stay together
             # (a product's variant rows, for nest) are consecutive even when many share a time.
-            stmt = stmt.order_by(col, *[self._column_or_name(c) for c in self._order_by])
-        elif self._order_by:
-            stmt = stmt.order_by(*[self._column_or_name(c) for c in self._order_by])
+            rest = [c for c in [*self._order_by, *self._tiebreak] if c != request.cursor.field]
+            stmt = stmt.order_by(col, *[self._column_or_name(c) for c in rest])
+        elif self._order_by or self._tiebreak:
+            stmt = stmt.order_by(
+                *[self._column_or_name(c) for c in [*self._order_by, *self._tiebreak]])
         return stmt
 
     def read(self, request: ReadRequest) -> Iterator[dict[str, Any] | BadRecord]:

@@ -382,3 +382,20 @@ def test_numbers_for_text_columns_are_written_and_matched_as_text(db: Db) -> Non
     assert res[0].ok and res[0].dest_id == "12345"
     assert db.rows(f"SELECT name FROM {db.products} WHERE item_id = '12345'") == [("seven",)]
     out.close()
+
+
+def test_reads_come_in_a_stable_primary_key_order(db: Db) -> None:
+    # On PostgreSQL an updated row moves to the end of the heap: only ORDER BY keeps order.
+    with db.engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE {db.products} SET name = 'moved' WHERE item_id = 'I001'"))
+    src = source(db, table=db.products)
+    ids = [r["item_id"] for r in src.read(ReadRequest()) if isinstance(r, dict)]
+    assert ids == sorted(ids) and ids[0] == "I001"
+    by_price = source(db, table=db.products, order_by=["sell_online"])
+    rows = [r for r in by_price.read(ReadRequest()) if isinstance(r, dict)]
+    flags = [(r["sell_online"] is not None, r["sell_online"] or 0) for r in rows]
+    assert [r["item_id"] for r in rows if r["sell_online"] == 1] == [
+        f"I{i:03}" for i in range(1, 21, 2)]
+    assert len(flags) == 21
+    src.close()
+    by_price.close()
