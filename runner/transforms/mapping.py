@@ -48,6 +48,7 @@ def compile_mappings(
     """One function mapping a source row to an output record (fields in mapping order)."""
     seen: set[str] = set()
     copies: list[tuple[str, str]] = []  # (target, source) for plain copies of flat fields
+    typed: list[tuple[str, str, Callable[[Any], Any]]] = []  # flat field + type only
     computed: list[tuple[str, FieldFn]] = []
     for fm in mappings:
         if fm.target in seen:
@@ -57,6 +58,12 @@ def compile_mappings(
         if _is_plain_copy(fm):
             assert fm.field is not None
             copies.append((fm.target, fm.field))
+        elif _is_plain_copy(fm, typed=True):
+            assert fm.field is not None and fm.type is not None
+            converter = make_converter(
+                fm.type, fm.target, scale=fm.scale, fmt=fm.format, timezone=fm.timezone
+            )
+            typed.append((fm.target, fm.field, converter))
         else:
             computed.append((fm.target, fn))
     # Speed: a pre-ordered template copied per row keeps the mapping's field order, and a
@@ -66,6 +73,7 @@ def compile_mappings(
     copy_targets = tuple(t for t, _ in copies)
     copy_sources = tuple(src for _, src in copies)
     calc = tuple(computed)
+    conversions = tuple(typed)
     fetch = itemgetter(*copy_sources) if copy_sources else None
     single = len(copy_sources) == 1
 
@@ -83,6 +91,11 @@ def compile_mappings(
                     out[copy_targets[0]] = values
                 else:
                     out.update(zip(copy_targets, values, strict=True))
+        if conversions:
+            get = row.get
+            for target, source, convert in conversions:
+                value = get(source)
+                out[target] = None if value is None else convert(value)
         for target, fn in calc:
             out[target] = fn(row)
         return out
@@ -90,12 +103,13 @@ def compile_mappings(
     return map_row
 
 
-def _is_plain_copy(fm: FieldMap) -> bool:
+def _is_plain_copy(fm: FieldMap, *, typed: bool = False) -> bool:
+    """A flat field copied as is (or, with ``typed``, only converted to a type)."""
     return (
         fm.field is not None
         and "." not in fm.field
         and fm.each is None
-        and fm.type is None
+        and (fm.type is not None if typed else fm.type is None)
         and not (fm.has_default and fm.default is not None)
         and not fm.required
         and fm.max_length is None
