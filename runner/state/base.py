@@ -85,6 +85,9 @@ class BatchCommit:
     quarantine: Iterable[tuple[Key | None, Mapping[str, Any], str]] = ()  # key, record, reason
     released: Iterable[int] = ()  # quarantine ids that were retried and succeeded
     counts: RunCounts = field(default_factory=RunCounts)  # increments for the run record
+    # keys whose destination record was deleted: their key-map entries (under ``entity``) go too;
+    # ``removed`` alone keeps them, which is right for unpublished records that still exist
+    unmapped: Iterable[Key] = ()
 
 
 @dataclass(frozen=True)

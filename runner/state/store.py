@@ -5,10 +5,10 @@ SQLite and PostgreSQL differ only where they must: the upsert statement, row loc
 and the job lock (see :mod:`runner.state.locks`). Scheduling tables live in
 :mod:`runner.state.coordination`.
 
-``commit_batch`` and removed keys: a removed key loses its row hash (so a reappearing record is
-written again) but keeps its key-map entry; the engine knows whether the destination record was
-deleted or only unpublished and, for a deletion, drops the mapping with ``keymap_delete``
-(a destination id that no longer exists is then never updated blindly).
+``commit_batch`` and removed keys: a key in ``removed`` loses its row hash (so a reappearing record
+is written again) but keeps its key-map entry, right for an unpublished record that still exists
+at the destination. For a deleted record the engine also lists the key in ``unmapped``, which
+drops the mapping in the same transaction, so a dead destination id is never updated blindly.
 """
 
 from __future__ import annotations
@@ -280,6 +280,9 @@ class SqlStateStore(CoordinationMixin):
             removed = [{"k": encode_key(k)} for k in commit.removed]
             if removed:
                 conn.execute(_delete_by_key(row_hashes, row_hashes.c.step, job, step), removed)
+            unmapped = [{"k": encode_key(k)} for k in commit.unmapped]
+            if unmapped:
+                conn.execute(_delete_by_key(keymap, keymap.c.entity, job, commit.entity), unmapped)
             self._quarantine_put(conn, commit, now)
             released = list(commit.released)
             for chunk in _chunks(released):

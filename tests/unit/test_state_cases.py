@@ -133,6 +133,16 @@ class StateContract:
         assert store.keymap_get("inventory", "product", [("A",), ("B",)]) == {("B",): "2"}
         assert store.keymap_get("inventory", "variant", [("A",)]) == {("A",): "v1"}
 
+    def test_removed_keeps_mapping_unmapped_drops_it(self, store: SqlStateStore) -> None:
+        run = store.begin_run("inventory", "stock", "full")
+        both = {("gone",): "d1", ("hidden",): "d2"}
+        commit(store, run, hashes={k: "h" for k in both}, keymap=both)
+        commit(store, run, entity="variant", keymap={("gone",): "v1"})
+        commit(store, run, removed=[("gone",), ("hidden",)], unmapped=[("gone",), ("nope",)])
+        assert store.get_hashes("inventory", "stock", list(both)) == {}
+        assert store.keymap_get("inventory", "product", list(both)) == {("hidden",): "d2"}
+        assert store.keymap_get("inventory", "variant", [("gone",)]) == {("gone",): "v1"}
+
     def test_commit_batch_keymap_uses_entity(self, store: SqlStateStore) -> None:
         run = store.begin_run("inventory", "stock", "full")
         commit(store, run, entity="variant", keymap={("X", "red"): "gid://1"})
@@ -191,7 +201,7 @@ class StateContract:
         self, store: SqlStateStore, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         run = store.begin_run("inventory", "stock", "full")
-        commit(store, run, cursor=1, hashes={("a",): "old"})
+        commit(store, run, cursor=1, hashes={("a",): "old"}, keymap={("m",): "dm"})
 
         class NotJson:
             pass
@@ -226,13 +236,14 @@ class StateContract:
                 cursor=3,
                 hashes={("z",): "z"},
                 removed=[("a",)],
+                unmapped=[("m",)],
                 quarantine=[(("q",), {}, "r")],
             )
         monkeypatch.undo()
 
         assert store.get_cursor("inventory", "stock") == 1
         assert store.get_hashes("inventory", "stock", [("a",), ("b",), ("z",)]) == {("a",): "old"}
-        assert store.keymap_get("inventory", "product", [("a",)]) == {}
+        assert store.keymap_get("inventory", "product", [("a",), ("m",)]) == {("m",): "dm"}
         assert store.quarantine_count() == 0
         assert store.runs("inventory")[0].counts == RunCounts()
 
