@@ -199,3 +199,25 @@ def test_incremental_inventory_writes_only_what_changed(world: JobsWorld) -> Non
     assert (products.written, products.updated) == (1, 1)
     assert step(changed, "stock").written == 0
     assert world.products()[sku]["title"].endswith(" (new)")
+
+
+def test_complete_sync_after_store_loss_sets_aside_shipments_of_lost_orders(
+    world: JobsWorld,
+) -> None:
+    _synced(world)
+    placed = world.place_order([next(iter(world.published()))])
+    world.run("online-orders")
+    [(order_id,)] = world.erp("SELECT sales_order_id FROM sales_orders")
+    record_shipment(world.erp_path, order_id, "USPS", "9400-E2E")
+    world.run("online-orders")
+
+    world.http.post("/v1/_admin/reset").raise_for_status()
+    world.reopen_state()
+    # The store's orders are gone with its data; the ERP's shipment of one cannot go anywhere.
+    # That must not stop the catalogue from coming back.
+    result = world.run("complete-sync")
+
+    shipments = step(result, "upload-shipments")
+    assert (shipments.written, shipments.quarantined) == (0, 1)
+    assert world.http.get(f"/v1/orders/{placed['id']}").status_code == 404
+    assert set(world.published()) == set(expected_catalogue(world))
