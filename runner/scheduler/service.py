@@ -7,9 +7,13 @@ worker threads (one per job at a time); ``spawn`` is injectable so unit tests ca
 "in flight" for as long as they like without sleeping.
 
 Several ``serve`` processes may share one PostgreSQL state: each (job, slot) is started only by
-the runner whose ``try_claim`` succeeded. A runner that sees a slot claimed by another keeps
-retrying the claim every few seconds until a newer slot is due, so if the owner dies its lease
-expires and the slot is taken over (the engine's idempotent writes make the re-run safe).
+the runner whose ``try_claim`` succeeded. Triggered runs are claimed too, under the moment the
+trigger was taken as their slot. Every few seconds each runner asks the store for claims whose
+lease expired unfinished (``expired_claims``: their runner died) and claims them again, so a
+dead runner's cron or triggered run is completed by another (the engine's idempotent writes
+make the re-run safe). A run that finds the job lock still held (its previous owner's process
+still winding down, or a manual ``run``) waits for it up to a lease, and if it is still held
+leaves its claim to expire so the run is retried, rather than recording the slot as failed.
 
 Triggers travel through ``StateStore.request_trigger`` as a job name, or as ``JOB+force`` to
 bypass the window (``+`` cannot appear in a job name); see :func:`trigger_token`.
@@ -23,8 +27,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
+from runner.errors import LockedError
 from runner.scheduler.timing import decide, dependency_order, in_window, next_slot
 from runner.spec import Job
 from runner.state.base import RunStatus, StateStore
@@ -57,6 +62,13 @@ class RunObserver(Protocol):
     """Told about every finished run (the metrics implement it)."""
 
     def run_finished(self, job: str, status: str, duration_s: float, result: Any) -> None: ...
+
+
+@runtime_checkable
+class ClaimScanner(Protocol):
+    """The part of the state store that finds dead runners' claims."""
+
+    def expired_claims(self) -> list[tuple[str, dt.datetime]]: ...
 
 
 @dataclass(frozen=True)
@@ -123,8 +135,9 @@ class Scheduler:
         self._running: dict[str, _Active] = {}
         self._pending: dict[str, Due] = {}
         self._waiting_logged: set[str] = set()
-        # job -> (slot claimed by another runner, next time to retry the claim)
-        self._contested: dict[str, tuple[dt.datetime, dt.datetime]] = {}
+        # how often expired claims are looked for; a lease is renewed every lease_s / 3
+        self._scan_every = dt.timedelta(seconds=min(max(lease_s / 3, 1.0), 30.0))
+        self._next_scan: dt.datetime | None = None
         self._started_at: dt.datetime | None = None
         self.last_tick: float = 0.0
 
@@ -141,7 +154,6 @@ class Scheduler:
             self._project = project
             for name in set(old) - set(project.jobs):
                 self._pending.pop(name, None)
-                self._contested.pop(name, None)
                 self._baseline.pop(name, None)
                 log.info("job.removed", extra={"job": name})
             for name, job in project.jobs.items():
@@ -227,17 +239,22 @@ class Scheduler:
                     extra={"job": name, "missed": decision.missed, "policy": job.schedule.missed},
                 )
             if decision.slot is not None:
-                self._contested.pop(name, None)  # a newer slot supersedes an older contest
                 reason: Reason = "catch_up" if decision.catch_up else "schedule"
                 out.append(Due(name, decision.slot, reason))
         return out
 
     def _takeovers(self, now: dt.datetime) -> list[Due]:
-        out: list[Due] = []
-        for name, (slot, retry_at) in list(self._contested.items()):
-            if now >= retry_at and name not in self._running:
-                out.append(Due(name, slot, "takeover"))
-        return out
+        if self._next_scan is not None and now < self._next_scan:
+            return []
+        self._next_scan = now + self._scan_every
+        if not isinstance(self._state, ClaimScanner):
+            return []
+        newest: dict[str, dt.datetime] = {}
+        for name, slot in self._state.expired_claims():
+            if name in self._project.jobs and name not in self._running:
+                newest[name] = max(slot, newest.get(name, slot))
+        # The run was admitted when first claimed: no second window check (force).
+        return [Due(name, slot, "takeover", force=True) for name, slot in newest.items()]
 
     def _admit(self, due: Due, now: dt.datetime, ready: dict[str, Due]) -> None:
         job = self._project.jobs[due.job]
@@ -278,13 +295,10 @@ class Scheduler:
                 continue
             self._waiting_logged.discard(name)
             if not self._state.try_claim(name, due.slot, self._owner, self._lease_s):
-                if due.reason != "trigger":
-                    retry = dt.timedelta(seconds=min(max(self._lease_s / 3, 1.0), 30.0))
-                    self._contested[name] = (due.slot, now + retry)
+                # Held by a live runner; if it dies, expired_claims finds the slot again.
                 log.debug("schedule.claimed_elsewhere", extra={"job": name})
                 continue
-            self._contested.pop(name, None)
-            if due.reason != "trigger":
+            if due.reason not in ("trigger", "takeover"):
                 self._state.record_scheduled(name, due.slot)
             self._launch(jobs[name], due)
             started.append(due)
@@ -310,15 +324,23 @@ class Scheduler:
         beat.start()
         status: RunStatus = "failed"
         result: Any = None
+        locked = False
         try:
             result = self._runner(
-                job, project=self._project, state=self._state, stop=active.stop, owner=self._owner
+                job, project=self._project, state=self._state, stop=active.stop,
+                owner=self._owner, wait_s=self._lease_s,
             )
             got = getattr(result, "status", "failed")
             if got == "succeeded":
                 status = "succeeded"
             elif got == "interrupted":
                 status = "interrupted"
+        except LockedError as exc:
+            locked = True
+            log.warning(
+                "run.locked",
+                extra={"job": job.name, "slot": due.slot.isoformat(), "error": str(exc)},
+            )
         except Exception as exc:  # a crashed run must not take the scheduler down
             log.error(
                 "run.crashed",
@@ -330,15 +352,19 @@ class Scheduler:
             beat.join()
             duration = time.monotonic() - active.started
             try:
-                self._state.release_claim(job.name, due.slot, self._owner, status)
+                # A locked run keeps its claim unreleased: the lease expires and the slot is
+                # retried by whichever runner scans first, once the lock is free.
+                if not locked:
+                    self._state.release_claim(job.name, due.slot, self._owner, status)
             except Exception as exc:  # the lease expires on its own; log and go on
                 log.error("claim.release_failed", extra={"job": job.name, "error": str(exc)})
             log_fn = log.info if status == "succeeded" else log.warning
-            log_fn(
-                "run.finished",
-                extra={"job": job.name, "status": status, "duration_s": round(duration, 3)},
-            )
-            if self._observer is not None:
+            if not locked:  # a locked run did not happen: it is retried, not counted
+                log_fn(
+                    "run.finished",
+                    extra={"job": job.name, "status": status, "duration_s": round(duration, 3)},
+                )
+            if self._observer is not None and not locked:
                 try:
                     self._observer.run_finished(job.name, status, duration, result)
                 except Exception:

@@ -129,6 +129,24 @@ class CoordinationMixin:
             ).rowcount
         return bool(renewed == 1)
 
+    def expired_claims(self) -> list[tuple[str, dt.datetime]]:
+        """``(job, slot)`` of claims still ``running`` whose lease expired, oldest first: their
+        runner died. A claim with a newer claim of the same job is left out (the newer run
+        supersedes it)."""
+        now, _ = self._lease_clock(0.0)
+        newer = claims.alias("newer")
+        stmt = (
+            sa.select(claims.c.job, claims.c.slot)
+            .where(
+                claims.c.status == "running",
+                claims.c.lease_expires_at < now,
+                ~sa.exists().where(newer.c.job == claims.c.job, newer.c.slot > claims.c.slot),
+            )
+            .order_by(claims.c.slot)
+        )
+        with self._read() as conn:
+            return [(row.job, row.slot) for row in conn.execute(stmt)]
+
     def release_claim(self, job: str, slot: dt.datetime, owner: str, status: RunStatus) -> None:
         now = utcnow()
         with self._write() as conn:
@@ -150,6 +168,11 @@ class CoordinationMixin:
             )
 
     def take_triggers(self) -> list[str]:
+        # Polled every second by each `serve`: a plain read first, so an idle poll neither
+        # takes SQLite's write lock nor writes to the WAL (nor PostgreSQL's).
+        with self._read() as conn:
+            if conn.execute(sa.select(triggers.c.id).limit(1)).first() is None:
+                return []
         with self._write() as conn:
             if self._dialect == "postgresql":
                 ids = sa.select(triggers.c.id).with_for_update(skip_locked=True).scalar_subquery()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from runner.errors import LockedError
 from runner.scheduler.service import Scheduler, trigger_token
 from runner.spec import Job, Schedule, Window
 from runner.state.base import ScheduleEntry
@@ -65,6 +66,15 @@ class FakeState:
 
     def release_claim(self, job: str, slot: dt.datetime, owner: str, status: str) -> None:
         self.claims[(job, slot)]["status"] = status
+
+    def expired_claims(self) -> list[tuple[str, dt.datetime]]:
+        now = self.clock()
+        newest = {job: max(s for j, s in self.claims if j == job) for job, _ in self.claims}
+        return sorted(
+            (k for k, c in self.claims.items()
+             if c["status"] == "running" and c["expires"] < now and newest[k[0]] == k[1]),
+            key=lambda k: k[1],
+        )
 
     def request_trigger(self, job: str, requested_by: str) -> None:
         self.triggers.append(job)
@@ -277,6 +287,50 @@ def test_two_runners_share_slots_and_a_dead_runners_slot_is_taken_over() -> None
     run_b.finish_all()
     assert state.claims[("stock", utc(2026, 1, 1, 0, 15))]["owner"] == "b"
     assert run_b.ran == ["stock"] and run_a.ran == []
+
+
+def test_a_triggered_run_whose_runner_died_is_taken_over() -> None:
+    clock = Clock(utc(2026, 1, 1, 0, 0, 5))
+    state = FakeState(clock)
+    a, _, _, run_a = make([job("orders", cron=None)], clock.now, state=state, owner="a")
+    b, _, _, run_b = make([job("orders", cron=None)], clock.now, state=state, owner="b")
+    state.request_trigger(trigger_token("orders"), "test")
+    assert [d.reason for d in a.tick(clock.now)] == ["trigger"]
+    assert b.tick(clock.now) == []  # the trigger was consumed by a
+    run_a.inflight.clear()  # a dies mid-run
+    clock.now += dt.timedelta(seconds=25)
+    assert b.tick(clock.now) == []  # lease (30 s) still valid
+    clock.now += dt.timedelta(seconds=10)
+    got = b.tick(clock.now)
+    assert [d.reason for d in got] == ["takeover"]
+    assert got[0].slot.microsecond  # the trigger's own slot, not a cron one
+    run_b.finish_all()
+    assert [c["owner"] for c in state.claims.values()] == ["b"]
+    assert [c["status"] for c in state.claims.values()] == ["succeeded"]
+    assert b.tick(clock.now + dt.timedelta(minutes=5)) == []  # done: never again
+
+
+def test_a_locked_run_keeps_its_claim_unreleased_and_is_retried() -> None:
+    sched, clock, state, manual = make([job("stock")], utc(2026, 1, 1))
+    waits: list[float] = []
+
+    def locked(job: Job, **kwargs: Any) -> Any:
+        waits.append(kwargs["wait_s"])
+        raise LockedError("job 'stock' is already running")
+
+    sched._runner = locked
+    sched.tick(clock.now)
+    clock.now = utc(2026, 1, 1, 0, 15)
+    assert len(sched.tick(clock.now)) == 1
+    manual.finish_all()
+    slot = utc(2026, 1, 1, 0, 15)
+    assert waits == [30] and state.claims[("stock", slot)]["status"] == "running"
+    sched._runner = manual.runner
+    clock.now += dt.timedelta(seconds=31)
+    got = sched.tick(clock.now)
+    assert [(d.reason, d.slot) for d in got] == [("takeover", slot)]
+    manual.finish_all()
+    assert state.claims[("stock", slot)]["status"] == "succeeded"
 
 
 def test_reload_removes_adds_and_changes_jobs() -> None:
