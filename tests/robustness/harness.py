@@ -49,11 +49,44 @@ class Killed:
     returncode: int
 
 
+class FaultCounter:
+    """ASGI middleware outside the sandbox's gate: counts what the clients saw go wrong
+    (500s, 429s, and responses whose body never came: the dropped connections)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.counts: Counter[str] = Counter()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path", "").startswith("/v1/_admin"):
+            await self.app(scope, receive, send)
+            return
+        seen: dict[str, Any] = {}
+
+        async def watch(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                seen["status"] = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                seen["done"] = True
+            await send(message)
+
+        await self.app(scope, receive, watch)
+        status = seen.get("status")
+        if not seen.get("done"):
+            self.counts["dropped"] += 1
+        elif status == 500:
+            self.counts["500"] += 1
+        elif status == 429:
+            self.counts["429"] += 1
+        self.counts["requests"] += 1
+
+
 @dataclass
 class World:
     tmp: Path
     url: str
     gate: Any  # the sandbox's Gate: set_faults at runtime
+    counter: FaultCounter
     api_key: str = API_KEY
     state: str = ""
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -91,12 +124,13 @@ class World:
             stderr=subprocess.PIPE, text=True, cwd=self.tmp,
         )
 
-    def run_killed(self, args: list[str], rng: random.Random, *, max_delay: float) -> Killed:
+    def run_killed(self, args: list[str], rng: random.Random, *, max_delay: float,
+                   hook_only: bool = False) -> Killed:
         """Run once and SIGKILL it at a random point: half the time by the engine's hook right
         after the Nth acknowledged write (before its commit), otherwise after a random delay
         (which lands in start-up, reading, writing or committing)."""
-        if rng.random() < 0.5:
-            nth = rng.randint(1, 4)
+        if hook_only or rng.random() < 0.5:
+            nth = 1 if hook_only else rng.randint(1, 4)
             proc = self.popen(*args, **{CRASH_ENV: str(nth)})
             try:
                 proc.communicate(timeout=240)
@@ -123,6 +157,18 @@ class World:
 
     def faults(self, config: FaultConfig | None) -> None:
         self.gate.set_faults(config or FaultConfig())
+
+    def small_retry_budget(self) -> None:
+        """Run a copy of the pipelines whose store connection gives up after 3 quick attempts,
+        so a test can exhaust the budget in seconds; the copy differs in nothing else."""
+        folder = self.tmp / "pipelines-small-budget"
+        folder.mkdir(exist_ok=True)
+        for path in PIPELINES.glob("*.yaml"):
+            text = path.read_text()
+            text = text.replace("retry: {attempts: 8, backoff: 0.5, max_backoff: 30}",
+                                "retry: {attempts: 3, backoff: 0.05, max_backoff: 0.2}")
+            (folder / path.name).write_text(text)
+        self.extra_env["COMMERCE_SYNC_PIPELINES"] = str(folder)
 
     def _pages(self, client: httpx.Client, path: str) -> Iterator[dict[str, Any]]:
         cursor: str | None = None
@@ -270,9 +316,10 @@ def world(tmp: Path, *, products: int = 40, seed: int = 7) -> Iterator[World]:
     """A fresh ERP (``products`` items, 30% sold online) and an empty sandbox store."""
     create_erp(tmp / "erp.db", products=products, seed=seed)
     app = create_app(str(tmp / "sandbox.db"), API_KEY)
+    counter = FaultCounter(app)
     with ExitStack() as stack:
-        url = stack.enter_context(serve_app(app))
-        yield World(tmp=tmp, url=url, gate=app)
+        url = stack.enter_context(serve_app(counter))
+        yield World(tmp=tmp, url=url, gate=app, counter=counter)
 
 
 def wait_until(check: Any, timeout: float = 30.0) -> None:
