@@ -110,3 +110,21 @@ def test_advisory_lock_excludes_other_process_and_dies_with_it(
             {"ns": PG_NAMESPACE},
         ).scalar()
     assert held == 0
+
+
+def test_processes_migrate_a_version_1_database_once(pg_store: SqlStateStore, pg_url: str) -> None:
+    with pg_store._engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO cursors VALUES ('inventory', 'stock', '7', now())")
+        conn.exec_driver_sql("DROP TABLE schedule, claims, triggers")
+        conn.exec_driver_sql("UPDATE schema_version SET version = 1")
+    script = "import sys; from runner.state import open_state; open_state(sys.argv[1]).close()"
+    procs = [spawn(script, pg_url) for _ in range(3)]
+    for proc in procs:
+        _out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    with pg_store._engine.connect() as conn:
+        versions = conn.exec_driver_sql("SELECT version FROM schema_version").scalars().all()
+        assert {"schedule", "claims", "triggers"} <= set(sa.inspect(conn).get_table_names())
+    assert versions == [SCHEMA_VERSION]
+    assert pg_store.get_cursor("inventory", "stock") == 7
+    assert pg_store.take_triggers() == []
