@@ -221,3 +221,18 @@ def test_complete_sync_after_store_loss_sets_aside_shipments_of_lost_orders(
     assert (shipments.written, shipments.quarantined) == (0, 1)
     assert world.http.get(f"/v1/orders/{placed['id']}").status_code == 404
     assert set(world.published()) == set(expected_catalogue(world))
+
+
+def test_new_selection_goes_out_with_the_next_incremental_run(world: JobsWorld) -> None:
+    _synced(world)
+    [(item,)] = world.erp("SELECT item_id FROM products WHERE sell_online = 0 ORDER BY item_id"
+                          " LIMIT 1")
+    assert item not in world.products()
+    assert set_sell_online(world.erp_path, [item], True) == 1
+
+    result = world.run("inventory")  # incremental: no complete sync needed, unlike AX
+
+    assert step(result, "products").written == 1
+    assert world.published()[item]["price"] == expected_catalogue(world)[item]["price"]
+    stock = {r["sku"]: r["available"] for r in world.all("/v1/inventory")}
+    assert stock == expected_stock(world)
