@@ -8,6 +8,7 @@ store through its public API, never through the code under test.
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import signal
@@ -17,7 +18,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -117,6 +118,25 @@ class World:
             [*CLI, *args], env=self.env(**env), capture_output=True, text=True,
             timeout=timeout, cwd=self.tmp,
         )
+
+    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """The CLI in this process (``runner.cli.main.main``), which spares the second or more
+        a subprocess pays for imports; used for the runs nobody kills."""
+        from runner.cli.main import main
+
+        saved_env, saved_cwd = dict(os.environ), os.getcwd()
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            os.environ.clear()
+            os.environ.update(self.env(**env))
+            os.chdir(self.tmp)
+            with redirect_stdout(out), redirect_stderr(err):
+                code = main(list(args))
+        finally:
+            os.environ.clear()
+            os.environ.update(saved_env)
+            os.chdir(saved_cwd)
+        return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
     def popen(self, *args: str, **env: str) -> subprocess.Popen[str]:
         return subprocess.Popen(

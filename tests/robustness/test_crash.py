@@ -26,7 +26,7 @@ def _kill_then_finish(w: World, args: list[str], kills: int, rng: random.Random,
                       max_delay: float, hook_only: bool) -> None:
     for _ in range(kills):
         w.run_killed(args, rng, max_delay=max_delay, hook_only=hook_only)
-    done = w.cli(*args)
+    done = w.run(*args)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -48,7 +48,7 @@ def _crash_story(tmp: Path, kills: int, seed: int, *, hook_only: bool = False,
         w.verify_orders(placed)
         if not hook_only:
             # A last complete sync after all that changes nothing it should not.
-            again = w.cli(*COMPLETE)
+            again = w.run(*COMPLETE)
             assert again.returncode == 0, again.stderr
             w.verify_inventory()
             w.verify_shipments()

@@ -28,21 +28,21 @@ def _flaky_story(tmp: Path, seed: int, orders: int) -> dict[str, int]:
     rng = random.Random(seed)
     with world(tmp, products=60, seed=seed) as w:
         w.faults(flaky(seed, "after"))
-        done = w.cli(*COMPLETE)
+        done = w.run(*COMPLETE)
         assert done.returncode == 0, done.stdout + done.stderr
         w.faults(None)
         w.verify_inventory()
 
         placed = w.place_orders(orders, rng)
         w.faults(flaky(seed + 1, "before"))
-        done = w.cli(*ORDERS)
+        done = w.run(*ORDERS)
         assert done.returncode == 0, done.stdout + done.stderr
         w.faults(None)
         assert w.verify_orders(placed) == len(placed)
 
         w.ship_all(rng)
         w.faults(flaky(seed + 2, "after"))
-        done = w.cli(*ORDERS)
+        done = w.run(*ORDERS)
         assert done.returncode == 0, done.stdout + done.stderr
         w.faults(None)
         assert w.verify_shipments() == len(placed)
@@ -65,10 +65,10 @@ def test_orders_converge_and_an_exhausted_budget_fails_clearly(tmp_path: Path) -
     retry budget: the run fails with a clear message, and the next run uploads them once."""
     rng = random.Random(3)
     with world(tmp_path, products=30, seed=3) as w:
-        assert w.cli(*COMPLETE).returncode == 0
+        assert w.run(*COMPLETE).returncode == 0
         placed = w.place_orders(4, rng)
         w.faults(flaky(3, "before"))
-        done = w.cli(*ORDERS)
+        done = w.run(*ORDERS)
         assert done.returncode == 0, done.stdout + done.stderr
         w.faults(None)
         assert w.verify_orders(placed) == 4
@@ -78,7 +78,7 @@ def test_orders_converge_and_an_exhausted_budget_fails_clearly(tmp_path: Path) -
         w.ship_all(rng)
         w.small_retry_budget()
         w.faults(FaultConfig(error_rate=1.0))
-        failed = w.cli(*ORDERS)
+        failed = w.run(*ORDERS)
         assert failed.returncode == 1, failed.stdout + failed.stderr
         assert "Traceback" not in failed.stderr
         last = failed.stderr.strip().splitlines()[-1]
@@ -86,7 +86,7 @@ def test_orders_converge_and_an_exhausted_budget_fails_clearly(tmp_path: Path) -
         assert "still failing after" in last and "500" in last and "try again later" in last
         w.faults(None)
         assert w.store_list("/v1/shipments") == []
-        done = w.cli(*ORDERS)
+        done = w.run(*ORDERS)
         assert done.returncode == 0, done.stdout + done.stderr
         assert w.verify_shipments() == 4
         w.verify_orders(placed)
