@@ -130,6 +130,7 @@ def test_postgres_urls_use_psycopg_and_hide_the_password() -> None:
     )
     assert redact("auth failed for pw-very-secret") == "auth failed for ***"
     assert resolve_url("postgresql+psycopg2://u@h/d").drivername == "postgresql+psycopg"
+    assert resolve_url("postgres://u@h/d").drivername == "postgresql+psycopg"
 
 
 def test_unsupported_backend_is_refused() -> None:
