@@ -103,12 +103,22 @@ def _sqlite_try_acquire(
         return False, row
 
 
+def _ours(job: str, owner: str) -> tuple[Any, ...]:
+    """The lock row of ``job`` if this very process holds it (not one that took it over)."""
+    return (
+        locks.c.job == job,
+        locks.c.owner == owner,
+        locks.c.pid == os.getpid(),
+        locks.c.hostname == socket.gethostname(),
+    )
+
+
 class _Heartbeat(threading.Thread):
-    def __init__(self, engine: sa.Engine, job: str, pid: int) -> None:
+    def __init__(self, engine: sa.Engine, job: str, owner: str) -> None:
         super().__init__(name=f"state-lock-heartbeat-{job}", daemon=True)
         self._engine = engine
         self._job = job
-        self._pid = pid
+        self._owner = owner
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -117,7 +127,7 @@ class _Heartbeat(threading.Thread):
                 with _write_conn(self._engine) as conn, conn.begin():
                     conn.execute(
                         sa.update(locks)
-                        .where(locks.c.job == self._job, locks.c.pid == self._pid)
+                        .where(*_ours(self._job, self._owner))
                         .values(heartbeat_at=utcnow())
                     )
             except sa.exc.SQLAlchemyError as exc:
@@ -149,8 +159,7 @@ def sqlite_job_lock(
         if time.monotonic() >= deadline:
             raise LockedError(_holder_message(job, holder))
         time.sleep(POLL_S)
-    pid = os.getpid()
-    beat = _Heartbeat(engine, job, pid) if heartbeat else None
+    beat = _Heartbeat(engine, job, owner) if heartbeat else None
     if beat is not None:
         beat.start()
     log.info("state.lock_acquired", extra={"job": job, "owner": owner})
@@ -160,13 +169,14 @@ def sqlite_job_lock(
         if beat is not None:
             beat.stop.set()
             beat.join()
-        with serial, _write_conn(engine) as conn, conn.begin():
-            conn.execute(
-                sa.delete(locks).where(
-                    locks.c.job == job, locks.c.owner == owner, locks.c.pid == pid
-                )
-            )
-        log.info("state.lock_released", extra={"job": job, "owner": owner})
+        try:
+            with serial, _write_conn(engine) as conn, conn.begin():
+                conn.execute(sa.delete(locks).where(*_ours(job, owner)))
+        except sa.exc.SQLAlchemyError as exc:
+            # Not fatal: once this process exits the row is stale and the next run takes it.
+            log.warning("state.lock_release_failed", extra={"job": job, "error": str(exc)})
+        else:
+            log.info("state.lock_released", extra={"job": job, "owner": owner})
 
 
 @contextmanager

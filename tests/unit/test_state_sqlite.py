@@ -348,3 +348,17 @@ def test_driver_failures_become_state_errors(tmp_path: Path) -> None:
     with pytest.raises(StateError, match="no such table"):
         store.begin_run("inventory", "", "full")
     store.close()
+
+
+def test_release_after_takeover_leaves_the_new_holder_alone(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = open_state(str(path))
+    with store.job_lock("inventory", "slow-run"), sqlite3.connect(path) as raw:
+        # Another host decided this run was stale and took the lock over.
+        raw.execute("UPDATE locks SET owner = 'thief', hostname = 'elsewhere'")
+    with (
+        pytest.raises(LockedError, match="thief, pid"),
+        store.job_lock("inventory", "next-run"),
+    ):
+        pass
+    store.close()
