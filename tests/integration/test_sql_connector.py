@@ -399,3 +399,22 @@ def test_reads_come_in_a_stable_primary_key_order(db: Db) -> None:
     assert len(flags) == 21
     src.close()
     by_price.close()
+
+
+def test_logs_and_errors_show_the_url_without_its_password(
+        pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    # The test server trusts local connections, so any password gets in.
+    url = sa.make_url(pg_url).set(password="pw-Vq83-secret").render_as_string(
+        hide_password=False)
+    caplog.set_level("INFO", logger="connectors")
+    src = SqlConnector().open_source(
+        {"url": url, "query": "SELECT 1 AS one", "fields": ["one"]}, ctx())
+    assert list(src.read(ReadRequest())) == [{"one": 1}]
+    src.close()
+    with pytest.raises(FatalError) as info:
+        SqlConnector().open_sink({"url": url, "table": "missing_table"}, ctx("id"))
+    opened = [r for r in caplog.records if r.getMessage() == "sql.source.opened"]
+    assert opened and "postgres:***@127.0.0.1" in opened[0].__dict__["url"]
+    assert "missing_table" in str(info.value) and "***@" in str(info.value)
+    everything = str(info.value) + "".join(str(r.__dict__) for r in caplog.records)
+    assert "pw-Vq83-secret" not in everything
