@@ -28,12 +28,13 @@ from connectors.api import (
     WriteOp,
     WriteOutcome,
     register_connector,
+    unregister_connector,
 )
 from runner.errors import FatalError, RetryableError
 from runner.spec import Compare, Filter
 from runner.transforms import compile_filter
 
-__all__ = ["Crash", "MemoryConnector", "MemoryDestination", "World", "register"]
+__all__ = ["Crash", "MemoryConnector", "MemoryDestination", "World", "register", "unregister"]
 
 
 class Crash(BaseException):
@@ -182,3 +183,8 @@ def register() -> World:
     MemoryConnector.world = World()
     register_connector(MemoryConnector)
     return MemoryConnector.world
+
+
+def unregister() -> None:
+    """Remove the ``memory`` connector again, so other tests see only the real ones."""
+    unregister_connector(MemoryConnector.name)

@@ -24,12 +24,13 @@ from runner.spec import (
 )
 from runner.state import open_state
 from runner.state.base import StateStore
-from tests.support.doubles import Crash, World, register
+from tests.support.doubles import Crash, World, register, unregister
 
 
 @pytest.fixture()
-def world() -> World:
-    return register()
+def world() -> Iterator[World]:
+    yield register()
+    unregister()
 
 
 @pytest.fixture()

@@ -18,13 +18,14 @@ from runner.engine.ops import pushed_part
 from runner.spec import All, Compare, FieldMap, Job, RetryPolicy
 from runner.state import open_state
 from runner.state.base import StateStore
-from tests.support.doubles import World, register
+from tests.support.doubles import World, register, unregister
 from tests.unit.test_engine import make_job, make_step, row
 
 
 @pytest.fixture()
-def world() -> World:
-    return register()
+def world() -> Iterator[World]:
+    yield register()
+    unregister()
 
 
 @pytest.fixture()

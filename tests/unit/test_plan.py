@@ -13,13 +13,14 @@ from runner.errors import register_secret
 from runner.spec import Compare, FieldMap
 from runner.state import open_state
 from runner.state.base import StateStore
-from tests.support.doubles import World, register
+from tests.support.doubles import World, register, unregister
 from tests.unit.test_engine import make_job, make_step, row
 
 
 @pytest.fixture()
-def world() -> World:
-    return register()
+def world() -> Iterator[World]:
+    yield register()
+    unregister()
 
 
 @pytest.fixture()
