@@ -185,6 +185,15 @@ def compile_field(
 
     def checked(row: Mapping[str, Any]) -> Any:
         value = produce(row)
+        if isinstance(value, bytes):
+            # A BLOB where text belongs (e.g. broken UTF-8 in an ERP text column): quarantine
+            # this record, rather than let the destination's JSON encoding fail the batch.
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise RecordError(
+                    f"{target}: {show(value)} is not valid UTF-8 text", field=target
+                ) from None
         if value is not None and convert is not None:
             value = convert(value)
         if value is None and has_default:
