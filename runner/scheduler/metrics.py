@@ -83,13 +83,22 @@ class SchedulerMetrics:
             log.warning("freshness.unavailable", extra={"error": str(exc)})
             return []
         newly: list[str] = []
+        try:
+            # One count for all jobs first: usually nothing is in quarantine, and a query per
+            # job every few seconds was most of an idle serve's CPU.
+            any_quarantined: bool | None = state.quarantine_count() > 0
+        except StateError as exc:  # the gauges keep their last values
+            log.warning("quarantine.count_failed", extra={"job": "", "error": str(exc)})
+            any_quarantined = None
         for name, job in jobs.items():
             entry = entries.get(name)
             success = entry.last_success_at if entry is not None else None
             if success is not None:
                 self.last_success.labels(name).set(success.timestamp())
             try:
-                self.quarantine.labels(name).set(state.quarantine_count(name))
+                if any_quarantined is not None:
+                    count = state.quarantine_count(name) if any_quarantined else 0
+                    self.quarantine.labels(name).set(count)
             except StateError as exc:
                 log.warning("quarantine.count_failed", extra={"job": name, "error": str(exc)})
             if job.max_age_s is None:

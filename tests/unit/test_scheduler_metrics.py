@@ -1,0 +1,67 @@
+"""Freshness and quarantine gauges of the serve loop, against a counting fake store."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from runner.errors import StateError
+from runner.scheduler.metrics import SchedulerMetrics
+from runner.spec import Job, Schedule
+from runner.state.base import ScheduleEntry
+
+NOW = dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
+
+
+class CountingState:
+    def __init__(self, quarantined: dict[str, int], fail: bool = False) -> None:
+        self.quarantined = quarantined
+        self.fail = fail
+        self.calls: list[str | None] = []
+
+    def schedule_entries(self) -> dict[str, ScheduleEntry]:
+        return {"a": ScheduleEntry("a", None, None, "succeeded", NOW - dt.timedelta(hours=2))}
+
+    def quarantine_count(self, job: str | None = None) -> int:
+        self.calls.append(job)
+        if self.fail:
+            raise StateError("the state store is down")
+        if job is None:
+            return sum(self.quarantined.values())
+        return self.quarantined.get(job, 0)
+
+
+def jobs(n: int) -> dict[str, Job]:
+    names = ["a"] + [f"j{i}" for i in range(n - 1)]
+    return {
+        name: Job(name=name, source_file=f"{name}.yaml", schedule=Schedule(cron="0 3 * * *"),
+                  max_age_s=3600.0 if name == "a" else None)
+        for name in names
+    }
+
+
+def gauge(metrics: SchedulerMetrics, name: str, job: str) -> float | None:
+    return metrics.registry.get_sample_value(name, {"job": job})
+
+
+def test_nothing_quarantined_costs_one_count_not_one_per_job() -> None:
+    metrics, state = SchedulerMetrics(), CountingState({})
+    assert metrics.check_freshness(jobs(100), state, NOW) == ["a"]  # 2 h old, max 1 h
+    assert state.calls == [None]
+    assert gauge(metrics, "commerce_sync_quarantine_size", "j5") == 0
+    assert gauge(metrics, "commerce_sync_freshness_breached", "a") == 1
+
+
+def test_quarantined_records_are_counted_per_job() -> None:
+    metrics, state = SchedulerMetrics(), CountingState({"j1": 3})
+    metrics.check_freshness(jobs(3), state, NOW)
+    assert state.calls == [None, "a", "j0", "j1"]
+    assert gauge(metrics, "commerce_sync_quarantine_size", "j1") == 3
+    assert gauge(metrics, "commerce_sync_quarantine_size", "j0") == 0
+
+
+def test_a_failing_count_keeps_the_last_gauge_values() -> None:
+    metrics, state = SchedulerMetrics(), CountingState({"j1": 3})
+    metrics.check_freshness(jobs(3), state, NOW)
+    state.fail = True
+    metrics.check_freshness(jobs(3), state, NOW)
+    assert gauge(metrics, "commerce_sync_quarantine_size", "j1") == 3
