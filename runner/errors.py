@@ -65,6 +65,8 @@ class ConfigProblem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.col}"
         prefix = "warning: " if self.severity == "warning" else ""
+        if not self.file:  # not about a file (a job name, a command-line option): no ":0:0"
+            return f"{self.path}: {prefix}{self.message}" if self.path else prefix + self.message
         if self.path:
             return f"{where}: {self.path}: {prefix}{self.message}"
         return f"{where}: {prefix}{self.message}"
