@@ -124,3 +124,15 @@ def test_engine_imports_point_one_way() -> None:
                 names = [node.module]
             for name in names:
                 assert not name.startswith(("runner.cli", "runner.scheduler")), (module, name)
+
+
+def test_public_surface_is_pinned() -> None:
+    import runner.engine
+
+    assert sorted(runner.engine.__all__) == [
+        "CRASH_AFTER_WRITES_ENV", "JobResult", "NullProgress", "PlanSample", "ProgressSink",
+        "RetryReport", "StepPlan", "StepResult", "TerminalProgress", "apply_lookback",
+        "backoff_delay", "call_with_retry", "default_owner", "idempotency_key", "in_window",
+        "retry_quarantined", "run_job", "select_steps",
+    ]
+    assert all(hasattr(runner.engine, name) for name in runner.engine.__all__)
