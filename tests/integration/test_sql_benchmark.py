@@ -73,7 +73,9 @@ def test_sqlite_read_throughput(tmp_path: Path) -> None:
     n, ours = _connector_read(f"sqlite:///{path}", "products")
     conn = sqlite3.connect(path)
     t0 = time.perf_counter()
-    cur = conn.execute("SELECT item_id, name, list_price, sell_online, modified_at FROM products")
+    # The same statement the connector sends (it orders by the primary key for stable reads).
+    cur = conn.execute("SELECT item_id, name, list_price, sell_online, modified_at FROM products"
+                       " ORDER BY item_id")
     cols = [d[0] for d in cur.description]
     plain_n = sum(1 for row in cur if dict(zip(cols, row, strict=True)))
     plain = time.perf_counter() - t0
@@ -97,7 +99,7 @@ def test_postgres_read_throughput(pg_url: str) -> None:
             t0 = time.perf_counter()
             with conn.cursor(name="plain") as cur:  # server-side, like the connector
                 cur.itersize = 5000
-                cur.execute(f"SELECT * FROM {name}")
+                cur.execute(f"SELECT * FROM {name} ORDER BY item_id")
                 cols: list[str] | None = None
                 plain_n = 0
                 for row in cur:
