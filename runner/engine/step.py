@@ -29,6 +29,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,7 +146,13 @@ class _StepRun:
             os.kill(os.getpid(), signal.SIGKILL)
         return outcomes
 
-    def flush(self, sink: Sink, items: list[Transformed | Rejected], stream: RowStream) -> None:
+    def flush(
+        self, sink: Sink, items: list[Transformed | Rejected], read_total: int,
+        bad_rows: list[BadRecord],
+    ) -> None:
+        """Write and commit one batch: ``read_total`` is the stream's row count when the batch
+        was complete and ``bad_rows`` the unreadable rows taken with it (a snapshot, since the
+        next batch is being read while this one is written)."""
         step, state, job = self.step, self.env.state, self.env.job
         quarantine: list[tuple[Key | None, Mapping[str, Any], str]] = []
         transformed: list[Transformed] = []
@@ -157,7 +164,7 @@ class _StepRun:
                 if qkey is not None:
                     self.seen.add(qkey)
                 quarantine.append((qkey, source_json(item.source), redact(item.reason)))
-        for bad in stream.take_bad():
+        for bad in bad_rows:
             quarantine.append((None, _bad_json(bad), redact(bad.reason)))
 
         unique = list(dedupe_by_key(transformed))
@@ -211,7 +218,7 @@ class _StepRun:
                 reason = redact(outcome.error or "refused by the destination")
                 quarantine.append((key, source_json(item.source), reason))
 
-        read_now = stream.read - self._read_committed
+        read_now = read_total - self._read_committed
         counts = RunCounts(
             read=read_now, written=created + updated, unchanged=unchanged,
             quarantined=len(quarantine),
@@ -223,9 +230,9 @@ class _StepRun:
             )
         )
         self.keymap.remember(step.entity_name, ids)
-        self._read_committed = stream.read
+        self._read_committed = read_total
         r = self.result
-        r.read = stream.read
+        r.read = read_total
         r.written += created + updated
         r.created += created
         r.updated += updated
@@ -340,16 +347,28 @@ class _StepRun:
             )
             env.progress.start(env.job, step.name, None)
             pending: list[Transformed | Rejected] = []
-            for item in compiled.apply(stream):
-                pending.append(item)
-                if len(pending) >= step.batch_size:
-                    self.flush(sink, pending, stream)
-                    pending = []
-                    if env.stopping:
-                        self.result.status = "interrupted"
-                        return
+            # One batch is written and committed on a worker thread while the next one is read
+            # and transformed: the destination's and the state store's waits overlap the
+            # reading. Batches still commit one at a time and in order.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="flush") as flusher:
+                inflight: Future[None] | None = None
+                for item in compiled.apply(stream):
+                    pending.append(item)
+                    if len(pending) >= step.batch_size:
+                        if inflight is not None:
+                            inflight.result()
+                        inflight = flusher.submit(
+                            self.flush, sink, pending, stream.read, stream.take_bad()
+                        )
+                        pending = []
+                        if env.stopping:
+                            inflight.result()
+                            self.result.status = "interrupted"
+                            return
+                if inflight is not None:
+                    inflight.result()
             if pending or stream.bad or stream.read > self._read_committed:
-                self.flush(sink, pending, stream)
+                self.flush(sink, pending, stream.read, stream.take_bad())
             if env.stopping:
                 self.result.status = "interrupted"
                 return
