@@ -68,8 +68,12 @@ def create_engine(url: sa.URL) -> sa.Engine:
 
 
 def is_record_error(exc: BaseException) -> bool:
-    """A value the database refused (constraint, length, type): the row is bad, not the batch."""
-    return isinstance(exc, sa_exc.IntegrityError | sa_exc.DataError)
+    """A value the database refused (constraint, length, type), or one SQLAlchemy could not
+    convert for its column (a string for a Date on SQLite): the row is bad, not the batch."""
+    if isinstance(exc, sa_exc.IntegrityError | sa_exc.DataError):
+        return True
+    return (isinstance(exc, sa_exc.StatementError) and not isinstance(exc, sa_exc.DBAPIError)
+            and isinstance(exc.orig, TypeError | ValueError))
 
 
 def reason(exc: BaseException) -> str:
