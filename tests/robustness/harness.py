@@ -332,14 +332,15 @@ class World:
 
 
 @contextmanager
-def world(tmp: Path, *, products: int = 40, seed: int = 7) -> Iterator[World]:
+def world(tmp: Path, *, products: int = 40, seed: int = 7, api_key: str = API_KEY,
+          state: str = "") -> Iterator[World]:
     """A fresh ERP (``products`` items, 30% sold online) and an empty sandbox store."""
     create_erp(tmp / "erp.db", products=products, seed=seed)
-    app = create_app(str(tmp / "sandbox.db"), API_KEY)
+    app = create_app(str(tmp / "sandbox.db"), api_key)
     counter = FaultCounter(app)
     with ExitStack() as stack:
         url = stack.enter_context(serve_app(counter))
-        yield World(tmp=tmp, url=url, gate=app, counter=counter)
+        yield World(tmp=tmp, url=url, gate=app, counter=counter, api_key=api_key, state=state)
 
 
 def wait_until(check: Any, timeout: float = 30.0) -> None:
