@@ -10,6 +10,7 @@ leaves the old file whole. Files hold records, not rows with keys: file sinks re
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import logging
@@ -97,6 +98,16 @@ _MODE: dict[str, Any] = {
 }
 
 
+def _encoding(options: Mapping[str, Any]) -> str:
+    name = str(options.get("encoding") or "utf-8")
+    try:
+        codecs.lookup(name)
+    except LookupError as exc:
+        raise ConfigError(f"encoding: unknown text encoding {name!r}; use e.g. utf-8 or cp1252"
+                          ) from exc
+    return name
+
+
 def _resolve(path: str, ctx: ConnectorContext) -> Path:
     p = Path(path).expanduser()
     return p if p.is_absolute() else Path(ctx.base_dir or ".") / p
@@ -124,7 +135,7 @@ def _since_test(since: Any) -> Any:
 class _FileSource:
     def __init__(self, options: Mapping[str, Any], ctx: ConnectorContext) -> None:
         self._path = _resolve(str(options["path"]), ctx)
-        self._encoding = str(options.get("encoding") or "utf-8")
+        self._encoding = _encoding(options)
         self._ctx = ctx
         self._files: list[IO[Any]] = []
         if not self._path.is_file():
@@ -251,7 +262,7 @@ class _FileSink:
     def __init__(self, options: Mapping[str, Any], ctx: ConnectorContext) -> None:
         self._path = _resolve(str(options["path"]), ctx)
         self._mode = str(options.get("mode") or "append")
-        self._encoding = str(options.get("encoding") or "utf-8")
+        self._encoding = _encoding(options)
         self._ctx = ctx
         self._tmp: str | None = None
         try:
@@ -347,11 +358,12 @@ class CsvSink(_FileSink):
             raise ValueError(
                 f"field(s) {', '.join(extra)} are not in the header ({', '.join(self._fields)}); "
                 "list every field in `fields`")
-        if self._fresh:
+        line = self._line(["" if record.get(f) is None else _cell(record.get(f))
+                           for f in self._fields])
+        if self._fresh:  # only once the first row is known to encode
             head = self._line(self._fields)
             self._fresh = False
-        return head + self._line(["" if record.get(f) is None else _cell(record.get(f))
-                                  for f in self._fields])
+        return head + line
 
 
 def _cell(value: Any) -> Any:

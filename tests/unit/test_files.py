@@ -72,6 +72,20 @@ def test_csv_without_header_takes_names_from_fields(tmp_path: Path) -> None:
         CsvConnector().open_source({"path": "in.csv", "header": False}, ctx(tmp_path))
     with pytest.raises(FatalError, match="does not exist"):
         CsvConnector().open_source({"path": "missing.csv"}, ctx(tmp_path))
+    with pytest.raises(ConfigError, match="unknown text encoding 'utf-99'"):
+        CsvConnector().open_sink({"path": "o.csv", "encoding": "utf-99"}, ctx(tmp_path))
+
+
+def test_csv_in_a_legacy_encoding_refuses_what_it_cannot_hold(tmp_path: Path) -> None:
+    sink = CsvConnector().open_sink({"path": "o.csv", "encoding": "cp1252", "delimiter": ";"},
+                                    ctx(tmp_path))
+    res = sink.write(ops({"sku": "B", "name": "茶"}, {"sku": "A", "name": "café"}))
+    assert [o.ok for o in res] == [False, True]
+    sink.close()
+    assert (tmp_path / "o.csv").read_bytes() == b"sku;name\nA;caf\xe9\n"
+    src = CsvConnector().open_source({"path": "o.csv", "encoding": "cp1252", "delimiter": ";"},
+                                     ctx(tmp_path))
+    assert list(src.read(ReadRequest())) == [{"sku": "A", "name": "café"}]
 
 
 def ops(*records: dict[str, object]) -> list[WriteOp]:
