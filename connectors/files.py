@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime as dt
 import io
 import logging
 import os
@@ -371,6 +372,8 @@ def _cell(value: Any) -> Any:
         return "true" if value else "false"
     if isinstance(value, dict | list):
         return orjson.dumps(value, default=str).decode()
+    if isinstance(value, dt.date | dt.time):  # datetime too: ISO 8601, like the jsonl sink
+        return value.isoformat()
     return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -112,10 +113,10 @@ def test_csv_sink_writes_one_header_and_refuses_unknown_fields(tmp_path: Path) -
     assert [o.ok for o in res] == [True, True, False]
     sink.close()
     sink = CsvConnector().open_sink(opts, ctx(tmp_path))  # append: header read back, not rewritten
-    sink.write(ops({"sku": "D", "note": "x"}))
+    sink.write(ops({"sku": "D", "note": dt.datetime(2024, 5, 1, 12, 30, tzinfo=dt.UTC)}))
     sink.close()
     assert (tmp_path / "o.csv").read_text() == (
-        'sku,ok,note\nA,true,"a,""b"""\nB,,\nD,,x\n')
+        'sku,ok,note\nA,true,"a,""b"""\nB,,\nD,,2024-05-01T12:30:00+00:00\n')
 
 
 def test_overwrite_replaces_the_file_only_at_close(tmp_path: Path) -> None:
