@@ -263,9 +263,12 @@ class SqlSink:
             first = items[start]
             shape = (first.kind, tuple(first.values))
             end = start + 1
-            if first.lines is None:
+            # Headers with lines group too when they are written by insert/upsert: their lines
+            # are then replaced for the whole run at once (see _run).
+            groups_lines = first.kind in ("insert", "upsert")
+            if first.lines is None or groups_lines:
                 while end < len(items) and (items[end].kind, tuple(items[end].values)) == shape \
-                        and items[end].lines is None:
+                        and (items[end].lines is None) == (first.lines is None):
                     end += 1
             out.extend(self._run(conn, items[start:end]))
             start = end
@@ -304,6 +307,7 @@ class SqlSink:
         else:
             conn.execute(t.insert(), [it.values for it in run])
         ids = self._ids(conn, [it.key for it in run])
+        replaced: dict[str, list[dict[str, Any]]] = {}
         for it in run:
             found = ids.get(_norm(it.key))
             if it.lines is not None:
@@ -312,8 +316,10 @@ class SqlSink:
                         f"{self._what}: the header {_keytext(self.key, it.key)} was written but "
                         "its id could not be read back by key; check that the key columns hold "
                         "the values as written (type, collation, triggers)")
-                self._replace_lines(conn, found, it.lines)
+                replaced[found] = it.lines  # the last write of a header wins, as one by one
             out.append(WriteOutcome(ok=True, dest_id=found))
+        if replaced:
+            self._replace_many_lines(conn, replaced)
         return out
 
     def _upsert(self, conn: sa.Connection, cols: tuple[str, ...], run: list[_Item]) -> None:
@@ -342,6 +348,23 @@ class SqlSink:
         if lines:
             conn.execute(self.lines_table.insert(),
                          [{**line, self._parent_key: pid} for line in lines])
+
+    def _replace_many_lines(
+        self, conn: sa.Connection, lines_by_parent: Mapping[str, list[dict[str, Any]]]
+    ) -> None:
+        """:meth:`_replace_lines` for many headers: one DELETE per chunk of parents and one
+        executemany per shape of line, instead of two statements per header."""
+        assert self.lines_table is not None
+        pcol = self.lines_table.c[self._parent_key]
+        self._delete_lines(conn, list(lines_by_parent))
+        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for parent, lines in lines_by_parent.items():
+            pid = _typed(pcol, parent)
+            for line in lines:
+                row = {**line, self._parent_key: pid}
+                shapes.setdefault(tuple(row), []).append(row)
+        for rows in shapes.values():
+            conn.execute(self.lines_table.insert(), rows)
 
     def _delete_lines(self, conn: sa.Connection, parents: list[str]) -> None:
         assert self.lines_table is not None
