@@ -60,7 +60,9 @@ def decode_json(text: str | None) -> Any:
 
 
 def encode_key(key: tuple[str, ...]) -> str:
-    return orjson.dumps([str(part) for part in key]).decode()
+    if not all(type(part) is str for part in key):
+        key = tuple(str(part) for part in key)  # 7 and "7" are one key
+    return orjson.dumps(key).decode()
 
 
 def decode_key(text: str) -> tuple[str, ...]:

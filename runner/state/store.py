@@ -72,6 +72,7 @@ class SqlStateStore(CoordinationMixin):
         self._engine = engine
         self._where = where  # the location with its password hidden, for messages
         self._dialect = engine.dialect.name
+        self._bulk_sql: dict[str, tuple[str, list[int], bool]] = {}
         # An in-memory SQLite database is one shared connection: transactions from several
         # threads must take turns on it, and nothing may hold it between calls.
         self._memory = self._dialect == "sqlite" and (engine.url.database or "") in ("", ":memory:")
@@ -264,16 +265,12 @@ class SqlStateStore(CoordinationMixin):
                     )
                 )
             if commit.hashes:
-                stmt = self._insert(row_hashes)
-                conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=[row_hashes.c.job, row_hashes.c.step, row_hashes.c.key],
-                        set_={"hash": stmt.excluded.hash},
-                    ),
-                    [
-                        {"job": job, "step": step, "key": encode_key(k), "hash": h}
-                        for k, h in commit.hashes.items()
-                    ],
+                self._bulk_upsert(
+                    conn,
+                    row_hashes,
+                    ("job", "step", "key"),
+                    "hash",
+                    [(job, step, encode_key(k), h) for k, h in commit.hashes.items()],
                 )
             if commit.keymap:
                 self._keymap_upsert(conn, job, commit.entity, commit.keymap)
@@ -361,17 +358,46 @@ class SqlStateStore(CoordinationMixin):
     def _keymap_upsert(
         self, conn: sa.Connection, job: str, entity: str, pairs: Mapping[Key, str]
     ) -> None:
-        stmt = self._insert(keymap)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[keymap.c.job, keymap.c.entity, keymap.c.key],
-                set_={"dest_id": stmt.excluded.dest_id},
-            ),
-            [
-                {"job": job, "entity": entity, "key": encode_key(k), "dest_id": str(v)}
-                for k, v in pairs.items()
-            ],
+        self._bulk_upsert(
+            conn,
+            keymap,
+            ("job", "entity", "key"),
+            "dest_id",
+            [(job, entity, encode_key(k), str(v)) for k, v in pairs.items()],
         )
+
+    def _bulk_upsert(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        pk: tuple[str, ...],
+        value: str,
+        rows: list[tuple[str, ...]],
+    ) -> None:
+        """Upsert rows of plain strings ``(*pk, value)`` with one driver-level executemany.
+
+        The statement is compiled once per store; SQLAlchemy's per-row parameter processing
+        would otherwise cost more than the database's own work (measured: ~40% of a batch).
+        """
+        cached = self._bulk_sql.get(table.name)
+        if cached is None:
+            stmt = self._insert(table)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[table.c[c] for c in pk], set_={value: stmt.excluded[value]}
+            )
+            compiled = stmt.compile(dialect=self._engine.dialect)
+            names = (*pk, value)
+            order = [names.index(n) for n in compiled.positiontup or names]
+            cached = self._bulk_sql[table.name] = (str(compiled), order, bool(compiled.positional))
+        sql, order, positional = cached
+        names = (*pk, value)
+        if positional and order == sorted(order):
+            params: list[Any] = rows
+        elif positional:
+            params = [tuple(row[i] for i in order) for row in rows]
+        else:
+            params = [dict(zip(names, row, strict=True)) for row in rows]
+        conn.exec_driver_sql(sql, params)
 
     # quarantine ----------------------------------------------------------------------------
     @staticmethod
