@@ -88,4 +88,6 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
 def make_engine(url: sa.URL) -> sa.Engine:
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # Each running job holds one connection for its advisory lock for the whole run, plus short
+    # ones for commits; a scheduler running many jobs at once needs the headroom.
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=25)
