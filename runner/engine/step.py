@@ -357,16 +357,21 @@ class _StepRun:
                     if len(pending) >= step.batch_size:
                         if inflight is not None:
                             inflight.result()
+                            inflight = None
+                        # A stop finishes the batch in flight only: the one just read is not
+                        # sent (the next run reads it again, the cursor has not moved).
+                        if env.stopping:
+                            self.result.status = "interrupted"
+                            return
                         inflight = flusher.submit(
                             self.flush, sink, pending, stream.read, stream.take_bad()
                         )
                         pending = []
-                        if env.stopping:
-                            inflight.result()
-                            self.result.status = "interrupted"
-                            return
                 if inflight is not None:
                     inflight.result()
+            if env.stopping:
+                self.result.status = "interrupted"
+                return
             if pending or stream.bad or stream.read > self._read_committed:
                 self.flush(sink, pending, stream.read, stream.take_bad())
             if env.stopping:
