@@ -13,7 +13,7 @@ import logging
 
 import sqlalchemy as sa
 
-from runner.errors import StateError
+from runner.errors import StateError, redact
 from runner.state.base import (
     BatchCommit,
     Key,
@@ -58,7 +58,7 @@ def open_state(location: str | None = None) -> SqlStateStore:
     try:
         engine = make_engine(url)
     except (sa.exc.SQLAlchemyError, OSError) as exc:
-        raise StateError(f"cannot open the state store {where}: {exc}") from exc
+        raise StateError(f"cannot open the state store {where}: {redact(str(exc))}") from exc
     try:
         start = migrate(engine, where)
     except StateError:
@@ -68,8 +68,8 @@ def open_state(location: str | None = None) -> SqlStateStore:
         engine.dispose()
         reason = getattr(exc, "orig", None) or exc
         raise StateError(
-            f"cannot open the state store {where}: {reason}; check that it is reachable "
-            "and writable"
+            f"cannot open the state store {where}: {redact(str(reason))}; check that it is "
+            "reachable and writable"
         ) from exc
     if start != SCHEMA_VERSION:
         log.info(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -128,3 +129,30 @@ def test_processes_migrate_a_version_1_database_once(pg_store: SqlStateStore, pg
     assert versions == [SCHEMA_VERSION]
     assert pg_store.get_cursor("inventory", "stock") == 7
     assert pg_store.take_triggers() == []
+
+
+def test_password_never_reaches_logs_or_messages(
+    pg_store: SqlStateStore, pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The test server trusts local connections, so any password is accepted and must be hidden.
+    url = sa.make_url(pg_url).set(password="pg-pass-4242").render_as_string(False)
+    with caplog.at_level(logging.DEBUG):
+        store = open_state(url)
+        run = store.begin_run("inventory", "", "full")
+        store.finish_run(run, "failed", error="login with pg-pass-4242 refused")
+        with store._engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE triggers")
+        with pytest.raises(StateError) as err:
+            store.take_triggers()
+        with store._engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE schedule, claims")
+            conn.exec_driver_sql("UPDATE schema_version SET version = 1")
+        store.close()
+        open_state(url).close()  # migrates again and logs it
+    assert "pg-pass-4242" not in store.location
+    assert "pg-pass-4242" not in str(err.value)
+    assert store.location in str(err.value)
+    assert store.runs("inventory")[0].error == "login with *** refused"
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert "state.migrated" in logged
+    assert "pg-pass-4242" not in logged
