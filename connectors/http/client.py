@@ -217,6 +217,22 @@ def retry_after_seconds(value: str | None, now: dt.datetime | None = None) -> fl
     return max(0.0, (when - now).total_seconds())
 
 
+def _raise_if_tls_refused(exc: BaseException, host: str) -> None:
+    """A certificate that fails verification will fail the same way on every retry (a retry
+    budget of 8 attempts per call, times the engine's, kept a run busy for minutes): stop at
+    once and say what to do."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            raise FatalError(
+                f"the TLS certificate of {host} could not be verified "
+                f"({cause.verify_message or 'verification failed'}); install a certificate "
+                "your system trusts, or, for a test server only, set verify_tls: false"
+            ) from exc
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 class HttpClient:
     """Sends requests for one source or sink. Thread-safe: batch writes share it."""
 
@@ -293,6 +309,7 @@ class HttpClient:
         except httpx.TimeoutException as exc:
             raise RetryableError(f"{method} {httpx.URL(url).path} timed out") from exc
         except httpx.HTTPError as exc:
+            _raise_if_tls_refused(exc, httpx.URL(url).host)
             raise RetryableError(
                 f"{method} {httpx.URL(url).path} failed: {type(exc).__name__}"
             ) from exc
@@ -335,6 +352,7 @@ class HttpClient:
                 response = self._client.send(request)
                 response.read()
             except httpx.HTTPError as exc:
+                _raise_if_tls_refused(exc, request.url.host)
                 kind = "timed out" if isinstance(exc, httpx.TimeoutException) else (
                     f"failed ({type(exc).__name__})"
                 )

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
 from runner.demo.erp import create_erp, record_shipment
 from runner.demo.sandbox import FaultConfig, create_app
@@ -235,6 +236,18 @@ class World:
                 assert reply.status_code == 201, reply.text
                 placed.append(reply.json())
         return placed
+
+    def tamper_order(self, order_id: str, change: Any) -> None:
+        """Edit an order's document in the sandbox's file, as a buggy store would serve it."""
+        with sqlite3.connect(self.tmp / "sandbox.db") as conn:
+            for row_n, body in conn.execute("SELECT n, body FROM orders").fetchall():
+                doc = orjson.loads(body)
+                if doc["id"] == order_id:
+                    change(doc)
+                    conn.execute("UPDATE orders SET body = ? WHERE n = ?",
+                                 (orjson.dumps(doc), row_n))
+                    return
+        raise AssertionError(f"no order {order_id} in the sandbox")
 
     # -- the ERP -----------------------------------------------------------------------------
 

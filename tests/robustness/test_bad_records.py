@@ -11,8 +11,6 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from tests.robustness.harness import World, world
 
 
@@ -57,19 +55,6 @@ def test_bad_erp_records_are_quarantined_and_the_rest_lands(tmp_path: Path) -> N
         assert not bad & set(store)
 
 
-def _tamper_order(w: World, order_id: str, change: Any) -> None:
-    n = int(order_id.split("_")[-1]) if "_" in order_id else None
-    with sqlite3.connect(w.tmp / "sandbox.db") as conn:
-        rows = conn.execute("SELECT n, body FROM orders").fetchall()
-        for row_n, body in rows:
-            doc = orjson.loads(body)
-            if doc["id"] == order_id:
-                change(doc)
-                conn.execute("UPDATE orders SET body = ? WHERE n = ?", (orjson.dumps(doc), row_n))
-                return
-    raise AssertionError(f"no order {order_id} (n={n})")
-
-
 def test_malformed_orders_never_become_half_written_sales_orders(tmp_path: Path) -> None:
     rng = random.Random(6)
     with world(tmp_path, products=40, seed=6) as w:
@@ -94,7 +79,7 @@ def test_malformed_orders_never_become_half_written_sales_orders(tmp_path: Path)
 
         for order, change in ((wrong_type, wrong), (no_sku, drop_sku), (zero_qty, zero),
                               (no_lines, empty)):
-            _tamper_order(w, order["id"], change)
+            w.tamper_order(order["id"], change)
         done = w.run("run", "online-orders", "--step", "download-orders")
         assert done.returncode == 0, done.stdout + done.stderr
 
