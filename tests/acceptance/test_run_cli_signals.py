@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,9 @@ def test_first_sigint_finishes_the_batch_commits_and_exits_130(tmp_path: Path) -
     for line in proc.stderr:
         if "step.started" in line:
             break
+    deadline = time.monotonic() + 30
+    while not shop.products() and time.monotonic() < deadline:  # a batch has gone out
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
