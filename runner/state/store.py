@@ -291,6 +291,10 @@ class SqlStateStore(CoordinationMixin):
             }
             if increments:
                 conn.execute(sa.update(runs).where(runs.c.id == commit.run_id).values(increments))
+        log.debug(
+            "state.batch_committed",
+            extra={"job": job, "step": step, "rows": len(commit.hashes), "removed": len(removed)},
+        )
 
     def _quarantine_put(self, conn: sa.Connection, commit: BatchCommit, now: Any) -> None:
         rows = [
