@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from connectors.api import ConnectorContext
 from runner.errors import ConfigError, redact
 from runner.spec import Job, Step, SyncMode
-from runner.state.base import StateStore
+from runner.state.base import BatchCommit, RunCounts, StateStore
 
 from .planner import plan_step
 from .progress import NullProgress, ProgressSink
@@ -147,6 +147,18 @@ def _run_composite(
     return result
 
 
+def _total_counts(state: StateStore, job: str, run_id: int, result: JobResult) -> None:
+    """Add the steps' counts to the job-level run record, so ``history`` shows totals."""
+    counts = RunCounts(
+        read=sum(s.read for s in result.steps),
+        written=sum(s.written for s in result.steps),
+        unchanged=sum(s.unchanged for s in result.steps),
+        deleted=sum(s.removed for s in result.steps),
+        quarantined=sum(s.quarantined for s in result.steps),
+    )
+    state.commit_batch(BatchCommit(run_id=run_id, job=job, step="", entity="", counts=counts))
+
+
 def _run_plain(job: Job, env: RunEnv, mode: SyncMode | None,
                steps: Sequence[str] | None) -> JobResult:
     selected = select_steps(job, steps)
@@ -166,6 +178,7 @@ def _run_plain(job: Job, env: RunEnv, mode: SyncMode | None,
             if sr.status == "interrupted":
                 result.status = "interrupted"
                 break
+        _total_counts(env.state, job.name, run_id, result)
     except KeyboardInterrupt:
         env.state.finish_run(run_id, "interrupted", "stopped at once by a second signal")
         raise

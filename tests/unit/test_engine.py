@@ -361,3 +361,11 @@ def test_crash_after_write_replays_the_batch_with_the_same_idempotency_keys(
     # The destination knew A2 and A3 already, but the state did not: they replay as creates,
     # which is why every sink must treat a create it has seen as an idempotent upsert.
     assert {op.action for op in dest.ops} == {"create"}
+
+
+def test_job_level_run_record_holds_the_totals(world: World, state: StateStore) -> None:
+    world.rows["erp"] = [row(i) for i in range(3)]
+    run(make_job(make_step(), make_step(name="again", destination=ConnectorRef(
+        "memory", {"name": "other"}))), state)
+    job_run = next(r for r in state.runs("inventory") if r.step == "")
+    assert (job_run.counts.read, job_run.counts.written) == (6, 6)
