@@ -230,5 +230,14 @@ class KeymapCache:
         return self._cache[slot]
 
     def remember(self, entity: str, pairs: Mapping[tuple[str, ...], str]) -> None:
+        # Only entries already cached are corrected (e.g. a key looked up before its record
+        # was created): the state store has committed every pair before this is called and
+        # answers for the others on demand. Caching each of them made a run's memory grow
+        # with the catalogue (~90 MB over 300,000 products).
+        cache = self._cache
+        if not cache:
+            return
         for key, dest_id in pairs.items():
-            self._cache[(self._job, entity, key)] = dest_id
+            slot = (self._job, entity, key)
+            if slot in cache:
+                cache[slot] = dest_id
