@@ -26,6 +26,7 @@ from runner.errors import ConfigError, FatalError, RecordError, SyncError
 log = logging.getLogger(__name__)
 
 _NUMBERS = (int, float, Decimal)
+_BOOL, _TEXT, _JSON = 1, 2, 4  # column flags, see SqlSink._flags
 _IN_CHUNK = 400  # keys per IN (...) lookup: under SQLite's bound-parameter limit
 
 
@@ -123,6 +124,7 @@ class SqlSink:
             )
         self._warned_extra = False
         self._stmts: dict[Any, Any] = {}
+        self._colflags: dict[str, dict[str, int]] = {}
 
     def _unique_on_key(self) -> bool:
         want = set(self.key)
@@ -148,24 +150,40 @@ class SqlSink:
             return "update"
         return self._mode
 
+    def _flags(self, table: sa.Table) -> dict[str, int]:
+        """Per column, what conversions it needs: looked up once, not per value (SQLAlchemy
+        column lookups cost more than the rest of preparing a record)."""
+        found = self._colflags.get(table.fullname)
+        if found is None:
+            found = {}
+            for col in table.columns:
+                found[col.key] = ((_BOOL if isinstance(col.type, sa.Boolean) else 0)
+                                  | (_TEXT if isinstance(col.type, sa.String) else 0)
+                                  | (_JSON if isinstance(col.type, sa.JSON) else 0))
+            self._colflags[table.fullname] = found
+        return found
+
     def _clean(self, record: Mapping[str, Any], table: sa.Table,
                wanted: Sequence[str] | None) -> dict[str, Any]:
-        cols = table.c
+        flags = self._flags(table)
         out: dict[str, Any] = {}
         for name in wanted if wanted is not None else record:
-            if name not in record or name not in cols:
+            flag = flags.get(name)
+            if flag is None or name not in record:
                 continue
             value = record[name]
             kind = type(value)
-            if kind is bool and not isinstance(cols[name].type, sa.Boolean):
-                value = int(value)
-            elif kind in _NUMBERS and isinstance(cols[name].type, sa.String):
-                # PostgreSQL has no text = bigint operator: a numeric SKU compares as text.
-                value = str(value)
-            elif (kind is dict or kind is list) and not isinstance(cols[name].type, sa.JSON):
+            if kind is bool:
+                if not flag & _BOOL:
+                    value = int(value)
+            elif kind in _NUMBERS:
+                if flag & _TEXT:
+                    # PostgreSQL has no text = bigint operator: a numeric SKU compares as text.
+                    value = str(value)
+            elif (kind is dict or kind is list) and not flag & _JSON:
                 raise RecordError(
                     f"field {name!r} holds a {'list' if kind is list else 'mapping'} but "
-                    f"{table.fullname}.{name} is {cols[name].type}; map it to a plain value",
+                    f"{table.fullname}.{name} is {table.c[name].type}; map it to a plain value",
                     field=name,
                 )
             out[name] = value
@@ -183,8 +201,9 @@ class SqlSink:
                 f"record has no value for key column(s) {', '.join(self.key)} "
                 f"of {self.table.fullname}"
             )
-        key = tuple(str(v) if type(v) in _NUMBERS and isinstance(self.table.c[k].type, sa.String)
-                    else v for k, v in zip(self.key, key, strict=True))
+        flags = self._flags(self.table)
+        key = tuple(str(v) if type(v) in _NUMBERS and flags[k] & _TEXT else v
+                    for k, v in zip(self.key, key, strict=True))
         item = _Item(index, kind, key)
         if kind == "unpublish":
             if self._unpublish is None:
@@ -306,7 +325,11 @@ class SqlSink:
             self._upsert(conn, cols, run)
         else:
             conn.execute(t.insert(), [it.values for it in run])
-        ids = self._ids(conn, [it.key for it in run])
+        ids: dict[tuple[str, ...], str]
+        if self.pk is not None and self.key == (self.pk,):  # the key is the id: no lookup
+            ids = {(k,): k for k in (str(it.key[0]) for it in run)}
+        else:
+            ids = self._ids(conn, [it.key for it in run])
         replaced: dict[str, list[dict[str, Any]]] = {}
         for it in run:
             found = ids.get(_norm(it.key))
