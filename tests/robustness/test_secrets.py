@@ -60,13 +60,14 @@ def test_secrets_stay_out_of_logs_errors_plan_state_and_quarantine(
                          (f"leaky {API_SECRET} " + "x" * 300, item))
         seen: list[tuple[str, str | bytes]] = []
 
-        # Every level, JSON logs, a real process.
+        # Every level, JSON logs, a fresh process (the runs after it go through the entry point
+        # in this process: their secrets differ from those of any other test here).
         done = w.cli("--log-level", "DEBUG", "--log-format", "json", "run", "complete-sync",
                      "--force")
         assert done.returncode == 0, done.stderr
         assert '"level"' in done.stderr or "{" in done.stderr
         seen += [("json debug run stdout", done.stdout), ("json debug run stderr", done.stderr)]
-        text = w.cli("--log-level", "DEBUG", "run", "inventory")
+        text = w.run("--log-level", "DEBUG", "run", "inventory")
         seen += [("text debug run", text.stdout + text.stderr)]
 
         for fmt in ("text", "json"):
@@ -82,7 +83,7 @@ def test_secrets_stay_out_of_logs_errors_plan_state_and_quarantine(
             seen.append(("quarantine show", shown.stdout + shown.stderr))
 
         # The store refuses a wrong key: the error names the problem, not the key.
-        refused = w.cli("--log-level", "DEBUG", "run", "inventory", "--full",
+        refused = w.run("--log-level", "DEBUG", "run", "inventory", "--full",
                         COMMERCE_API_KEY=WRONG_SECRET)
         assert refused.returncode == 1, refused.stdout + refused.stderr
         assert "401" in refused.stderr, refused.stderr
@@ -91,7 +92,7 @@ def test_secrets_stay_out_of_logs_errors_plan_state_and_quarantine(
         # State on PostgreSQL, with a password in the URL: logs and history stay clean, and
         # so does the error when the database is wrong.
         pg = _with_password(pg_database, PG_PASSWORD)
-        on_pg = w.cli("--log-level", "DEBUG", "--log-format", "json", "run", "inventory",
+        on_pg = w.run("--log-level", "DEBUG", "--log-format", "json", "run", "inventory",
                       COMMERCE_SYNC_STATE=pg)
         assert on_pg.returncode == 0, on_pg.stderr
         seen.append(("pg state run", on_pg.stdout + on_pg.stderr))
