@@ -113,6 +113,7 @@ def test_advisory_lock_excludes_other_process_and_dies_with_it(
     assert held == 0
 
 
+@pytest.mark.slow
 def test_processes_migrate_a_version_1_database_once(pg_store: SqlStateStore, pg_url: str) -> None:
     with pg_store._engine.begin() as conn:
         conn.exec_driver_sql("INSERT INTO cursors VALUES ('inventory', 'stock', '7', now())")

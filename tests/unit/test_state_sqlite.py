@@ -204,6 +204,7 @@ def test_refuses_a_database_from_a_newer_version(tmp_path: Path) -> None:
         open_state(str(path))
 
 
+@pytest.mark.slow
 def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
     path = tmp_path / "race.db"
     procs = [
