@@ -151,7 +151,7 @@ class World:
         after the Nth acknowledged write (before its commit), otherwise after a random delay
         (which lands in start-up, reading, writing or committing)."""
         if hook_only or rng.random() < 0.5:
-            nth = 1 if hook_only else rng.randint(1, 4)
+            nth = 1 if hook_only else rng.randint(1, 3)
             proc = self.popen(*args, **{CRASH_ENV: str(nth)})
             try:
                 proc.communicate(timeout=240)

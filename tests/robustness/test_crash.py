@@ -24,8 +24,14 @@ ORDERS = ["run", "online-orders"]
 
 def _kill_then_finish(w: World, args: list[str], kills: int, rng: random.Random,
                       max_delay: float, hook_only: bool) -> None:
-    for _ in range(kills):
-        w.run_killed(args, rng, max_delay=max_delay, hook_only=hook_only)
+    # A kill that comes after the run finished is no kill point: try again (a finished run
+    # is progress too), up to three times as many tries as kills wanted.
+    died = 0
+    for _ in range(3 * kills):
+        if died == kills:
+            break
+        killed = w.run_killed(args, rng, max_delay=max_delay, hook_only=hook_only)
+        died += killed.returncode == -signal.SIGKILL
     done = w.run(*args)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -76,4 +82,4 @@ def test_random_kills_lose_and_duplicate_nothing(tmp_path: Path) -> None:
 @pytest.mark.parametrize("seed", [1, 2])
 def test_crash_soak(tmp_path: Path, seed: int) -> None:
     w = _crash_story(tmp_path, kills=4, seed=seed)
-    assert sum(k.returncode == -signal.SIGKILL for k in w.kills) >= 8
+    assert sum(k.returncode == -signal.SIGKILL for k in w.kills) >= 10
