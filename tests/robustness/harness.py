@@ -267,9 +267,10 @@ class World:
 
     # -- verdicts ----------------------------------------------------------------------------
 
-    def verify_inventory(self) -> dict[str, int]:
+    def verify_inventory(self, *, complete: bool = True) -> dict[str, int]:
         """The store holds, published, exactly the ERP's products selected to sell online, with
-        their titles and prices; nothing else is published; stock is what is available."""
+        their titles and prices; nothing else is published; stock is what is available; and,
+        after a complete sync, the ERP's delivery modes and trade agreements."""
         selected = {
             item: (name, Decimal(str(price)).quantize(Decimal("0.01")))
             for item, name, price in self.erp_query(
@@ -300,7 +301,27 @@ class World:
         }
         stock = {r["sku"]: int(r["available"]) for r in self.store_list("/v1/inventory")}
         assert {s: stock.get(s) for s in available} == available
-        return {"products": len(published), "stock": len(available)}
+        if not complete:
+            return {"products": len(published), "stock": len(available)}
+        modes = {m["code"]: (m["description"], m["carrier"], m["service"])
+                 for m in self.store_list("/v1/delivery-modes")}
+        assert modes == {code: tuple(rest) for code, *rest in self.erp_query(
+            "SELECT code, description, carrier, service FROM delivery_modes")}
+        # Trade agreements: item lines of items sold online, group and all-item lines always.
+        agreements = {str(i): a for i, a in self.erp_query(
+            "SELECT t.id, t.amount FROM trade_agreements t LEFT JOIN products p ON "
+            "t.item_code = 'item' AND p.item_id = t.item_relation "
+            "WHERE t.item_code <> 'item' OR p.sell_online = 1")}
+        prices = {str(r["id"]): r for r in self.store_list("/v1/prices")}
+        assert sorted(prices) == sorted(agreements)
+        for key, amount in agreements.items():
+            got = prices[key].get("amount")
+            if amount is None:
+                assert got is None, (key, got)
+            else:
+                assert Decimal(str(got)).quantize(Decimal("0.01")) == \
+                    Decimal(str(amount)).quantize(Decimal("0.01")), (key, got, amount)
+        return {"products": len(published), "stock": len(available), "prices": len(prices)}
 
     def verify_orders(self, placed: list[dict[str, Any]]) -> int:
         """Every order placed in the store is exactly one ERP sales order with the right lines;
