@@ -24,7 +24,7 @@ import httpx
 import orjson
 
 from connectors.api import ConnectorContext
-from runner.errors import FatalError, RetryableError, redact
+from runner.errors import FatalError, RecordError, RetryableError, redact
 
 from .auth import Auth, build_auth
 from .template import MISSING, get_path
@@ -156,10 +156,12 @@ def _default(value: Any) -> Any:
 
 
 def encode_json(value: Any) -> bytes:
+    """Encode a request body. What cannot be encoded comes from a record's data (bytes from a
+    BLOB column, a lone surrogate), so it is a record error: the sink quarantines that record."""
     try:
         return orjson.dumps(value, default=_default)
-    except TypeError as exc:
-        raise FatalError(f"request body cannot be encoded as JSON: {exc}") from exc
+    except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
+        raise RecordError(f"the record cannot be encoded as JSON: {exc}") from exc
 
 
 class TokenBucket:

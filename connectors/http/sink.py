@@ -14,7 +14,7 @@ from typing import Any
 from connectors.api import ConnectorContext, WriteOp, WriteOutcome
 from runner.errors import FatalError, RecordError, redact
 
-from .client import Decision, HttpClient, Protocol, Reply
+from .client import Decision, HttpClient, Protocol, Reply, encode_json
 from .pagination import rest_pages
 from .template import MISSING, Template, check_template, get_path
 
@@ -237,10 +237,13 @@ class HttpSink:
             return WriteOutcome(ok=False, dest_id=op.dest_id, error=str(exc))
         if self._idem_header and op.idempotency_key:
             headers[self._idem_header] = op.idempotency_key
-        reply = self._client.send(
-            spec.method, path, params=params, body=payload, headers=headers,
-            protocol=spec.protocol, single_record=True,
-        )
+        try:
+            reply = self._client.send(
+                spec.method, path, params=params, body=payload, headers=headers,
+                protocol=spec.protocol, single_record=True,
+            )
+        except RecordError as exc:
+            return WriteOutcome(ok=False, dest_id=op.dest_id, error=str(exc))
         if reply.decision is Decision.OK:
             found = _id_of(reply.json(), spec.id_path)
             return WriteOutcome(ok=True, dest_id=found or op.dest_id)
@@ -291,12 +294,34 @@ class HttpSink:
             headers: dict[str, str] = {}
             if self._idem_header:
                 headers[self._idem_header] = self._batch_key([ops[i] for i in sent])
-            reply = self._client.send(
-                batch.method or spec.method, path, body=wrapper, headers=headers,
-                single_record=False,
-            )
+            try:
+                reply = self._client.send(
+                    batch.method or spec.method, path, body=wrapper, headers=headers,
+                    single_record=False,
+                )
+            except RecordError:
+                # Some record's data cannot be encoded. Finding which costs an encode per
+                # record, paid only here: those are quarantined and the rest sent again.
+                return self._write_batch_without_unencodable(spec, ops, outcomes, sent, bodies)
             results = self._batch_results(spec, reply, [ops[i] for i in sent])
             for i, outcome in zip(sent, results, strict=True):
+                outcomes[i] = outcome
+        return [o for o in outcomes if o is not None]
+
+    def _write_batch_without_unencodable(
+        self, spec: ActionSpec, ops: Sequence[WriteOp], outcomes: list[WriteOutcome | None],
+        sent: list[int], bodies: list[Any],
+    ) -> list[WriteOutcome]:
+        good: list[int] = []
+        for i, body in zip(sent, bodies, strict=True):
+            try:
+                encode_json(body)
+                good.append(i)
+            except RecordError as exc:
+                outcomes[i] = WriteOutcome(ok=False, dest_id=ops[i].dest_id, error=str(exc))
+        if good:
+            for i, outcome in zip(good, self._write_batch(spec, [ops[i] for i in good]),
+                                  strict=True):
                 outcomes[i] = outcome
         return [o for o in outcomes if o is not None]
 

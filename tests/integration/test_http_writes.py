@@ -169,6 +169,31 @@ def test_batch_maps_results_back_and_quarantines_a_bad_record(
     assert state.requests[0].body["records"][0] == {"sku": "P0", "qty": 0}
 
 
+def test_a_record_that_cannot_be_encoded_is_quarantined_and_the_batch_goes_on(
+    api: tuple[str, t.ApiState],
+) -> None:
+    # Bytes (a BLOB column, text that is not UTF-8) copied into a field cannot become JSON.
+    base, state = api
+    ops = [product(f"P{i}", i) for i in range(5)]
+    ops[2] = WriteOp("upsert", ("P2",), {"sku": "P2", "qty": b"\xff\xfe"})
+    outcomes = write(batch_options(base), ops)
+    assert [o.ok for o in outcomes] == [True, True, False, True, True]
+    assert "cannot be encoded as JSON" in (outcomes[2].error or "")
+    sent = sorted(r["sku"] for req in state.requests for r in req.body["records"])
+    assert sent == ["P0", "P1", "P3", "P4"]
+
+
+def test_a_single_request_that_cannot_be_encoded_is_quarantined(
+    api: tuple[str, t.ApiState],
+) -> None:
+    base, state = api
+    bad = WriteOp("create", ("SO-9",), {"order_id": "SO-9", "note": b"\xff"})
+    outcomes = write(orders_options(base), [op("SO-1"), bad])
+    assert outcomes[0].ok
+    assert not outcomes[1].ok and "cannot be encoded as JSON" in (outcomes[1].error or "")
+    assert [r.body["order_id"] for r in state.requests] == ["SO-1"]
+
+
 def test_batch_idempotency_key_is_a_stable_hash(api: tuple[str, t.ApiState]) -> None:
     base, state = api
     ops = [product(f"P{i}", i) for i in range(3)]
