@@ -298,6 +298,18 @@ class StateContract:
         store.release_claim("inventory", slot2, "a", "succeeded")
         assert store.try_claim("inventory", slot2, "b", 60) is False  # finished: never again
 
+    def test_expired_claims_lists_dead_runners_latest_slot_only(self, store: SqlStateStore) -> None:
+        slot = dt.datetime(2024, 1, 1, 3, 0, tzinfo=UTC)
+        assert store.expired_claims() == []
+        assert store.try_claim("inventory", slot, "dead", -10)
+        assert store.try_claim("catalog", slot, "alive", 60)
+        assert store.try_claim("prices", slot, "done", -10)
+        store.release_claim("prices", slot, "done", "succeeded")
+        assert store.expired_claims() == [("inventory", slot)]
+        later = slot + dt.timedelta(hours=1)
+        assert store.try_claim("inventory", later, "dead", -10)
+        assert store.expired_claims() == [("inventory", later)]  # the newer run supersedes
+
     def test_claim_slot_in_other_timezone_is_the_same_instant(self, store: SqlStateStore) -> None:
         slot = dt.datetime(2024, 1, 1, 3, 0, tzinfo=UTC)
         paris = slot.astimezone(dt.timezone(dt.timedelta(hours=1)))
