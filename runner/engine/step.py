@@ -319,6 +319,9 @@ class _StepRun:
                 BatchCommit(
                     run_id=self.run_id, job=job, step=step.name, entity=step.entity_name,
                     removed=removed, counts=RunCounts(deleted=len(removed)),
+                    # A deleted record's destination id is gone with it; an unpublished one
+                    # still exists and keeps its id for when it is selected again.
+                    unmapped=removed if action == "delete" else (),
                 )
             )
             self.result.removed += len(removed)

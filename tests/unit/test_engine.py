@@ -170,6 +170,9 @@ def test_full_mode_delete_and_keymap_rebuild_from_listable_destination(
     assert [op.key for op in dest.ops if op.action == "delete"] == [("ZZ",)]
     assert sorted(dest.records) == [("A0",), ("A1",), ("A2",)]
     assert result.steps[0].removed == 1
+    # A deleted record's destination id is forgotten with it; the others keep theirs.
+    assert lost.keymap_get("inventory", "products", [("ZZ",)]) == {}
+    assert lost.keymap_get("inventory", "products", [("A0",)]) == {("A0",): ids[("A0",)]}
     lost.close()
 
 
