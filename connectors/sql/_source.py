@@ -121,7 +121,14 @@ class SqlSource:
             # order_by breaks ties within one cursor value, so rows that must stay together
             # (a product's variant rows, for nest) are consecutive even when many share a time.
             rest = [c for c in [*self._order_by, *self._tiebreak] if c != request.cursor.field]
-            stmt = stmt.order_by(col, *[self._column_or_name(c) for c in rest])
+            if request.cursor.since is not None:
+                stmt = stmt.order_by(col, *[self._column_or_name(c) for c in rest])
+            elif rest:
+                # A first read takes everything and the engine advances the cursor only after
+                # it (it needs no cursor order): sorting a whole query's rows by a computed
+                # cursor first made the database build and sort all of them before the first
+                # row (1M products: the complete sync took twice as long).
+                stmt = stmt.order_by(*[self._column_or_name(c) for c in rest])
         elif self._order_by or self._tiebreak:
             stmt = stmt.order_by(
                 *[self._column_or_name(c) for c in [*self._order_by, *self._tiebreak]])
