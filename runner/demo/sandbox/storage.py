@@ -326,12 +326,18 @@ class SandboxStore:
     ) -> tuple[list[bytes], int | None]:
         """A page of served bodies after row ``after``; the second item is the cursor for the
         next page (None on the last page)."""
-        table = COLLECTIONS[resource].table
+        return self._page(COLLECTIONS[resource].table, "key", key, after, limit)
+
+    def _page(
+        self, table: str, column: str, value: Any, after: int, limit: int
+    ) -> tuple[list[bytes], int | None]:
+        """Rows of ``table`` after row ``after`` (where ``column`` = ``value`` unless None).
+        ``table`` and ``column`` are this module's own names, never a request's."""
         sql = f"SELECT n, body FROM {table} WHERE n > ?"
         params: list[Any] = [after]
-        if key is not None:
-            sql += " AND key = ?"
-            params.append(key)
+        if value is not None:
+            sql += f" AND {column} = ?"
+            params.append(value)
         sql += " ORDER BY n LIMIT ?"
         params.append(limit)
         with self.reading() as conn:
@@ -470,17 +476,7 @@ class SandboxStore:
     def list_shipments(
         self, *, order_n: int | None, after: int, limit: int
     ) -> tuple[list[bytes], int | None]:
-        sql = "SELECT n, body FROM shipments WHERE n > ?"
-        params: list[Any] = [after]
-        if order_n is not None:
-            sql += " AND order_n = ?"
-            params.append(order_n)
-        sql += " ORDER BY n LIMIT ?"
-        params.append(limit)
-        with self.reading() as conn:
-            rows = conn.execute(sql, params).fetchall()
-        more = rows[-1][0] if len(rows) == limit else None
-        return [body for _, body in rows], more
+        return self._page("shipments", "order_n", order_n, after, limit)
 
     # -- idempotency -------------------------------------------------------------------------
 
