@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -24,20 +23,7 @@ from runner.spec import (
 )
 from runner.state import open_state
 from runner.state.base import StateStore
-from tests.support.doubles import Crash, World, register, unregister
-
-
-@pytest.fixture()
-def world() -> Iterator[World]:
-    yield register()
-    unregister()
-
-
-@pytest.fixture()
-def state() -> Iterator[StateStore]:
-    store = open_state("sqlite://")
-    yield store
-    store.close()
+from tests.support.doubles import Crash, World
 
 
 def make_step(**kw: Any) -> Step:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,23 +15,9 @@ from runner.engine import (
 )
 from runner.engine.ops import pushed_part
 from runner.spec import All, Compare, FieldMap, Job, RetryPolicy
-from runner.state import open_state
 from runner.state.base import StateStore
-from tests.support.doubles import World, register, unregister
+from tests.support.doubles import World
 from tests.unit.test_engine import make_job, make_step, row
-
-
-@pytest.fixture()
-def world() -> Iterator[World]:
-    yield register()
-    unregister()
-
-
-@pytest.fixture()
-def state() -> Iterator[StateStore]:
-    store = open_state("sqlite://")
-    yield store
-    store.close()
 
 
 def test_backoff_grows_caps_and_honours_retry_after() -> None:

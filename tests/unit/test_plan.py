@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-
-import pytest
 
 from runner.cli.run_cmd import render_plan
 from runner.engine import run_job
 from runner.errors import register_secret
 from runner.spec import Compare, FieldMap
-from runner.state import open_state
 from runner.state.base import StateStore
-from tests.support.doubles import World, register, unregister
+from tests.support.doubles import World
 from tests.unit.test_engine import make_job, make_step, row
-
-
-@pytest.fixture()
-def world() -> Iterator[World]:
-    yield register()
-    unregister()
-
-
-@pytest.fixture()
-def state() -> Iterator[StateStore]:
-    store = open_state("sqlite://")
-    yield store
-    store.close()
 
 
 def test_plan_counts_and_samples_without_writing(world: World, state: StateStore) -> None:
