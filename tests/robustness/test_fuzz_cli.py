@@ -29,6 +29,7 @@ import yaml
 
 from runner.cli.main import main
 from tests.robustness.harness import soak
+from tests.support.trees import node_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = sorted((ROOT / "pipelines").glob("*.yaml")) + sorted(
@@ -43,21 +44,10 @@ SCALARS: list[Any] = [
 ]
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix] if prefix else []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found += _paths(value, (*prefix, index))
-    return found
-
-
 def _tree_mutant(doc: Any, rng: random.Random) -> str:
     doc = copy.deepcopy(doc)
     for _ in range(rng.randint(1, 3)):
-        paths = _paths(doc)
+        paths = node_paths(doc)
         if not paths:
             break
         path = rng.choice(paths)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from runner.errors import ConfigProblem
 from runner.project import load_project
+from tests.support.trees import node_paths
 from tests.unit.test_validate_fakes import register_fakes, unregister_fakes
 
 VALID = Path(__file__).resolve().parents[1] / "fixtures" / "valid" / "inventory.yaml"
@@ -49,17 +50,6 @@ def _fakes() -> Iterator[None]:
     unregister_fakes()
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix] if prefix else []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found += _paths(value, (*prefix, index))
-    return found
-
-
 def _check(text: str | bytes) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "pipeline.yaml"
@@ -82,7 +72,7 @@ def _check(text: str | bytes) -> None:
 def test_structural_mutations(data: st.DataObject) -> None:
     doc = copy.deepcopy(SEED)
     for _ in range(data.draw(st.integers(1, 3))):
-        paths = _paths(doc)
+        paths = node_paths(doc)
         target = data.draw(st.sampled_from(paths))
         parent: Any = doc
         for part in target[:-1]:
