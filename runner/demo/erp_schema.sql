@@ -6,9 +6,9 @@
 -- order is time order and an incremental job can use them as a cursor. Every table an
 -- ERP -> store job reads incrementally has modified_at with an index, and an AFTER UPDATE trigger
 -- that refreshes modified_at when a row changes without setting it (someone editing by hand
--- is picked up by the next incremental run). Every modified_at defaults to now, so rows that the
--- pipelines write (sales orders downloaded from the store, online stores) need not carry one. The trigger leaves modified_at alone when the
--- update sets it itself, so a loader can write exact times.
+-- is picked up by the next incremental run). The trigger leaves modified_at alone when the
+-- update sets it itself, so a loader can write exact times. Every modified_at defaults to now,
+-- so rows that the pipelines write (downloaded sales orders, online stores) need not carry one.
 
 PRAGMA foreign_keys = ON;
 

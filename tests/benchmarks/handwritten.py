@@ -16,7 +16,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Iterator
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import httpx
@@ -45,7 +45,7 @@ def _products(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
                 yield current
             current = {
                 "sku": item, "title": name, "description": text,
-                "price": float(Decimal(str(price)).quantize(CENT, ROUND_HALF_EVEN)),
+                "price": float(Decimal(str(price)).quantize(CENT, ROUND_HALF_UP)),
                 "currency": currency, "tax_group": tax,
                 "tax_rate": None if rates.get(tax) is None else float(rates[tax]),
                 "dimension_group": dims, "published": True, "variants": [],
