@@ -123,6 +123,10 @@ class StateStore(Protocol):
     # key map -----------------------------------------------------------------------------
     def keymap_get(self, job: str, entity: str, keys: Iterable[Key]) -> dict[Key, str]: ...
     def keymap_put(self, job: str, entity: str, pairs: Mapping[Key, str]) -> None: ...
+    def keymap_any(self, job: str, entity: str) -> bool:
+        """Whether the key map holds any id of ``entity`` (a first sync holds none, and need
+        not look up each batch's keys)."""
+        ...
 
     # quarantine --------------------------------------------------------------------------
     def quarantine_list(

@@ -341,6 +341,13 @@ class SqlStateStore(CoordinationMixin):
         with self._read() as conn:
             return self._lookup(conn, keymap, scope, keymap.c.dest_id, keys)
 
+    def keymap_any(self, job: str, entity: str) -> bool:
+        query = (
+            sa.select(keymap.c.key).where(keymap.c.job == job, keymap.c.entity == entity).limit(1)
+        )
+        with self._read() as conn:
+            return conn.execute(query).first() is not None
+
     def keymap_put(self, job: str, entity: str, pairs: Mapping[Key, str]) -> None:
         if not pairs:
             return

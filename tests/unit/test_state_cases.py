@@ -133,6 +133,16 @@ class StateContract:
         assert store.keymap_get("inventory", "product", [("A",), ("B",)]) == {("B",): "2"}
         assert store.keymap_get("inventory", "variant", [("A",)]) == {("A",): "v1"}
 
+    def test_keymap_any_is_per_job_and_entity(self, store: SqlStateStore) -> None:
+        assert not store.keymap_any("inventory", "product")
+        store.keymap_put("inventory", "variant", {("A",): "v1"})
+        store.keymap_put("orders", "product", {("A",): "o1"})
+        assert not store.keymap_any("inventory", "product")
+        store.keymap_put("inventory", "product", {("A",): "1"})
+        assert store.keymap_any("inventory", "product")
+        store.keymap_delete("inventory", "product", [("A",)])
+        assert not store.keymap_any("inventory", "product")
+
     def test_removed_keeps_mapping_unmapped_drops_it(self, store: SqlStateStore) -> None:
         run = store.begin_run("inventory", "stock", "full")
         both = {("gone",): "d1", ("hidden",): "d2"}
