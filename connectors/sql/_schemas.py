@@ -33,6 +33,7 @@ SOURCE_OPTIONS: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["url"],
     "oneOf": [{"required": ["table"]}, {"required": ["query"]}],
+    "dependentRequired": {"since_query": ["query"]},
     "properties": {
         "url": _URL,
         "schema": _SCHEMA,
@@ -53,6 +54,23 @@ SOURCE_OPTIONS: dict[str, Any] = {
             "examples": [
                 "SELECT v.sku, v.item_id, o.physical - o.reserved AS available, o.modified_at "
                 "FROM on_hand o JOIN variants v ON v.sku = o.sku WHERE o.warehouse = :wh"
+            ],
+        },
+        "since_query": {
+            "type": "string",
+            "minLength": 1,
+            "description": (
+                "The query for an incremental read that has a cursor value: the same columns "
+                "as `query`, with the start of the read's window (the stored cursor minus the "
+                "lookback) as the bind parameter `:since`. Lets the database use an index when "
+                "the cursor is computed, e.g. the newest change time of a product and its "
+                "variants. The window still applies to its result (`cursor.field >= since`); "
+                "a first or full read uses `query`."
+            ),
+            "examples": [
+                "SELECT p.item_id, p.name, p.modified_at FROM products p WHERE p.item_id IN "
+                "(SELECT item_id FROM products WHERE modified_at >= :since UNION SELECT "
+                "item_id FROM variants WHERE modified_at >= :since)"
             ],
         },
         "params": {

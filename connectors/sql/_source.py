@@ -36,6 +36,7 @@ class SqlSource:
         # The primary key ends every ORDER BY of a table read, so the same request returns
         # rows in the same order (the engine resumes a retried read by skipping what it had).
         self._tiebreak: list[str] = []
+        self._since_text: sa.TextClause | None = None
         try:
             if options.get("table"):
                 # Only the column names and types are needed: one catalogue query instead of
@@ -59,8 +60,10 @@ class SqlSource:
             elif options.get("query"):
                 params = dict(options.get("params") or {})
                 text = sa.text(str(options["query"])).bindparams(**params)
-                cols: list[sa.ColumnClause[Any]] = [sa.column(f) for f in self._fields or []]
-                self._from = text.columns(*cols).subquery("src")
+                self._from = text.columns(*self._query_columns()).subquery("src")
+                if options.get("since_query"):
+                    params.pop("since", None)
+                    self._since_text = sa.text(str(options["since_query"])).bindparams(**params)
             else:
                 raise ConfigError("sql source: give `table` or `query`")
         except SyncError:
@@ -75,16 +78,24 @@ class SqlSource:
 
     # -- pushdown ------------------------------------------------------------------------
 
-    def _column(self, name: str) -> sa.ColumnElement[Any] | None:
-        if isinstance(self._from, sa.Table):
-            return self._from.c.get(name)
+    def _query_columns(self) -> list[sa.ColumnClause[Any]]:
+        return [sa.column(f) for f in self._fields or []]
+
+    def _column(self, name: str, src: sa.FromClause | None = None) -> sa.ColumnElement[Any] | None:
+        src = self._from if src is None else src
+        if isinstance(src, sa.Table):
+            return src.c.get(name)
         if self._fields is not None and name in self._fields:
-            return self._from.c[name]
+            return src.c[name]
         return None  # an undeclared query column may not exist: leave it to the engine
 
-    def _column_or_name(self, name: str) -> sa.ColumnElement[Any]:
-        col = self._column(name)
-        return col if col is not None else sa.column(name)
+    def _source_for(self, request: ReadRequest) -> sa.FromClause:
+        """``since_query`` for a read with a window, bound to the window's start; else the
+        table or ``query``."""
+        if self._since_text is None or request.cursor is None or request.cursor.since is None:
+            return self._from
+        text = self._since_text.bindparams(sa.bindparam("since", request.cursor.since))
+        return text.columns(*self._query_columns()).subquery("src")
 
     def pushdown(self, flt: Filter) -> Filter | None:
         _, residual = _filters.split(flt, self._column)
@@ -93,7 +104,15 @@ class SqlSource:
     # -- read ----------------------------------------------------------------------------
 
     def _statement(self, request: ReadRequest) -> sa.Select[Any]:
-        src = self._from
+        src = self._source_for(request)
+
+        def column(name: str) -> sa.ColumnElement[Any] | None:
+            return self._column(name, src)
+
+        def column_or_name(name: str) -> sa.ColumnElement[Any]:
+            col = column(name)
+            return col if col is not None else sa.column(name)
+
         names = list(self._fields or src.c.keys()) or None
         if names is not None and request.fields:
             wanted = [n for n in names if n in set(request.fields)]
@@ -106,7 +125,7 @@ class SqlSource:
         else:
             stmt = sa.select(sa.text("*")).select_from(src)
         if request.filter is not None:
-            clause, residual = _filters.split(request.filter, self._column)
+            clause, residual = _filters.split(request.filter, column)
             if residual is not None:
                 raise FatalError(
                     f"{self._what}: the engine passed a filter the source cannot apply "
@@ -115,23 +134,23 @@ class SqlSource:
             if clause is not None:
                 stmt = stmt.where(clause)
         if request.cursor is not None:
-            col = self._column_or_name(request.cursor.field)
+            col = column_or_name(request.cursor.field)
             if request.cursor.since is not None:
-                stmt = stmt.where(col >= sa.bindparam("since", request.cursor.since))
+                stmt = stmt.where(col >= sa.bindparam("cursor_since", request.cursor.since))
             # order_by breaks ties within one cursor value, so rows that must stay together
             # (a product's variant rows, for nest) are consecutive even when many share a time.
             rest = [c for c in [*self._order_by, *self._tiebreak] if c != request.cursor.field]
             if request.cursor.since is not None:
-                stmt = stmt.order_by(col, *[self._column_or_name(c) for c in rest])
+                stmt = stmt.order_by(col, *[column_or_name(c) for c in rest])
             elif rest:
                 # A first read takes everything and the engine advances the cursor only after
                 # it (it needs no cursor order): sorting a whole query's rows by a computed
                 # cursor first made the database build and sort all of them before the first
                 # row (1M products: the complete sync took twice as long).
-                stmt = stmt.order_by(*[self._column_or_name(c) for c in rest])
+                stmt = stmt.order_by(*[column_or_name(c) for c in rest])
         elif self._order_by or self._tiebreak:
             stmt = stmt.order_by(
-                *[self._column_or_name(c) for c in [*self._order_by, *self._tiebreak]])
+                *[column_or_name(c) for c in [*self._order_by, *self._tiebreak]])
         return stmt
 
     def read(self, request: ReadRequest) -> Iterator[dict[str, Any] | BadRecord]:

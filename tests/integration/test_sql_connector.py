@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import sqlalchemy as sa
 
@@ -168,6 +169,35 @@ def test_query_source_with_params_is_wrapped_for_cursor_and_filter(db: Db) -> No
         cursor=CursorWindow("modified_at", "2024-01-11T00:00:00Z"), filter=flt)))
     assert [r["item_id"] for r in rows] == ["I011"] + [f"I{i:03}" for i in range(14, 21)]
     src.close()
+
+
+def test_since_query_serves_reads_with_a_window_and_binds_since(db: Db) -> None:
+    cols = "item_id, list_price, modified_at"
+    src = source(
+        db, query=f"SELECT {cols} FROM {db.products} WHERE list_price > :floor",
+        # Returns one row older than the window too: the window still applies to the result.
+        since_query=f"SELECT {cols} FROM {db.products} WHERE list_price > :floor "
+                    "AND (modified_at >= :since OR item_id = 'I012')",
+        params={"floor": 10}, fields=["item_id", "list_price", "modified_at"])
+    first = list(src.read(ReadRequest(cursor=CursorWindow("modified_at", None))))
+    assert [r["item_id"] for r in first] == [f"I{i:03}" for i in range(10, 21)]
+    flt = Compare("item_id", "not_equals", "I016")
+    assert src.pushdown(flt) is None
+    rows = list(src.read(ReadRequest(
+        cursor=CursorWindow("modified_at", "2024-01-15T00:00:00Z"), filter=flt)))
+    assert [r["item_id"] for r in rows] == ["I015", "I017", "I018", "I019", "I020"]
+    evil = list(src.read(ReadRequest(cursor=CursorWindow("modified_at", INJECTIONS[3]))))
+    assert evil == []
+    src.close()
+    assert db.rows(f"SELECT COUNT(*) FROM {db.products}") == [(21,)]
+
+
+def test_since_query_needs_a_query() -> None:
+    schema = SqlConnector.source_options
+    assert schema is not None
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(
+        {"url": "sqlite:///x.db", "table": "products", "since_query": "SELECT 1"}))
+    assert any("query" in e.message for e in errors)
 
 
 def test_pushdown_keeps_python_semantics(db: Db) -> None:
