@@ -23,7 +23,6 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from runner.errors import LockedError, StateError
 from runner.state.codec import utcnow
@@ -201,6 +200,8 @@ def pg_job_lock(engine: sa.Engine, job: str, owner: str, wait_s: float) -> Itera
             "acquired_at": now,
             "heartbeat_at": now,
         }
+        from sqlalchemy.dialects.postgresql import insert as pg_insert  # first use only
+
         stmt = pg_insert(locks).values(job=job, **values)
         conn.execute(stmt.on_conflict_do_update(index_elements=[locks.c.job], set_=values))
     except BaseException:
