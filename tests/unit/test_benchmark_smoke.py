@@ -46,3 +46,4 @@ def test_benchmark_command_prints_every_figure(tmp_path: Path) -> None:
         if ratio:
             assert float(ratio) > 0, line
     assert "by cursor" in figures[2] and "by row hash" in figures[3]
+
