@@ -49,6 +49,7 @@ class Killed:
 
     how: str
     returncode: int
+    seconds: float = 0.0  # how long the process ran
 
 
 class FaultCounter:
@@ -150,6 +151,7 @@ class World:
         """Run once and SIGKILL it at a random point: half the time by the engine's hook right
         after the Nth acknowledged write (before its commit), otherwise after a random delay
         (which lands in start-up, reading, writing or committing)."""
+        started = time.monotonic()
         if hook_only or rng.random() < 0.5:
             nth = 1 if hook_only else rng.randint(1, 3)
             proc = self.popen(*args, **{CRASH_ENV: str(nth)})
@@ -158,16 +160,17 @@ class World:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.communicate()
-            killed = Killed(f"after write {nth}", proc.returncode)
+            how = f"after write {nth}"
         else:
-            delay = rng.uniform(0.3, max_delay)
+            delay = rng.uniform(0.3, max(0.3, max_delay))
             proc = self.popen(*args)
             try:
                 proc.communicate(timeout=delay)
             except subprocess.TimeoutExpired:
                 proc.send_signal(signal.SIGKILL)
                 proc.communicate()
-            killed = Killed(f"after {delay:.2f}s", proc.returncode)
+            how = f"after {delay:.2f}s"
+        killed = Killed(how, proc.returncode, time.monotonic() - started)
         self.kills.append(killed)
         return killed
 

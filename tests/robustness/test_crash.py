@@ -25,13 +25,17 @@ ORDERS = ["run", "online-orders"]
 def _kill_then_finish(w: World, args: list[str], kills: int, rng: random.Random,
                       max_delay: float, hook_only: bool) -> None:
     # A kill that comes after the run finished is no kill point: try again (a finished run
-    # is progress too), up to three times as many tries as kills wanted.
+    # is progress too), up to three times as many tries as kills wanted, and aim the random
+    # delays within the time a whole run was seen to take.
     died = 0
     for _ in range(3 * kills):
         if died == kills:
             break
         killed = w.run_killed(args, rng, max_delay=max_delay, hook_only=hook_only)
-        died += killed.returncode == -signal.SIGKILL
+        if killed.returncode == -signal.SIGKILL:
+            died += 1
+        else:
+            max_delay = min(max_delay, killed.seconds)
     done = w.run(*args)
     assert done.returncode == 0, done.stdout + done.stderr
 
