@@ -343,6 +343,11 @@ def _yaml_problem(file: str, exc: yaml.YAMLError) -> ConfigProblem:
         message = "more than one YAML document ('---'); put one pipeline in each file"
     else:
         message = f"YAML syntax error: {message}"
+        # YAML notices an unclosed bracket or quote where it gives up, often lines later:
+        # say where the construct began, which is usually the line to fix.
+        start = getattr(exc, "context_mark", None)
+        if start is not None and mark is not None and start.line != mark.line:
+            message += f" (it began at line {start.line + 1}, column {start.column + 1})"
     return ConfigProblem(file, line, col, "", message)
 
 
@@ -401,7 +406,7 @@ def load_text(
     if root is None:
         doc.problems.append(
             ConfigProblem(
-                file, 0, 0, "",
+                file, 1, 1, "",
                 "the file is empty; a pipeline needs at least version, name, and steps or jobs",
             )
         )
