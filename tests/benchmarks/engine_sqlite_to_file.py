@@ -16,7 +16,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import orjson
@@ -97,7 +97,7 @@ def plain_loop(erp: Path, out: Path, batch: int) -> float:
                     "sku": item_id,
                     "title": name,
                     "display": display if display is not None else name,
-                    "price": str(Decimal(str(price)).quantize(cent, ROUND_HALF_EVEN)),
+                    "price": str(Decimal(str(price)).quantize(cent, ROUND_HALF_UP)),
                     "on_hand": int(on_hand),
                     "reserved": int(reserved),
                     "colour": colour,
