@@ -18,7 +18,7 @@ from .convert import TYPES
 from .expressions import FUNCTIONS, CompiledExpression, compile_expression
 from .filters import Predicate, compile_filter, filter_fields
 from .hashing import jsonable, row_hash
-from .plugins import Plugin, available_plugins, load_plugin, split_name
+from .plugins import Plugin, available_plugins, load_plugin, petl_plugin, split_name
 from .records import KeymapResolver, Rejected, Transformed, dedupe_by_key
 from .shape import flatten, nest
 
@@ -42,6 +42,7 @@ __all__ = [
     "jsonable",
     "load_plugin",
     "nest",
+    "petl_plugin",
     "row_hash",
     "split_name",
 ]

@@ -23,7 +23,7 @@ from runner.spec import FieldMap, Filter, Step
 from .filters import Predicate, compile_filter, filter_fields
 from .mapping import Lookups, compile_mappings, mapping_reads
 from .paths import getter, root_field
-from .plugins import Plugin, load_plugin
+from .plugins import Plugin, apply_plugin, load_plugin
 from .records import KeymapResolver, Rejected, Transformed
 from .shape import flatten_record, nest
 
@@ -199,7 +199,7 @@ class CompiledStep:
 
         outputs: Iterable[dict[str, Any]] = mapped()
         for name, plugin, options in self._plugins:
-            outputs = _guard_plugin(name, plugin(outputs, options))
+            outputs = _guard_plugin(name, apply_plugin(plugin, outputs, options))
         key_of = self._key
         for out in outputs:
             while pending:

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
+import petl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -34,6 +35,7 @@ from runner.transforms import (
     flatten,
     load_plugin,
     nest,
+    petl_plugin,
     split_name,
 )
 
@@ -61,7 +63,7 @@ def test_public_surface_is_pinned() -> None:
         "FUNCTIONS", "TYPES", "CompiledExpression", "CompiledStep", "KeymapResolver", "Plugin",
         "Predicate", "Rejected", "Transformed", "available_plugins", "compile_expression",
         "compile_filter", "compile_step", "dedupe_by_key", "filter_fields", "flatten",
-        "jsonable", "load_plugin", "nest", "row_hash", "split_name",
+        "jsonable", "load_plugin", "nest", "petl_plugin", "row_hash", "split_name",
     ])
     for name in transforms.__all__:
         assert hasattr(transforms, name)
@@ -442,6 +444,55 @@ def test_plugins_run_after_mapping_and_before_key_extraction() -> None:
     assert records(items) == [{"email": "a@x", "first_name": "Ada", "last_name": "Lovelace"},
                               {"email": "b@x", "first_name": "Grace", "last_name": None}]
     assert [i.source for i in items if isinstance(i, Transformed)] == rows
+
+
+@petl_plugin
+def _top_two_per_brand(table: Any, options: Mapping[str, Any]) -> Any:
+    # What a plugin author writes with petl: sort, keep the first N per group, convert.
+    ranked = petl.sort(table, ("brand", "price"), reverse=True)
+    top = petl.rowreduce(ranked, "brand", lambda key, rows: (
+        key, [r["sku"] for r in list(rows)[: options["n"]]]), header=["brand", "skus"])
+    return petl.convert(top, "skus", ",".join)
+
+
+def test_a_petl_plugin_gets_a_petl_table_and_its_table_becomes_records(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import runner.transforms.compile as compile_module
+
+    monkeypatch.setattr(compile_module, "load_plugin", lambda name: _top_two_per_brand)
+    step = make_step(
+        (FieldMap("sku", field="sku"), FieldMap("brand", field="brand"),
+         FieldMap("price", field="price", type="float")),
+        key=("brand",), transforms=(PluginRef("top", {"n": 2}),),
+    )
+    rows = [{"sku": f"S{i}", "brand": "AB"[i % 2], "price": i} for i in range(6)]
+    assert records(run(step, rows)) == [{"brand": "A", "skus": "S4,S2"},
+                                        {"brand": "B", "skus": "S5,S3"}]
+
+
+def test_a_petl_plugin_never_drops_a_field_it_was_not_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import runner.transforms.compile as compile_module
+    import runner.transforms.plugins as plugins_module
+
+    monkeypatch.setattr(plugins_module, "HEADER_SAMPLE", 2)
+    monkeypatch.setattr(compile_module, "load_plugin", lambda name: petl_plugin(
+        lambda table, options: petl.cut(table, *petl.header(table))))
+    step = make_step(None, transforms=(PluginRef("cut"),))
+    rows = [{"sku": "a"}, {"sku": "b"}, {"sku": "c", "late": 1}]
+    with pytest.raises(RunFailed, match=r"field\(s\) late that the first 2 records lack"):
+        run(step, rows)
+
+
+def test_a_petl_plugin_must_return_a_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    import runner.transforms.compile as compile_module
+
+    monkeypatch.setattr(compile_module, "load_plugin",
+                        lambda name: petl_plugin(lambda table, options: list(petl.dicts(table))))
+    with pytest.raises(RunFailed, match="must return a petl table, got list"):
+        run(make_step(None, transforms=(PluginRef("bad"),)), [{"sku": "a"}])
 
 
 def test_unknown_plugin_names_the_known_ones() -> None:
