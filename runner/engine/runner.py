@@ -103,6 +103,7 @@ def run_job(
             result.plan.append(plan_step(step, env, mode or step.mode))
     else:
         with state.job_lock(job.name, owner or default_owner(), wait_s):
+            _close_abandoned(state, job.name)
             result = _run_plain(job, env, mode, steps)
     result.duration_s = time.monotonic() - started
     return result
@@ -136,6 +137,7 @@ def _run_composite(
         each()
         return result
     with state.job_lock(job.name, owner or default_owner(), wait_s):
+        _close_abandoned(state, job.name)
         run_id = state.begin_run(job.name, "", mode or "default")
         result.run_id = run_id
         try:
@@ -145,6 +147,14 @@ def _run_composite(
             raise
         state.finish_run(run_id, result.status, result.error)  # type: ignore[arg-type]
     return result
+
+
+def _close_abandoned(state: StateStore, job: str) -> None:
+    # Holding the job's lock, no other run of it is alive: a run still marked running was
+    # left by a process that died (SIGKILL, power loss). Say so in history, once.
+    closed = state.abandon_runs(job)
+    if closed:
+        log.warning("run.abandoned", extra={"job": job, "rows": closed})
 
 
 def _total_counts(state: StateStore, job: str, run_id: int, result: JobResult) -> None:

@@ -47,6 +47,12 @@ PG_CHUNK = 5000  # keys travel as one text[] parameter there
 _COUNT_FIELDS = ("read", "written", "unchanged", "deleted", "quarantined")
 
 
+ABANDONED = (
+    "its process ended before the run finished (killed, crashed or lost with its machine); "
+    "what the destination acknowledged was committed and the next run reads the rest again"
+)
+
+
 def _pg() -> Any:
     # Imported on first use: a SQLite state store never needs the PostgreSQL dialect, which
     # costs ~30 ms of every command's start.
@@ -157,6 +163,15 @@ class SqlStateStore(CoordinationMixin):
                 raise StateError(f"run {run_id} does not exist in the state store {self._where}")
             if job.step == "":
                 self._record_outcome(conn, job.job, status, now)
+
+    def abandon_runs(self, job: str) -> int:
+        with self._write() as conn:
+            done = conn.execute(
+                sa.update(runs)
+                .where(runs.c.job == job, runs.c.status == "running")
+                .values(status="failed", finished_at=utcnow(), error=ABANDONED)
+            )
+        return int(done.rowcount or 0)
 
     def _record_outcome(self, conn: sa.Connection, job: str, status: RunStatus, now: Any) -> None:
         values: dict[str, Any] = {"last_finished_at": now, "last_status": status}

@@ -40,6 +40,10 @@ def test_kill_between_write_and_commit_then_rerun(tmp_path: Path) -> None:
             == (10, 10)
     runs = json.loads(shop.cli("history", "products", "--format", "json").stdout)
     statuses = [(r["step"], r["status"]) for r in runs]
-    # The killed run never finished: it stays "running" in history (the lock was released
-    # by the process dying, which is what let the rerun in).
-    assert ("products", "succeeded") in statuses and ("products", "running") in statuses
+    # The killed run never finished; the rerun, holding the lock the dead process released,
+    # recorded it as failed with the reason, at the job and the step level.
+    assert ("products", "succeeded") in statuses and ("products", "failed") in statuses
+    assert not [r for r in runs if r["status"] == "running"]
+    abandoned = [r for r in runs if r["status"] == "failed"]
+    assert {r["step"] or "" for r in abandoned} == {"", "products"}  # job level: no step
+    assert all("its process ended before the run finished" in r["error"] for r in abandoned)

@@ -133,6 +133,18 @@ class StateContract:
         assert store.keymap_get("inventory", "product", [("A",), ("B",)]) == {("B",): "2"}
         assert store.keymap_get("inventory", "variant", [("A",)]) == {("A",): "v1"}
 
+    def test_abandon_runs_closes_only_that_jobs_running_runs(self, store: SqlStateStore) -> None:
+        left = store.begin_run("inventory", "products", "incremental")
+        done = store.begin_run("inventory", "stock", "changes")
+        store.finish_run(done, "succeeded")
+        other = store.begin_run("trade-agreements", "prices", "changes")
+        assert store.abandon_runs("inventory") == 1
+        assert store.abandon_runs("inventory") == 0
+        by_id = {r.run_id: r for r in store.runs()}
+        assert by_id[left].status == "failed" and "process ended" in (by_id[left].error or "")
+        assert by_id[left].finished_at is not None
+        assert by_id[done].status == "succeeded" and by_id[other].status == "running"
+
     def test_keymap_any_is_per_job_and_entity(self, store: SqlStateStore) -> None:
         assert not store.keymap_any("inventory", "product")
         store.keymap_put("inventory", "variant", {("A",): "v1"})
