@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from runner.cli.demo_cmd import DEFAULT_ERP, DEFAULT_SANDBOX
 from runner.errors import ConfigError, FatalError, register_secret
 
 ORDER = 5
@@ -37,8 +38,8 @@ def register(sub: Any) -> None:
     )
     demo.add_argument("paths", nargs="*", metavar="PATH", help="pipeline folders")
     demo.add_argument("--products", type=int, default=1000, help="products in a new ERP (1000)")
-    demo.add_argument("--db", default="var/erp.db", help="the reference ERP file (var/erp.db)")
-    demo.add_argument("--data", default="var/sandbox.db", help="sandbox data file")
+    demo.add_argument("--db", default=DEFAULT_ERP, help=f"the reference ERP file ({DEFAULT_ERP})")
+    demo.add_argument("--data", default=DEFAULT_SANDBOX, help=f"sandbox file ({DEFAULT_SANDBOX})")
     demo.add_argument("--port", type=int, default=8765, help="sandbox port on 127.0.0.1 (8765)")
     demo.add_argument("--state", default=None, help="state store (default var/state.db)")
     demo.set_defaults(func=cmd_demo)

@@ -15,13 +15,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.api import ConnectorContext, WriteOp
+from connectors.api import ConnectorContext
 from runner.errors import ConfigError, SyncError, redact
 from runner.spec import Job, Step
 from runner.state.base import BatchCommit, Key, QuarantinedRecord, RunCounts, StateStore
 from runner.transforms import Transformed, compile_step, row_hash
 
-from .ops import idempotency_key, norm_key
+from .ops import norm_key, write_ops
 from .reading import KeymapCache, default_context, load_lookups, open_sink
 from .retry import call_with_retry
 from .runner import default_owner
@@ -120,11 +120,7 @@ def _retry_step(step: Step, env: RunEnv, run_id: int,
             planned.append((rec, good))
         flat = [g for _, goods in planned for g in goods]
         known = state.keymap_get(job, step.entity_name, [k for k, _, _ in flat]) if flat else {}
-        ops = [
-            WriteOp(action="update" if k in known else "create", key=k, record=t.record,
-                    dest_id=known.get(k), idempotency_key=idempotency_key(job, step.name, k, h))
-            for k, t, h in flat
-        ]
+        ops = write_ops(job, step.name, flat, known)
         outcomes = (
             call_with_retry(lambda: checked_write(sink, ops, f"{job}/{step.name}"),
                             step.errors.retry, what=f"{job}/{step.name}: retrying quarantine",

@@ -40,7 +40,7 @@ from runner.state.base import BatchCommit, Key, RunCounts, StateStore
 from runner.transforms import Rejected, Transformed, compile_step, dedupe_by_key, jsonable, row_hash
 
 from .cursor import cursor_json
-from .ops import idempotency_key, norm_key
+from .ops import idempotency_key, norm_key, write_ops
 from .progress import NullProgress, ProgressSink
 from .reading import (
     ContextFactory,
@@ -241,11 +241,7 @@ class _StepRun:
             state.keymap_get(job, step.entity_name, [k for k, _, _ in changed])
             if changed and self.keymap_has_ids else {}
         )
-        ops = [  # positional: a third cheaper per record than keywords
-            WriteOp("update" if k in known else "create", k, t.record, known.get(k),
-                    idempotency_key(job, step.name, k, h))
-            for k, t, h in changed
-        ]
+        ops = write_ops(job, step.name, changed, known)
         outcomes = self._write(sink, ops) if ops else []
 
         sent = _Sent(read_total=read_total, unchanged=len(fresh) - len(changed),
