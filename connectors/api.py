@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 import httpx
 
@@ -34,14 +35,18 @@ __all__ = [
     "ConnectorContext",
     "CursorWindow",
     "Listable",
+    "Matchable",
     "ReadRequest",
+    "Retrier",
     "Sink",
     "Source",
     "WriteOp",
     "WriteOutcome",
     "available_connectors",
+    "call_once",
     "load_connector",
     "register_connector",
+    "replay_safe",
     "secret_option_names",
     "unregister_connector",
 ]
@@ -49,7 +54,27 @@ __all__ = [
 ENTRY_POINT_GROUP = "commerce_sync.connectors"
 
 Record = dict[str, Any]
+Key = tuple[str, ...]
 Action = Literal["upsert", "create", "update", "delete", "unpublish"]
+T = TypeVar("T")
+
+
+class Retrier(Protocol):
+    """The framework's one retry site, handed to connectors through their context.
+
+    A connector wraps each unit it can safely repeat (one HTTP request, one database
+    transaction) as ``ctx.retry(fn, what)``; ``fn`` raises ``RetryableError`` (with
+    ``retry_after`` when the server said how long to wait) for a temporary failure. The retrier
+    decides whether and when to call again, from the step's ``errors.retry`` policy, and raises
+    ``RunFailed`` once the attempts are spent. Connectors never sleep or loop on their own."""
+
+    def __call__(self, fn: Callable[[], T], what: str) -> T: ...
+
+
+def call_once(fn: Callable[[], T], what: str) -> T:
+    """The retrier of a context built outside the engine (unit tests): no retry at all."""
+    del what
+    return fn()
 
 
 @dataclass(frozen=True)
@@ -113,6 +138,10 @@ class ConnectorContext:
     # Tests inject a client with a MockTransport; None means the connector builds its own.
     http_client: httpx.Client | None = None
     base_dir: str = "."  # relative file paths in options resolve against the pipeline file
+    # Time and retries come from the engine, so tests run connectors on a fake clock.
+    retry: Retrier = call_once
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
 
 
 @runtime_checkable
@@ -149,6 +178,33 @@ class Listable(Protocol):
     def list_keys(self) -> Iterator[tuple[tuple[Any, ...], str]]:
         """Yield ``(natural key, destination id)`` for every record the destination holds."""
         ...
+
+
+@runtime_checkable
+class Matchable(Protocol):
+    """A sink that can ask the destination which natural keys it already holds (a declared
+    ``match`` request: by key in a query, a path or a GraphQL query, several keys per request
+    where the API allows).
+
+    The engine asks it before re-sending creates whose acknowledgement a crash may have lost
+    (write-ahead intents), and, when ``match_always`` is set (``match: {when: always}``),
+    before every create, so a first sync adopts objects created outside the runner."""
+
+    match_always: bool
+
+    def match(self, keys: Sequence[Key]) -> dict[Key, list[str]]:
+        """``natural key -> destination ids`` for the keys the destination holds (several
+        ids where its natural keys are not unique); absent keys are left out."""
+        ...
+
+
+def replay_safe(sink: Sink, action: str) -> bool:
+    """Whether sending ``action`` again for a record the destination may already have
+    received cannot duplicate it (an upsert by natural key, an idempotency key the system
+    honours). A sink says so with a ``replay_safe(action)`` method; one without it is taken to
+    be idempotent, which is what the SQL and file sinks are (they upsert by key)."""
+    check = getattr(sink, "replay_safe", None)
+    return True if check is None else bool(check(action))
 
 
 class Connector:
