@@ -31,11 +31,13 @@ from runner.spec import Filter
 __all__ = [
     "ENTRY_POINT_GROUP",
     "BadRecord",
+    "CheckContext",
     "Connector",
     "ConnectorContext",
     "CursorWindow",
     "Listable",
     "Matchable",
+    "OptionProblem",
     "ReadRequest",
     "Retrier",
     "Sink",
@@ -207,6 +209,27 @@ def replay_safe(sink: Sink, action: str) -> bool:
     return True if check is None else bool(check(action))
 
 
+@dataclass(frozen=True)
+class CheckContext:
+    """What ``validate`` knows of the step an options block belongs to, without any I/O."""
+
+    role: Literal["source", "destination"]
+    key_fields: tuple[str, ...] = ()
+    # A destination: the fields each record will carry (the step's mapped fields); a source:
+    # the fields the step declares. None where the step does not say.
+    fields: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class OptionProblem:
+    """One problem :meth:`Connector.check` found: ``path`` is dotted, inside the options block
+    (``upsert.graphql.document``); ``validate`` adds the file, line and column."""
+
+    path: str
+    message: str
+    severity: Literal["error", "warning"] = "error"
+
+
 class Connector:
     """Base class for connector plugins. Subclasses set the class attributes and override
     ``open_source`` and/or ``open_sink``."""
@@ -225,6 +248,13 @@ class Connector:
         if isinstance(fields, list) and all(isinstance(f, str) for f in fields):
             return fields
         return None
+
+    def check(self, options: Mapping[str, Any], ctx: CheckContext) -> list[OptionProblem]:
+        """Everything this connector would refuse when it opens with ``options`` (already valid
+        against its options schema), said before any run: ``validate`` calls it, so a run never
+        fails mid-job on configuration. No I/O."""
+        del options, ctx
+        return []
 
     def open_source(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Source:
         raise ConfigError(f"connector {self.name!r} cannot be used as a source")
