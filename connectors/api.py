@@ -127,6 +127,8 @@ class WriteOutcome:
     ok: bool
     dest_id: str | None = None
     error: str | None = None
+    # Acknowledged without taking the change: a ``responses`` rule said to ignore the answer.
+    ignored: bool = False
 
 
 @dataclass

@@ -342,6 +342,9 @@ class _JobBuilder:
                 max_backoff_s=self.duration(
                     retry.get("max_backoff"), join_path(epath, "max_backoff"), 60.0
                 ),
+                max_retry_after_s=self.duration(
+                    retry.get("max_retry_after"), join_path(epath, "max_retry_after"), 300.0
+                ),
             ),
         )
         if source is None or destination is None:
@@ -365,6 +368,7 @@ class _JobBuilder:
             ),
             dedupe=node.get("dedupe", True),
             delete=node.get("delete", "ignore"),
+            on_duplicate=node.get("on_duplicate", "report"),
             batch_size=node.get("batch_size", 500),
             errors=policy,
             location=self.location(path),

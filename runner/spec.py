@@ -206,11 +206,17 @@ class CursorSpec:
     initial: Any = None
 
 
+OnDuplicate = Literal["report", "keep_oldest", "keep_newest"]
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How the engine's one retrier treats temporary failures (``errors.retry``)."""
+
     attempts: int = 5
     backoff_s: float = 1.0
     max_backoff_s: float = 60.0
+    max_retry_after_s: float = 300.0  # a server's Retry-After is honoured up to this
 
 
 @dataclass(frozen=True)
@@ -241,6 +247,9 @@ class Step:
     dedupe: bool = True
     delete: DeletePolicy = "ignore"
     batch_size: int = 500
+    # Which destination object a natural key held several times maps to: the one the key map
+    # holds (report), or by id order (keep_oldest / keep_newest). The others are reported.
+    on_duplicate: OnDuplicate = "report"
     errors: ErrorPolicy = field(default_factory=ErrorPolicy)
     location: Location | None = None
 

@@ -137,7 +137,9 @@ class HttpSink:
             name: ActionSpec.from_options(name, options[name]) for name in ACTIONS
             if name in options
         }
-        if not {"upsert", "create", "update"} & set(self._actions):
+        # The write requests it declares: the engine decides among exactly these.
+        self.actions = frozenset(self._actions) & {"upsert", "create", "update"}
+        if not self.actions:
             raise FatalError(
                 "the http destination defines no write request; add `upsert`, or `create` and "
                 "`update`, with method, path and body"

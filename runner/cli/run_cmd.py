@@ -7,6 +7,7 @@ opening the state store), so every command resolves ``--pipelines`` and ``--stat
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import signal
@@ -141,11 +142,12 @@ def _window_text(job: Job) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from runner.engine import TerminalProgress, in_window, run_job
+    from runner.engine import TerminalProgress, run_job
+    from runner.scheduler.timing import in_window
 
     project = load_pipelines(args.pipelines)
     job = find_job(project, args.job)
-    if not args.force and not in_window(job):
+    if not args.force and not in_window(job.schedule, dt.datetime.now(dt.UTC)):
         print(
             f"error: job {job.name!r} may only run within {_window_text(job)}; "
             "use --force to run it now",

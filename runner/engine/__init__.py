@@ -8,16 +8,15 @@
 from __future__ import annotations
 
 from .cursor import apply_lookback
+from .hooks import install_after_write
 from .ops import idempotency_key
 from .progress import NullProgress, ProgressSink, TerminalProgress
 from .quarantine import RetryReport, retry_quarantined
 from .results import JobResult, PlanSample, StepPlan, StepResult
 from .retry import backoff_delay, call_with_retry
-from .runner import default_owner, in_window, run_job, select_steps
-from .step import CRASH_AFTER_WRITES_ENV
+from .runner import default_owner, run_job, select_steps
 
 __all__ = [
-    "CRASH_AFTER_WRITES_ENV",
     "JobResult",
     "NullProgress",
     "PlanSample",
@@ -31,7 +30,7 @@ __all__ = [
     "call_with_retry",
     "default_owner",
     "idempotency_key",
-    "in_window",
+    "install_after_write",
     "retry_quarantined",
     "run_job",
     "select_steps",

@@ -18,14 +18,14 @@ from typing import Any
 from connectors.api import ConnectorContext
 from runner.errors import ConfigError, SyncError, redact
 from runner.spec import Job, Step
-from runner.state.base import BatchCommit, Key, QuarantinedRecord, RunCounts, StateStore
+from runner.state.base import Key, QuarantinedRecord, StateStore
 from runner.transforms import Transformed, compile_step, row_hash
 
-from .ops import norm_key, write_ops
+from .batch import BatchWriter, Sent, source_json
 from .reading import KeymapCache, default_context, load_lookups, open_sink
-from .retry import call_with_retry
+from .retry import Retrier
 from .runner import default_owner
-from .step import RunEnv, checked_write, source_json
+from .step import RunEnv, step_context
 
 __all__ = ["RetryReport", "retry_quarantined"]
 
@@ -100,58 +100,43 @@ def retry_quarantined(
 
 def _retry_step(step: Step, env: RunEnv, run_id: int,
                 recs: list[QuarantinedRecord]) -> tuple[int, int]:
+    """Decide and write the held records through the step's own path (a record whose change
+    is already at the destination is released without a write)."""
     state, job = env.state, env.job
-    keymap = KeymapCache(state, job)
-    ctx = env.context(job=job, step=step.name, key_fields=step.key)
+    retrier = Retrier(step.errors.retry, env.sleep)
+    ctx = step_context(env, step, step.name, step.key, retrier)
     sink = open_sink(step.destination, ctx)
     try:
+        writer = BatchWriter(step, job=job, state=state, sink=sink, run_id=run_id,
+                             retrier=retrier)
         lookups = load_lookups(step, job=job, context=env.context, sleep=env.sleep)
-        compiled = compile_step(step, lookups=lookups, keymap=keymap, residual_filter=None)
-        quarantine: list[tuple[Key | None, dict[str, Any], str]] = []
-        planned: list[tuple[QuarantinedRecord, list[tuple[Key, Transformed, str]]]] = []
+        compiled = compile_step(step, lookups=lookups, keymap=KeymapCache(state, job),
+                                residual_filter=None)
+        sent = Sent(read_total=len(recs))
+        held: list[tuple[QuarantinedRecord, list[Key]]] = []
+        fresh: list[tuple[Key, Transformed, str]] = []
+        sources: dict[Key, Any] = {}
         for rec in recs:
             items = list(compiled.apply([dict(rec.record)]))
             rejected = [i for i in items if not isinstance(i, Transformed)]
             if rejected:
-                quarantine.append((rec.key, dict(rec.record), redact(rejected[0].reason)))
+                sent.quarantine.append((rec.key, dict(rec.record), redact(rejected[0].reason)))
                 continue
-            good = [(norm_key(i.key), i, row_hash(i.record)) for i in items
-                    if isinstance(i, Transformed)]
-            planned.append((rec, good))
-        flat = [g for _, goods in planned for g in goods]
-        known = state.keymap_get(job, step.entity_name, [k for k, _, _ in flat]) if flat else {}
-        ops = write_ops(job, step.name, flat, known)
-        outcomes = (
-            call_with_retry(lambda: checked_write(sink, ops, f"{job}/{step.name}"),
-                            step.errors.retry, what=f"{job}/{step.name}: retrying quarantine",
-                            sleep=env.sleep)
-            if ops else []
-        )
-        by_key = {op.key: out for op, out in zip(ops, outcomes, strict=True)}
-        hashes: dict[Key, str] = {}
-        ids: dict[Key, str] = {}
-        released: list[int] = []
-        for rec, goods in planned:
-            errors = [by_key[k].error or "refused" for k, _, _ in goods if not by_key[k].ok]
-            if errors:
-                quarantine.append((rec.key, dict(rec.record), redact(errors[0])))
-                continue
-            for k, _, h in goods:
-                hashes[k] = h
-                if by_key[k].dest_id is not None:
-                    ids[k] = str(by_key[k].dest_id)
-            released.append(rec.id)
+            goods = [(i.key, i, row_hash(i.record)) for i in items if isinstance(i, Transformed)]
+            held.append((rec, [k for k, _, _ in goods]))
+            fresh.extend(goods)
+            sources.update((k, rec.record) for k, _, _ in goods)
+        # No key is blocked here: retrying a record held after a crash is the user's word
+        # that it may be created.
+        decisions = writer.decisions(fresh, sent, rewrite_all=False)
+        writer.write(decisions, sent, lambda d: sources[d.key])
+        failed = {k for k, _, _ in sent.quarantine}
+        released = [rec.id for rec, keys in held if not failed.intersection(keys)]
         # Keyless records would be inserted anew rather than bumped: leave those rows as
         # they are instead of duplicating them.
-        requeue = [(k, source_json(r), reason) for k, r, reason in quarantine if k is not None]
-        state.commit_batch(
-            BatchCommit(
-                run_id=run_id, job=job, step=step.name, entity=step.entity_name,
-                hashes=hashes, keymap=ids, quarantine=requeue, released=released,
-                counts=RunCounts(read=len(recs), written=len(hashes),
-                                 quarantined=len(quarantine)),
-            )
-        )
+        sent.quarantine = [(k, source_json(r), reason) for k, r, reason in sent.quarantine
+                           if k is not None]
+        writer.commit(sent, len(recs), released=released)
         return len(released), len(recs) - len(released)
     finally:
         sink.close()

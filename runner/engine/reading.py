@@ -18,13 +18,13 @@ from connectors.api import (
     Source,
     load_connector,
 )
-from runner.errors import RecordError, RetryableError, RunFailed, redact
-from runner.spec import ConnectorRef, Filter, RetryPolicy, Step, SyncMode
+from runner.errors import RecordError, RetryableError, redact
+from runner.spec import ConnectorRef, Filter, Step, SyncMode
 from runner.state.base import StateStore
 
 from .cursor import CursorTracker, apply_lookback
 from .ops import norm_key, pushed_part
-from .retry import backoff_delay
+from .retry import Retrier
 
 __all__ = [
     "ContextFactory",
@@ -102,19 +102,16 @@ class RowStream:
         self,
         source: Source,
         request: ReadRequest,
-        policy: RetryPolicy,
+        retrier: Retrier,
         *,
         what: str,
-        sleep: Callable[[float], None],
         cursor_field: str | None = None,
     ) -> None:
         self._source = source
         self._request = request
-        self._policy = policy
+        self._retrier = retrier
         self._what = what
-        self._sleep = sleep
         self.read = 0
-        self.retries = 0
         self.bad: list[BadRecord] = []
         self.cursor = CursorTracker(cursor_field)
 
@@ -125,7 +122,6 @@ class RowStream:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         consumed = 0
         failures = 0
-        attempts = max(1, self._policy.attempts)
         while True:
             position = 0
             try:
@@ -144,19 +140,7 @@ class RowStream:
                 return
             except RetryableError as exc:
                 failures += 1
-                if failures >= attempts:
-                    raise RunFailed(
-                        f"{self._what}: reading the source still failing after {attempts} "
-                        f"attempts: {exc}"
-                    ) from exc
-                self.retries += 1
-                delay = backoff_delay(failures, self._policy, exc.retry_after)
-                log.warning(
-                    "read.retry",
-                    extra={"what": self._what, "attempt": failures, "delay_s": round(delay, 3),
-                           "error": str(exc)},
-                )
-                self._sleep(delay)
+                self._retrier.failed(failures, exc, f"{self._what}: reading the source")
             except RecordError as exc:
                 consumed = position + 1
                 self.read += 1
@@ -186,8 +170,8 @@ def load_lookups(
             pushed, residual = split_filter(source, spec.filter)
             keep = compile_filter(residual) if residual is not None else None
             stream = RowStream(
-                source, ReadRequest(filter=pushed), step.errors.retry,
-                what=f"{job}/{step.name} lookup {name}", sleep=sleep,
+                source, ReadRequest(filter=pushed), Retrier(step.errors.retry, sleep),
+                what=f"{job}/{step.name} lookup {name}",
             )
             table: dict[Any, Mapping[str, Any]] = {}
             for row in stream:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import socket
@@ -10,36 +9,26 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from connectors.api import ConnectorContext
 from runner.errors import ConfigError, redact
 from runner.spec import Job, Step, SyncMode
 from runner.state.base import BatchCommit, RunCounts, StateStore
 
+from .overlay import OverlayState
 from .planner import plan_step
 from .progress import NullProgress, ProgressSink
 from .reading import default_context
 from .results import JobResult
 from .step import RunEnv, run_step
 
-__all__ = ["default_owner", "in_window", "run_job", "select_steps"]
+__all__ = ["default_owner", "run_job", "select_steps"]
 
 log = logging.getLogger(__name__)
 
 
 def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def in_window(job: Job, now: dt.datetime | None = None) -> bool:
-    """Whether ``now`` falls in the job's allowed window (in the job's timezone); a job
-    without a window may always run. Off-hours complete syncs use this."""
-    window = job.schedule.window
-    if window is None:
-        return True
-    moment = (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(job.schedule.timezone))
-    return window.contains(moment.time().replace(tzinfo=None))
 
 
 def select_steps(job: Job, names: Sequence[str] | None) -> tuple[Step, ...]:
@@ -88,9 +77,13 @@ def run_job(
     holds it after ``wait_s``); a dry run takes no lock and records nothing.
     """
     started = time.monotonic()
+    if dry_run and not isinstance(state, OverlayState):
+        # One overlay for the whole plan: a later step (or child job) sees what the earlier
+        # ones would have committed, ids of planned creates included.
+        state = OverlayState(state)
     env = RunEnv(
         job=job.name, state=state, context=connector_context or default_context, sleep=sleep,
-        stop=stop, progress=progress or NullProgress(),
+        stop=stop, progress=progress or NullProgress(), dry_run=dry_run,
     )
     if job.is_composite:
         result = _run_composite(job, project=project, state=state, mode=mode or job.mode,
@@ -100,7 +93,11 @@ def run_job(
         result = JobResult(job=job.name, status="planned", plan=[])
         for step in select_steps(job, steps):
             assert result.plan is not None
-            result.plan.append(plan_step(step, env, mode or step.mode))
+            planned = plan_step(step, env, mode or step.mode)
+            result.plan.append(planned)
+            if planned.failed:
+                result.status, result.error = "failed", planned.error
+                break
     else:
         with state.job_lock(job.name, owner or default_owner(), wait_s):
             _close_abandoned(state, job.name)

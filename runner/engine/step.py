@@ -1,12 +1,10 @@
 """One step of one run: read, transform, decide, write, and commit only what was acknowledged.
 
-The order inside a batch is the restartability argument: ``sink.write`` first, then
-``state.commit_batch`` with exactly what the destination acknowledged. A crash between the two
-replays the batch on the next run with the same idempotency keys; a crash after loses nothing.
-
-Within a run a key is written at most once: duplicates inside a batch keep the last record
-(``dedupe_by_key``); a key met again in a later batch is skipped and counted as a duplicate
-(the first record read wins across batches, since it may already be acknowledged).
+The decide-write-commit path is :mod:`runner.engine.batch`; this module streams the source into
+batches and overlaps the stages. Within a run a key is written at most once: duplicates inside
+a batch keep the last record (``dedupe_by_key``); a key met again in a later batch is skipped
+and counted as a duplicate (the first record read wins across batches, since it may already be
+acknowledged).
 
 The cursor advances once, after the read completed: sources other than SQL need not return rows
 in cursor order, so a watermark taken mid-read could pass rows not yet read. A run that stops
@@ -15,32 +13,34 @@ read, not a write.
 
 A complete (``full``) run writes every record whatever its hash (so it repairs a destination
 that lost data), re-learns the key map from a listable destination first, and after a complete
-read applies the step's delete policy to every key it knows (state, or the destination's
-listing) that this run did not see. Records refused by transforms still count as seen when
-their key is known; a record whose key could not be made is not, so check quarantine before
-relying on a complete sync's deletes.
+read applies the step's delete policy (:mod:`runner.engine.fullsync`). Records refused by
+transforms still count as seen when their key is known; a record whose key could not be made
+is not, so check quarantine before relying on a complete sync's deletes.
+
+A dry run (``plan``) is this same path with a recording sink and an in-memory state overlay.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import os
-import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.api import BadRecord, Listable, Sink, WriteOp, WriteOutcome
-from runner.errors import ConfigError, FatalError, RunFailed, SyncError, redact
+from connectors.api import BadRecord, ConnectorContext, Sink, WriteOp, WriteOutcome
+from runner.errors import ConfigError, RunFailed, SyncError, redact
 from runner.spec import Step, SyncMode
-from runner.state.base import BatchCommit, Key, RunCounts, StateStore
-from runner.transforms import Rejected, Transformed, compile_step, dedupe_by_key, jsonable, row_hash
+from runner.state.base import BatchCommit, Key, StateStore
+from runner.transforms import Rejected, Transformed, compile_step, dedupe_by_key, row_hash
 
+from .batch import BatchWriter, Sent, checked_write, source_json
 from .cursor import cursor_json
-from .ops import idempotency_key, norm_key, write_ops
+from .fullsync import relearn_keymap, remove_unselected
+from .intents import recover_intents
 from .progress import NullProgress, ProgressSink
 from .reading import (
     ContextFactory,
@@ -52,16 +52,14 @@ from .reading import (
     read_request,
     split_filter,
 )
+from .recording import SAMPLES as PLAN_SAMPLES
+from .recording import RecordingSink, recording
 from .results import StepResult
-from .retry import call_with_retry
+from .retry import Retrier
 
 __all__ = ["RunEnv", "run_step", "source_json"]
 
 log = logging.getLogger(__name__)
-
-# Test hook for the crash test: kill this process with SIGKILL right after the Nth successful
-# sink.write of the process returns, before its batch is committed.
-CRASH_AFTER_WRITES_ENV = "COMMERCE_SYNC_CRASH_AFTER_WRITES"
 
 
 @dataclass
@@ -75,20 +73,11 @@ class RunEnv:
     stop: threading.Event | None = None
     progress: ProgressSink = field(default_factory=NullProgress)
     quarantined: int = 0  # across the run's steps, for errors.max_bad_records
-    writes: int = 0
+    dry_run: bool = False  # plan: a recording sink over an in-memory state (see planner)
 
     @property
     def stopping(self) -> bool:
         return self.stop is not None and self.stop.is_set()
-
-
-def source_json(source: Any) -> dict[str, Any]:
-    """A source row as quarantine stores it (JSON-safe, secrets masked)."""
-    if isinstance(source, Mapping):
-        data = jsonable(dict(source))
-    else:
-        data = {"raw": source if isinstance(source, str) else repr(source)}
-    return {k: redact(v) if isinstance(v, str) else v for k, v in data.items()}
 
 
 def _bad_json(bad: BadRecord) -> dict[str, Any]:
@@ -98,16 +87,6 @@ def _bad_json(bad: BadRecord) -> dict[str, Any]:
     if isinstance(raw, Mapping):
         return source_json(raw)
     return {"raw": redact(raw if isinstance(raw, str) else repr(raw))}
-
-
-def checked_write(sink: Sink, ops: Sequence[WriteOp], what: str) -> list[WriteOutcome]:
-    outcomes = list(sink.write(ops))
-    if len(outcomes) != len(ops):
-        raise FatalError(
-            f"{what}: the destination connector returned {len(outcomes)} outcomes for "
-            f"{len(ops)} records; this is a connector bug, report it to its author"
-        )
-    return outcomes
 
 
 class _SeenKeys:
@@ -121,8 +100,8 @@ class _SeenKeys:
     def add(self, key: Key) -> None:
         self._keys.add(_compact(key))
 
-    def __contains__(self, key: Key) -> bool:
-        return _compact(key) in self._keys
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, tuple) and _compact(key) in self._keys
 
 
 def _compact(key: Key) -> bytes | Key:
@@ -130,19 +109,11 @@ def _compact(key: Key) -> bytes | Key:
     return key[0].encode("utf-8", "surrogatepass") if len(key) == 1 else key
 
 
-@dataclass
-class _Sent:
-    """One batch between :meth:`_StepRun.send` and :meth:`_StepRun.commit`: what the
-    destination acknowledged and what the batch counted."""
-
-    read_total: int
-    unchanged: int
-    duplicates: int
-    quarantine: list[tuple[Key | None, Mapping[str, Any], str]]
-    hashes: dict[Key, str] = field(default_factory=dict)
-    ids: dict[Key, str] = field(default_factory=dict)
-    created: int = 0
-    updated: int = 0
+def step_context(env: RunEnv, step: Step, name: str, key_fields: tuple[str, ...],
+                 retrier: Retrier) -> ConnectorContext:
+    """A connector's context with the run's one retrier and clock."""
+    ctx = env.context(job=env.job, step=name, key_fields=key_fields)
+    return dataclasses.replace(ctx, retry=retrier, sleep=env.sleep)
 
 
 class _StepRun:
@@ -155,11 +126,11 @@ class _StepRun:
         self.seen = _SeenKeys()
         self.result = StepResult(job=env.job, step=step.name, mode=mode, run_id=run_id)
         self.keymap = KeymapCache(env.state, env.job)
+        self.retrier = Retrier(step.errors.retry, env.sleep)
+        self.blocked: set[Key] = set()
+        self.writer: BatchWriter | None = None
+        self.recorder: RecordingSink | None = None
         self._read_committed = 0
-        # Set once the step starts writing. When the key map holds no id of this entity, no
-        # batch needs a look-up: ids this run records are for keys it has already seen, and a
-        # seen key is not written again. (A first sync: ~8% of a flush's time.)
-        self.keymap_has_ids = True
         self._sent_quarantined = env.quarantined  # counted by send, ahead of the commits
         keys = env.state.iter_keys(env.job, step.name)
         self.fresh_step = next(iter(keys), None) is None
@@ -167,136 +138,76 @@ class _StepRun:
         if close is not None:
             close()
 
-    # -- writing ------------------------------------------------------------------------
+    # -- one batch ----------------------------------------------------------------------
 
-    def _write(self, sink: Sink, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
-        def attempt() -> list[WriteOutcome]:
-            return checked_write(sink, ops, self.what)
-
-        def count_retry(_attempt: int, _exc: Exception) -> None:
-            self.result.retries += 1
-
-        outcomes = call_with_retry(
-            attempt, self.step.errors.retry, what=f"{self.what}: writing a batch",
-            sleep=self.env.sleep, on_retry=count_retry,
-        )
-        self.env.writes += 1
-        crash_at = os.environ.get(CRASH_AFTER_WRITES_ENV)
-        if crash_at and self.env.writes >= int(crash_at):
-            os.kill(os.getpid(), signal.SIGKILL)
-        return outcomes
-
-    def flush(
-        self, sink: Sink, items: list[Transformed | Rejected], read_total: int,
-        bad_rows: list[BadRecord],
-    ) -> None:
-        """Write and commit one batch: ``read_total`` is the stream's row count when the batch
-        was complete and ``bad_rows`` the unreadable rows taken with it (a snapshot, since the
-        next batch is being read while this one is written)."""
-        self.commit(self.send(sink, items, read_total, bad_rows))
-
-    def send(
-        self, sink: Sink, items: list[Transformed | Rejected], read_total: int,
-        bad_rows: list[BadRecord],
-    ) -> _Sent:
+    def send(self, items: list[Transformed | Rejected], read_total: int,
+             bad_rows: list[BadRecord]) -> Sent:
         """Decide what to write, write it and return what the destination acknowledged, for
         :meth:`commit`. Runs on one thread at a time (the seen set is its own)."""
+        assert self.writer is not None
         # The batch before may have crossed max_bad_records; it is committed, this one is not
         # sent (its commit raises only after this thread has moved on).
         self._check_bad_records(self._sent_quarantined)
-        step, state, job = self.step, self.env.state, self.env.job
-        quarantine: list[tuple[Key | None, Mapping[str, Any], str]] = []
+        sent = Sent(read_total=read_total)
         transformed: list[Transformed] = []
         for item in items:
             if isinstance(item, Transformed):
                 transformed.append(item)
-            else:
-                qkey = norm_key(item.key) if item.key is not None else None
-                if qkey is not None:
-                    self.seen.add(qkey)
-                quarantine.append((qkey, source_json(item.source), redact(item.reason)))
+                continue
+            qkey = tuple(item.key) if item.key is not None else None
+            if qkey is not None:
+                self.seen.add(qkey)
+            sent.quarantine.append((qkey, source_json(item.source), redact(item.reason)))
         for bad in bad_rows:
-            quarantine.append((None, _bad_json(bad), redact(bad.reason)))
-
+            sent.quarantine.append((None, _bad_json(bad), redact(bad.reason)))
         unique = list(dedupe_by_key(transformed))
-        duplicates = len(transformed) - len(unique)
+        sent.duplicates = len(transformed) - len(unique)
         fresh: list[tuple[Key, Transformed, str]] = []
         for item in unique:
             key = item.key  # already a tuple of str (the transforms' contract)
             if key in self.seen:
-                duplicates += 1
+                sent.duplicates += 1
                 continue
             self.seen.add(key)
             fresh.append((key, item, row_hash(item.record)))
-
-        if self.mode == "full" or self.fresh_step:
-            # A step with no stored hashes at its start has nothing to compare with: the keys
-            # of this run's own earlier batches never reach here (the seen set drops them).
-            changed = fresh
-        else:
-            stored = state.get_hashes(job, step.name, [k for k, _, _ in fresh]) if fresh else {}
-            changed = [(k, t, h) for k, t, h in fresh if stored.get(k) != h]
-
-        known = (
-            state.keymap_get(job, step.entity_name, [k for k, _, _ in changed])
-            if changed and self.keymap_has_ids else {}
-        )
-        ops = write_ops(job, step.name, changed, known)
-        outcomes = self._write(sink, ops) if ops else []
-
-        sent = _Sent(read_total=read_total, unchanged=len(fresh) - len(changed),
-                     duplicates=duplicates, quarantine=quarantine)
-        for (key, item, digest), op, outcome in zip(changed, ops, outcomes, strict=True):
-            if outcome.ok:
-                sent.hashes[key] = digest
-                if outcome.dest_id is not None:
-                    sent.ids[key] = str(outcome.dest_id)
-                if op.action == "create":
-                    sent.created += 1
-                else:
-                    sent.updated += 1
-            else:
-                reason = redact(outcome.error or "refused by the destination")
-                quarantine.append((key, source_json(item.source), reason))
-        self._sent_quarantined += len(quarantine)
+        # A step with no stored hashes at its start has nothing to compare with: the keys of
+        # this run's own earlier batches never reach here (the seen set drops them).
+        rewrite_all = self.mode == "full"
+        decisions = self.writer.decisions(fresh, sent, rewrite_all=rewrite_all,
+                                          blocked=self.blocked)
+        self.writer.write(decisions, sent, lambda d: d.item.source)
+        self._sent_quarantined += len(sent.quarantine)
         return sent
 
-    def commit(self, sent: _Sent) -> None:
+    def commit(self, sent: Sent) -> None:
         """Commit what one :meth:`send` had acknowledged. Batches commit one at a time and in
         the order they were sent."""
-        step, job = self.step, self.env.job
-        quarantine = sent.quarantine
-        written = sent.created + sent.updated
+        assert self.writer is not None
         read_now = sent.read_total - self._read_committed
-        counts = RunCounts(
-            read=read_now, written=written, unchanged=sent.unchanged,
-            quarantined=len(quarantine),
-        )
-        self.env.state.commit_batch(
-            BatchCommit(
-                run_id=self.run_id, job=job, step=step.name, entity=step.entity_name,
-                hashes=sent.hashes, keymap=sent.ids, quarantine=quarantine, counts=counts,
-            )
-        )
-        self.keymap.remember(step.entity_name, sent.ids)
+        self.writer.commit(sent, read_now)
+        self.keymap.remember(self.step.entity_name, sent.ids)
         self._read_committed = sent.read_total
+        self._account(sent)
+        self.env.quarantined += len(sent.quarantine)
+        self.env.progress.advance(read_now)
+        log.debug("batch.committed", extra={
+            "job": self.env.job, "step": self.step.name, "rows": read_now,
+            "written": sent.written, "quarantined": len(sent.quarantine)})
+        self._check_bad_records(self.env.quarantined)
+
+    def _account(self, sent: Sent) -> None:
         r = self.result
         r.read = sent.read_total
-        r.written += written
-        r.created += sent.created
-        r.updated += sent.updated
+        r.written += sent.written
+        for name, n in sent.counts.items():
+            setattr(r, name, getattr(r, name) + n)
         r.unchanged += sent.unchanged
-        r.quarantined += len(quarantine)
+        r.quarantined += len(sent.quarantine)
         r.duplicates += sent.duplicates
         r.batches += 1
-        self.env.quarantined += len(quarantine)
-        self.env.progress.advance(read_now)
-        log.debug(
-            "batch.committed",
-            extra={"job": job, "step": step.name, "rows": read_now,
-                   "written": written, "quarantined": len(quarantine)},
-        )
-        self._check_bad_records(self.env.quarantined)
+        if self.env.dry_run:
+            room = PLAN_SAMPLES - len(r.quarantine_samples)
+            r.quarantine_samples.extend(sent.quarantine[:max(0, room)])
 
     def _check_bad_records(self, quarantined: int) -> None:
         limit = self.step.errors.max_bad_records
@@ -308,60 +219,11 @@ class _StepRun:
                 "the data or the mapping, then `commerce-sync quarantine retry --all`"
             )
 
-    # -- full mode ----------------------------------------------------------------------
-
-    def rebuild_keymap(self, sink: Sink) -> set[Key]:
-        """A complete sync re-learns the destination's ids (recovery after a lost state
-        store) and returns the keys the destination holds."""
-        if not isinstance(sink, Listable):
-            return set()
-        pairs = {norm_key(k): str(dest_id) for k, dest_id in sink.list_keys()}
-        if pairs:
-            self.env.state.keymap_put(self.env.job, self.step.entity_name, pairs)
-            self.keymap.remember(self.step.entity_name, pairs)
-        log.info("keymap.rebuilt",
-                 extra={"job": self.env.job, "step": self.step.name, "rows": len(pairs)})
-        return set(pairs)
-
-    def remove_unselected(self, sink: Sink, listed: Iterable[Key]) -> None:
-        step, state, job = self.step, self.env.state, self.env.job
-        if step.delete == "ignore":
-            return
-        candidates = {
-            k for k in set(state.iter_keys(job, step.name)) | set(listed) if k not in self.seen
-        }
-        action = "delete" if step.delete == "delete" else "unpublish"
-        ordered = sorted(candidates)
-        for start in range(0, len(ordered), step.batch_size):
-            chunk = ordered[start : start + step.batch_size]
-            known = state.keymap_get(job, step.entity_name, chunk)
-            ops = [
-                WriteOp(
-                    action=action,  # type: ignore[arg-type]
-                    key=k,
-                    record=dict(zip(step.key, k, strict=False)),
-                    dest_id=known.get(k),
-                    idempotency_key=idempotency_key(job, step.name, k, action),
-                )
-                for k in chunk
-            ]
-            outcomes = self._write(sink, ops)
-            removed = [op.key for op, out in zip(ops, outcomes, strict=True) if out.ok]
-            failed = len(ops) - len(removed)
-            if failed:
-                # Not removed from state, so the next complete sync tries them again.
-                log.warning("step.remove_failed",
-                            extra={"job": job, "step": step.name, "rows": failed})
-            state.commit_batch(
-                BatchCommit(
-                    run_id=self.run_id, job=job, step=step.name, entity=step.entity_name,
-                    removed=removed, counts=RunCounts(deleted=len(removed)),
-                    # A deleted record's destination id is gone with it; an unpublished one
-                    # still exists and keeps its id for when it is selected again.
-                    unmapped=removed if action == "delete" else (),
-                )
-            )
-            self.result.removed += len(removed)
+    def _write_removals(self, sink: Sink) -> Callable[[list[WriteOp]], list[WriteOutcome]]:
+        def write(ops: list[WriteOp]) -> list[WriteOutcome]:
+            return self.retrier(lambda: checked_write(sink, ops, self.what),
+                                f"{self.what}: removing records")
+        return write
 
     def commit_cursor(self, stream: RowStream) -> None:
         if self.step.cursor is None or stream.cursor.max is None:
@@ -381,93 +243,124 @@ class _StepRun:
 
     # -- the step -----------------------------------------------------------------------
 
+    def _open_sink(self, ctx: ConnectorContext) -> Sink:
+        sink = open_sink(self.step.destination, ctx)
+        if self.env.dry_run:
+            self.recorder = recording(sink, self.step.entity_name)
+            return self.recorder
+        return sink
+
+    def _note_duplicates(self, doubled: Mapping[Key, list[str]]) -> None:
+        self.result.duplicate_keys += len(doubled)
+
     def run(self) -> None:
         step, env = self.step, self.env
-        ctx = env.context(job=env.job, step=step.name, key_fields=step.key)
+        ctx = step_context(env, step, step.name, step.key, self.retrier)
         source = open_source(step.source, ctx)
         sink: Sink | None = None
         try:
-            sink = open_sink(step.destination, ctx)
+            sink = self._open_sink(ctx)
+            self.writer = BatchWriter(step, job=env.job, state=env.state, sink=sink,
+                                      run_id=self.run_id, retrier=self.retrier,
+                                      dry_run=env.dry_run, on_adopt=self._note_duplicates)
+            self.blocked = recover_intents(env.state, sink, job=env.job, step=step.name,
+                                           entity=step.entity_name, run_id=self.run_id,
+                                           policy=step.on_duplicate)
             lookups = load_lookups(step, job=env.job, context=env.context, sleep=env.sleep)
             pushed, residual = split_filter(source, step.filter)
-            compiled = compile_step(
-                step, lookups=lookups, keymap=self.keymap, residual_filter=residual
-            )
+            compiled = compile_step(step, lookups=lookups, keymap=self.keymap,
+                                    residual_filter=residual)
             request = read_request(
                 step, self.mode, env.state, env.job, pushed,
                 None if compiled.reads_all_fields else compiled.required_fields,
             )
-            listed = self.rebuild_keymap(sink) if self.mode == "full" else set()
-            self.keymap_has_ids = env.state.keymap_any(env.job, step.entity_name)
+            listed: set[Key] = set()
+            if self.mode == "full":
+                listed, doubled = relearn_keymap(step, env.state, sink, job=env.job)
+                self._note_duplicates(doubled)
+            self.writer.keymap_has_ids = env.state.keymap_any(env.job, step.entity_name)
+            self.writer.fresh_step = self.fresh_step
             stream = RowStream(
-                source, request, step.errors.retry, what=self.what, sleep=env.sleep,
+                source, request, self.retrier, what=self.what,
                 cursor_field=step.cursor.field if step.cursor else None,
             )
             env.progress.start(env.job, step.name, None)
-            pending: list[Transformed | Rejected] = []
-            # Three stages overlap: this thread reads and transforms a batch while a writer
-            # thread sends the one before and a committer thread commits the one before that,
-            # which the destination has acknowledged. One thread per stage: batches are sent in
-            # order and committed in order, and at most three are held at once. (A single
-            # write-then-commit worker left the destination idle while the state store
-            # committed: the main thread waited on it for half of a complete sync.)
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as committer, \
-                    ThreadPoolExecutor(max_workers=1, thread_name_prefix="write") as writer:
-
-                def send_then_commit(
-                    items: list[Transformed | Rejected], read_total: int, bad: list[BadRecord]
-                ) -> Future[None]:
-                    return committer.submit(self.commit, self.send(sink, items, read_total, bad))
-
-                sending: Future[Future[None]] | None = None
-                committing: Future[None] | None = None
-
-                def settle() -> None:
-                    # Wait until the batch being sent was acknowledged, and the one before it
-                    # committed (its errors, e.g. max_bad_records, surface here).
-                    nonlocal sending, committing
-                    if sending is None:
-                        return
-                    queued = sending.result()
-                    sending = None
-                    if committing is not None:
-                        committing.result()
-                    committing = queued
-
-                for item in compiled.apply(stream):
-                    pending.append(item)
-                    if len(pending) >= step.batch_size:
-                        settle()
-                        # A stop finishes the batches in flight only: the one just read is not
-                        # sent (the next run reads it again, the cursor has not moved).
-                        if env.stopping:
-                            self.result.status = "interrupted"
-                            return
-                        sending = writer.submit(
-                            send_then_commit, pending, stream.read, stream.take_bad()
-                        )
-                        pending = []
-                settle()
-                if committing is not None:
-                    committing.result()
-            if env.stopping:
-                self.result.status = "interrupted"
-                return
-            if pending or stream.bad or stream.read > self._read_committed:
-                self.flush(sink, pending, stream.read, stream.take_bad())
-            if env.stopping:
-                self.result.status = "interrupted"
+            if not self._stream_batches(compiled.apply(stream), stream):
                 return
             if self.mode == "full":
-                self.remove_unselected(sink, listed)
+                remove_unselected(step, env.state, sink, job=env.job, run_id=self.run_id,
+                                  seen=self.seen, listed=listed,
+                                  write=self._write_removals(sink), count=self._count_removed)
             self.commit_cursor(stream)
         finally:
+            self.result.retries = self.retrier.retries
             env.progress.finish()
             try:
                 source.close()
             finally:
                 if sink is not None:
                     sink.close()
+
+    def _count_removed(self, n: int) -> None:
+        self.result.removed += n
+
+    def _stream_batches(self, items: Any, stream: RowStream) -> bool:
+        """Send and commit every batch; False when a stop request ended the step early.
+
+        Three stages overlap: this thread reads and transforms a batch while a writer thread
+        sends the one before and a committer thread commits the one before that, which the
+        destination has acknowledged. One thread per stage: batches are sent in order and
+        committed in order, and at most three are held at once. Every commit started is
+        waited for before returning, on every path, so a failed commit is never hidden."""
+        step, env = self.step, self.env
+        pending: list[Transformed | Rejected] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as committer, \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="write") as writer:
+
+            def send_then_commit(batch: list[Transformed | Rejected], read_total: int,
+                                 bad: list[BadRecord]) -> Future[None]:
+                return committer.submit(self.commit, self.send(batch, read_total, bad))
+
+            sending: Future[Future[None]] | None = None
+            committing: Future[None] | None = None
+
+            def settle() -> None:
+                # Wait until the batch being sent was acknowledged, and the one before it
+                # committed (its errors, e.g. max_bad_records, surface here).
+                nonlocal sending, committing
+                if sending is None:
+                    return
+                queued = sending.result()
+                sending = None
+                if committing is not None:
+                    committing.result()
+                committing = queued
+
+            try:
+                for item in items:
+                    pending.append(item)
+                    if len(pending) >= step.batch_size:
+                        settle()
+                        # A stop finishes the batches in flight only: the one just read is
+                        # not sent (the next run reads it again, the cursor has not moved).
+                        if env.stopping:
+                            break
+                        sending = writer.submit(send_then_commit, pending, stream.read,
+                                                stream.take_bad())
+                        pending = []
+                settle()
+            finally:
+                if committing is not None:
+                    committing.result()
+        if env.stopping:
+            self.result.status = "interrupted"
+            return False
+        if pending or stream.bad or stream.read > self._read_committed:
+            self.commit(self.send(pending, stream.read, stream.take_bad()))
+        if env.stopping:
+            self.result.status = "interrupted"
+            return False
+        return True
 
 
 def run_step(step: Step, env: RunEnv, mode: SyncMode) -> StepResult:
@@ -493,6 +386,8 @@ def run_step(step: Step, env: RunEnv, mode: SyncMode) -> StepResult:
         raise
     result = work.result
     result.duration_s = time.monotonic() - started
+    if work.recorder is not None:
+        result.planned = work.recorder
     env.state.finish_run(run_id, result.status, result.error)  # type: ignore[arg-type]
     log.info(
         "step.finished",

@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol
 
 __all__ = [
     "BatchCommit",
+    "DuplicateReport",
     "Key",
     "QuarantinedRecord",
     "RunCounts",
@@ -88,6 +89,20 @@ class BatchCommit:
     # keys whose destination record was deleted: their key-map entries (under ``entity``) go too;
     # ``removed`` alone keeps them, which is right for unpublished records that still exist
     unmapped: Iterable[Key] = ()
+    # keys whose write-ahead intent this batch settles (acknowledged, refused or adopted)
+    resolved: Iterable[Key] = ()
+
+
+@dataclass(frozen=True)
+class DuplicateReport:
+    """A natural key the destination holds more than once, found by a listing or a match."""
+
+    job: str
+    entity: str
+    key: Key
+    ids: tuple[str, ...]
+    kept: str  # the id the key map holds; the others are left alone and reported
+    found_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -131,6 +146,24 @@ class StateStore(Protocol):
         """Whether the key map holds any id of ``entity`` (a first sync holds none, and need
         not look up each batch's keys)."""
         ...
+
+    # write-ahead intents -------------------------------------------------------------------
+    def intents_put(self, job: str, step: str, intents: Mapping[Key, str], run_id: int,
+                    status: str = "pending") -> None:
+        """Record, committed before the creates are sent, that these keys' creates (with
+        their idempotency keys) are about to go out; ``commit_batch(resolved=...)`` clears
+        them. Status ``blocked``: could not be checked after a crash, held in quarantine."""
+        ...
+    def intents_pending(self, job: str, step: str) -> dict[Key, tuple[str, str]]:
+        """``key -> (idempotency key, status)`` of the intents not yet settled."""
+        ...
+
+    # duplicates ----------------------------------------------------------------------------
+    def duplicates_put(self, job: str, entity: str, found: Mapping[Key, list[str]],
+                       kept: Mapping[Key, str]) -> None:
+        """Replace the report of ``entity``'s keys held more than once at the destination."""
+        ...
+    def duplicates_list(self, job: str | None = None) -> list[DuplicateReport]: ...
 
     # quarantine --------------------------------------------------------------------------
     def quarantine_list(

@@ -135,6 +135,31 @@ triggers = sa.Table(
 )
 
 
+intents = sa.Table(
+    "intents",
+    metadata,
+    sa.Column("job", sa.String(200), primary_key=True),
+    sa.Column("step", sa.String(200), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("idempotency_key", sa.String(64), nullable=False),
+    sa.Column("run_id", sa.Integer, nullable=False),
+    # pending: sent, answer not yet recorded; blocked: could not be checked, held in quarantine
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+duplicates = sa.Table(
+    "duplicates",
+    metadata,
+    sa.Column("job", sa.String(200), primary_key=True),
+    sa.Column("entity", sa.String(200), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("ids", sa.Text, nullable=False),  # JSON list of destination ids
+    sa.Column("kept", sa.Text, nullable=False),  # the id the key map holds
+    sa.Column("found_at", UtcDateTime, nullable=False),
+)
+
+
 def _create(*tables: sa.Table) -> Callable[[sa.Connection], None]:
     def apply(conn: sa.Connection) -> None:
         for table in tables:
@@ -149,6 +174,8 @@ MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     _create(runs, cursors, row_hashes, keymap, quarantine, locks),
     # 2: the shared schedule: last slots, claims with leases, on-demand triggers
     _create(schedule, claims, triggers),
+    # 3: write-ahead intents of non-idempotent creates; natural keys the destination holds twice
+    _create(intents, duplicates),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -25,6 +25,7 @@ from sqlalchemy.dialects import sqlite
 from runner.errors import StateError, redact
 from runner.state.base import (
     BatchCommit,
+    DuplicateReport,
     Key,
     QuarantinedRecord,
     RunCounts,
@@ -34,7 +35,16 @@ from runner.state.base import (
 from runner.state.codec import decode_json, decode_key, encode_json, encode_key, utcnow
 from runner.state.coordination import CoordinationMixin
 from runner.state.locks import pg_job_lock, sqlite_job_lock
-from runner.state.schema import cursors, keymap, quarantine, row_hashes, runs, schedule
+from runner.state.schema import (
+    cursors,
+    duplicates,
+    intents,
+    keymap,
+    quarantine,
+    row_hashes,
+    runs,
+    schedule,
+)
 
 __all__ = ["SqlStateStore"]
 
@@ -303,9 +313,13 @@ class SqlStateStore(CoordinationMixin):
             unmapped = [{"k": encode_key(k)} for k in commit.unmapped]
             if unmapped:
                 conn.execute(_delete_by_key(keymap, keymap.c.entity, job, commit.entity), unmapped)
+            settled = [{"k": encode_key(k)} for k in commit.resolved]
+            if settled:
+                conn.execute(_delete_by_key(intents, intents.c.step, job, step), settled)
             self._quarantine_put(conn, commit, now)
             released = list(commit.released)
             for chunk in _chunks(released):
+                self._unblock(conn, chunk)
                 conn.execute(sa.delete(quarantine).where(quarantine.c.id.in_(chunk)))
             increments = {
                 f: getattr(runs.c, f) + getattr(commit.counts, f)
@@ -448,6 +462,62 @@ class SqlStateStore(CoordinationMixin):
             params = [dict(zip(names, row, strict=True)) for row in rows]
         conn.exec_driver_sql(sql, params)
 
+    # write-ahead intents -------------------------------------------------------------------
+    def intents_put(self, job: str, step: str, intents_: Mapping[Key, str], run_id: int,
+                    status: str = "pending") -> None:
+        if not intents_:
+            return
+        now = utcnow()
+        rows = [{"job": job, "step": step, "key": encode_key(k), "idempotency_key": idem,
+                 "run_id": run_id, "status": status, "created_at": now}
+                for k, idem in intents_.items()]
+        stmt = self._insert(intents)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[intents.c.job, intents.c.step, intents.c.key],
+            set_={"idempotency_key": stmt.excluded.idempotency_key,
+                  "run_id": stmt.excluded.run_id, "status": stmt.excluded.status},
+        )
+        with self._write() as conn:
+            conn.execute(stmt, rows)
+
+    def intents_pending(self, job: str, step: str) -> dict[Key, tuple[str, str]]:
+        query = sa.select(intents.c.key, intents.c.idempotency_key, intents.c.status).where(
+            intents.c.job == job, intents.c.step == step)
+        with self._read() as conn:
+            return {decode_key(k): (idem, status) for k, idem, status in conn.execute(query)}
+
+    @staticmethod
+    def _unblock(conn: sa.Connection, qids: list[int]) -> None:
+        # A record held because its create could not be checked is settled by the user's
+        # retry (create it) or drop (forget it): its intent goes with its quarantine row.
+        held = sa.select(quarantine.c.job, quarantine.c.step, quarantine.c.key).where(
+            quarantine.c.id.in_(qids), quarantine.c.key.is_not(None))
+        conn.execute(sa.delete(intents).where(
+            sa.tuple_(intents.c.job, intents.c.step, intents.c.key).in_(held)))
+
+    # duplicates ----------------------------------------------------------------------------
+    def duplicates_put(self, job: str, entity: str, found: Mapping[Key, list[str]],
+                       kept: Mapping[Key, str]) -> None:
+        now = utcnow()
+        with self._write() as conn:
+            conn.execute(sa.delete(duplicates).where(duplicates.c.job == job,
+                                                     duplicates.c.entity == entity))
+            rows = [{"job": job, "entity": entity, "key": encode_key(k),
+                     "ids": encode_json(list(ids)), "kept": kept.get(k, ids[0]), "found_at": now}
+                    for k, ids in found.items()]
+            if rows:
+                conn.execute(sa.insert(duplicates), rows)
+
+    def duplicates_list(self, job: str | None = None) -> list[DuplicateReport]:
+        query = sa.select(duplicates).order_by(duplicates.c.job, duplicates.c.entity,
+                                               duplicates.c.key)
+        if job is not None:
+            query = query.where(duplicates.c.job == job)
+        with self._read() as conn:
+            return [DuplicateReport(row.job, row.entity, decode_key(row.key),
+                                    tuple(decode_json(row.ids)), row.kept, row.found_at)
+                    for row in conn.execute(query)]
+
     # quarantine ----------------------------------------------------------------------------
     @staticmethod
     def _quarantined(row: Any) -> QuarantinedRecord:
@@ -485,6 +555,7 @@ class SqlStateStore(CoordinationMixin):
         dropped = 0
         with self._write() as conn:
             for chunk in _chunks(ids):
+                self._unblock(conn, chunk)
                 dropped += conn.execute(
                     sa.delete(quarantine).where(quarantine.c.id.in_(chunk))
                 ).rowcount

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "engine"
-CLI = [sys.executable, "-m", "runner"]
+# The CLI behind the crash tests' hook (installed by the test side, see crashing_cli.py).
+CLI = [sys.executable, str(Path(__file__).resolve().parents[1] / "support" / "crashing_cli.py")]
 
 
 @dataclass
@@ -33,7 +34,7 @@ class Shop:
         env = dict(os.environ)
         env.update(ERP_URL=f"sqlite:///{self.erp}", SHOP_URL=f"sqlite:///{self.shop}",
                    COMMERCE_SYNC_STATE=str(self.state), COMMERCE_SYNC_PIPELINES=str(FIXTURES))
-        env.pop("COMMERCE_SYNC_CRASH_AFTER_WRITES", None)
+        env.pop("COMMERCE_SYNC_TEST_KILL_AFTER_WRITES", None)
         env.update(extra)
         return env
 

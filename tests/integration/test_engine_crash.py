@@ -14,7 +14,7 @@ from tests.acceptance.engine_env import make_shop
 
 def test_kill_between_write_and_commit_then_rerun(tmp_path: Path) -> None:
     shop = make_shop(tmp_path, items=10)  # batches of 3: 3 + 3 + 3 + 1
-    killed = shop.cli("run", "products", COMMERCE_SYNC_CRASH_AFTER_WRITES="2")
+    killed = shop.cli("run", "products", COMMERCE_SYNC_TEST_KILL_AFTER_WRITES="2")
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     # The second batch reached the shop but is not in the state store. The first one is
     # committed on its own thread while the second is sent: the kill may come before it.

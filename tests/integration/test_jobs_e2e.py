@@ -79,7 +79,8 @@ def test_price_change_reaches_the_store_with_only_that_line_written(world: JobsW
     world.erp("UPDATE trade_agreements SET amount = ? WHERE id = ?", float(amount) + 7.5, line_id)
     prices = step(world.run("trade-agreements"), "prices")
 
-    assert (prices.written, prices.updated, prices.created) == (1, 1, 0)
+    # The store's price request is an upsert: counted as such, not guessed as an update.
+    assert (prices.written, prices.upserted, prices.created) == (1, 1, 0)
     after = {r["id"]: r for r in world.all("/v1/prices")}
     assert after[str(line_id)]["amount"] == pytest.approx(round(float(amount) + 7.5, 2))
     assert set(after) == set(before)
@@ -196,7 +197,7 @@ def test_incremental_inventory_writes_only_what_changed(world: JobsWorld) -> Non
     world.erp("UPDATE products SET name = name || ' (new)' WHERE item_id = ?", sku)
     changed = world.run("inventory")
     products = step(changed, "products")
-    assert (products.written, products.updated) == (1, 1)
+    assert (products.written, products.upserted) == (1, 1)
     assert step(changed, "stock").written == 0
     assert world.products()[sku]["title"].endswith(" (new)")
 

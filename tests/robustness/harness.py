@@ -33,8 +33,9 @@ from tests.support.loopback import serve_app
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINES = ROOT / "pipelines"
-CLI = [sys.executable, "-m", "runner"]
-CRASH_ENV = "COMMERCE_SYNC_CRASH_AFTER_WRITES"
+# The CLI behind the crash tests' hook (installed by the test side, see crashing_cli.py).
+CLI = [sys.executable, str(Path(__file__).resolve().parents[1] / "support" / "crashing_cli.py")]
+CRASH_ENV = "COMMERCE_SYNC_TEST_KILL_AFTER_WRITES"
 API_KEY = "robustness-key-7f3c9a1e5d"
 
 

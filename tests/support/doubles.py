@@ -57,6 +57,8 @@ class MemoryDestination:
     listable: bool = False
     crash_after_write: int = 0  # the Nth write call applies its ops, then "the process dies"
     next_id: int = 1
+    # The write requests it declares: separate create and update, ids returned on create.
+    actions: frozenset[str] = frozenset({"create", "update"})
 
     @property
     def ops(self) -> list[WriteOp]:
@@ -149,6 +151,10 @@ class MemorySink:
     def __init__(self, world: World, name: str) -> None:
         self.world, self.name = world, name
         self.dest = world.sink(name)
+
+    @property
+    def actions(self) -> frozenset[str]:
+        return self.dest.actions
 
     def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
         return self.dest.write(ops)

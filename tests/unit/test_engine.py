@@ -127,8 +127,12 @@ def test_full_mode_rewrites_everything_and_unpublishes_deselected(
     assert unpublish[0].record == {"sku": "A1"} and unpublish[0].dest_id == dest.ids[("A1",)]
     assert sorted(dest.visible()) == [("A0",), ("A2",), ("A3",)]
     assert result.steps[0].removed == 1
-    assert ("A1",) not in set(state.iter_keys("inventory", "products"))
-    # Selected again: the next changes run sends it (its hash was forgotten).
+    # Remembered as unpublished: the next complete run does not unpublish it again.
+    dest.writes.clear()
+    again = run(job, state, mode="full")
+    assert [op for op in dest.ops if op.action == "unpublish"] == []
+    assert again.steps[0].removed == 0
+    # Selected again: the next changes run sends it (no record hashes to "unpublished").
     world.rows["erp"][1]["sell_online"] = True
     dest.writes.clear()
     run(job, state)

@@ -115,24 +115,10 @@ def test_public_surface_is_pinned() -> None:
     import runner.engine
 
     assert sorted(runner.engine.__all__) == [
-        "CRASH_AFTER_WRITES_ENV", "JobResult", "NullProgress", "PlanSample", "ProgressSink",
+        "JobResult", "NullProgress", "PlanSample", "ProgressSink",
         "RetryReport", "StepPlan", "StepResult", "TerminalProgress", "apply_lookback",
-        "backoff_delay", "call_with_retry", "default_owner", "idempotency_key", "in_window",
+        "backoff_delay", "call_with_retry", "default_owner", "idempotency_key",
+        "install_after_write",
         "retry_quarantined", "run_job", "select_steps",
     ]
     assert all(hasattr(runner.engine, name) for name in runner.engine.__all__)
-
-
-def test_window_is_judged_in_the_jobs_timezone() -> None:
-    import datetime as dt
-
-    from runner.engine import in_window
-    from runner.spec import Schedule, Window
-
-    job = Job(name="complete", source_file="c.yaml", jobs=("inventory",),
-              schedule=Schedule(timezone="America/Chicago",
-                                window=Window(dt.time(22, 0), dt.time(6, 0))))
-    utc = dt.UTC
-    assert in_window(job, dt.datetime(2024, 1, 15, 5, 0, tzinfo=utc))  # 23:00 in Chicago
-    assert not in_window(job, dt.datetime(2024, 1, 15, 18, 0, tzinfo=utc))  # noon in Chicago
-    assert in_window(Job(name="any", source_file="a.yaml"))  # no window: always

@@ -29,7 +29,8 @@ def test_plan_counts_and_samples_without_writing(world: World, state: StateStore
 
     assert result.status == "planned" and result.plan is not None
     plan = result.plan[0]
-    assert (plan.creates, plan.updates, plan.deletes, plan.unchanged) == (7, 1, 1, 6)
+    # A full run rewrites the unchanged records too (it repairs a destination that lost data).
+    assert (plan.creates, plan.updates, plan.deletes, plan.unchanged) == (7, 7, 1, 0)
     assert plan.rewrites_unchanged and plan.delete_action == "unpublish"
     assert len(plan.samples["create"]) == 5  # the first five only
     assert plan.samples["update"][0].record == {"sku": "A0", "title": "renamed", "price": "0.50"}
@@ -42,19 +43,24 @@ def test_plan_counts_and_samples_without_writing(world: World, state: StateStore
     assert json.loads(doc)["samples"]["delete"][0]["key"] == ["A1"]
 
 
-def test_plan_in_changes_mode_ignores_deletes_and_uses_listing(
+def test_plan_in_changes_mode_predicts_the_run_listing_or_not(
     world: World, state: StateStore
 ) -> None:
+    """A changes run does not read the listing, so its plan does not either: both create A1
+    (a destination that should be asked first declares ``match: {when: always}``)."""
     dest = world.sink("store")
     dest.listable = True
     dest.records[("A1",)] = {"sku": "A1"}
     dest.ids[("A1",)] = "id-7"
     world.rows["erp"] = [row(1), row(2)]
-    plan = run_job(make_job(make_step(delete="delete")), project=None, state=state,
-                   dry_run=True).plan
+    job = make_job(make_step(delete="delete"))
+    plan = run_job(job, project=None, state=state, dry_run=True).plan
     assert plan is not None
-    assert (plan[0].creates, plan[0].updates, plan[0].deletes) == (1, 1, 0)
-    assert plan[0].destination_listed
+    result = run_job(job, project=None, state=state)
+    assert (plan[0].creates, plan[0].updates, plan[0].deletes) == (2, 0, 0)
+    step = result.steps[0]
+    assert (step.created, step.updated, step.removed) == (2, 0, 0)
+    assert not plan[0].destination_listed
 
 
 def test_plan_masks_secrets_in_text_output(world: World, state: StateStore) -> None:

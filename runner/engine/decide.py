@@ -1,0 +1,117 @@
+"""The one decision: what a record needs at the destination, and why.
+
+``run``, ``plan`` and ``quarantine retry`` all call :func:`decide` on the same inputs (the
+records, the stored row hashes, the key map, what the destination declares), so they cannot
+disagree. The action is one the destination actually declares: a destination with only an
+``upsert`` request is sent upserts, and they are counted as such (an upsert does not say whether
+the object was new), never as creates that a run could not tell apart from updates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from connectors.api import WriteOp
+from runner.transforms import Transformed
+
+from .ops import idempotency_key
+
+__all__ = ["WRITES", "Decision", "Destination", "decide", "write_op"]
+
+Key = tuple[str, ...]
+Kind = Literal["create", "update", "upsert", "unchanged", "skip"]
+WRITES = frozenset({"create", "update", "upsert"})
+
+SKIP_UNRESOLVED = (
+    "an earlier run sent this record's create and stopped before the destination's answer was "
+    "recorded, so it may exist there already, and this destination has no `match` request to "
+    "ask; check the destination, then `commerce-sync quarantine retry` (create it) or add "
+    "`match` to the destination so the next run can tell"
+)
+SKIP_NO_UPDATE = (
+    "the destination declares no `update` or `upsert` request, so a changed record it already "
+    "holds cannot be sent; add one to the destination"
+)
+SKIP_NO_ID = (
+    "this record was created before, but the destination returned no id for it and declares "
+    "no `upsert`, so a change cannot be sent without creating it again; add `id_path` to the "
+    "create request, a `match` request, or an `upsert`"
+)
+
+
+@dataclass(frozen=True)
+class Destination:
+    """What a decision needs to know of a sink: the write requests it declares."""
+
+    actions: frozenset[str]
+
+    @classmethod
+    def of(cls, sink: Any) -> Destination:
+        # A sink that does not say (SQL, files) writes every record as an upsert by key.
+        declared = getattr(sink, "actions", None)
+        return cls(frozenset(declared) & WRITES if declared else frozenset({"upsert"}))
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    kind: Kind
+    key: Key
+    item: Transformed
+    digest: str
+    dest_id: str | None = None
+    reason: str = ""
+
+
+def _write_kind(key: Key, known: Mapping[Key, str], stored: Mapping[Key, str],
+                actions: frozenset[str]) -> tuple[Kind, str]:
+    if key in known:
+        if "update" in actions:
+            return "update", ""
+        if "upsert" in actions:
+            return "upsert", ""
+        return "skip", SKIP_NO_UPDATE
+    if "upsert" in actions and ("create" not in actions or key in stored):
+        return "upsert", ""
+    if key in stored:
+        return "skip", SKIP_NO_ID
+    return ("create", "") if "create" in actions else ("skip", SKIP_NO_UPDATE)
+
+
+def decide(
+    fresh: Sequence[tuple[Key, Transformed, str]],
+    *,
+    stored: Mapping[Key, str],
+    known: Mapping[Key, str],
+    dest: Destination,
+    rewrite_all: bool = False,
+    blocked: Collection[Key] = (),
+) -> list[Decision]:
+    """One decision per ``(key, transformed, row hash)``.
+
+    ``stored``: the row hashes the state holds; ``known``: the destination ids the key map
+    holds; ``rewrite_all``: a complete run writes unchanged records too (it repairs a
+    destination that lost data); ``blocked``: keys whose earlier create may have landed
+    unacknowledged and cannot be checked (see :mod:`runner.engine.intents`).
+    """
+    decisions: list[Decision] = []
+    for key, item, digest in fresh:
+        if key in blocked:
+            decisions.append(Decision("skip", key, item, digest, known.get(key),
+                                      SKIP_UNRESOLVED))
+            continue
+        if not rewrite_all and stored.get(key) == digest:
+            decisions.append(Decision("unchanged", key, item, digest, known.get(key)))
+            continue
+        kind, reason = _write_kind(key, known, stored, dest.actions)
+        decisions.append(Decision(kind, key, item, digest, known.get(key), reason))
+    return decisions
+
+
+def write_op(job: str, step: str, decision: Decision) -> WriteOp:
+    """The write of one decision, with the idempotency key of this change of this record
+    (stable across retries and reruns, different for the next change)."""
+    return WriteOp(decision.kind, decision.key, decision.item.record,  # type: ignore[arg-type]
+                   decision.dest_id,
+                   idempotency_key(job, step, decision.key, decision.digest))
