@@ -28,6 +28,7 @@ import jsonschema
 from croniter import croniter
 
 from connectors.api import (
+    CheckContext,
     Connector,
     available_connectors,
     load_connector,
@@ -36,6 +37,7 @@ from connectors.api import (
 )
 from runner.build import ResolvedBlock, build_job, resolve_block, suggest
 from runner.config import YAML11_BOOLEAN_WORDS, Document, join_path
+from runner.connector_checks import check_connector_block, record_fields
 from runner.spec import FieldMap, Job, Step
 
 __all__ = ["SCHEMA_PATH", "Registry", "check_document", "check_project", "pipeline_schema"]
@@ -186,6 +188,8 @@ class _Blocks:
     """Declared source fields per block path (None: not knowable without I/O)."""
 
     fields: dict[str, Sequence[str] | None] = field(default_factory=dict)
+    # Blocks valid against their connector's schema, for the connector's own checks.
+    valid: dict[str, tuple[ResolvedBlock, type[Connector]]] = field(default_factory=dict)
 
 
 def _connector_class(
@@ -207,7 +211,7 @@ def _connector_class(
 
 
 def _check_block(
-    doc: Document, block: ResolvedBlock, role: str, registry: Registry
+    doc: Document, block: ResolvedBlock, role: str, registry: Registry, blocks: _Blocks
 ) -> Sequence[str] | None:
     """Validate one merged block against its connector; return its declared fields."""
     assert block.connector is not None
@@ -252,6 +256,7 @@ def _check_block(
                 doc.add(path, message, key=at_key)
     if errors:
         return None
+    blocks.valid[block.path] = (block, cls)
     try:
         declared = cls.declared_fields(block.options)
     except Exception:  # a plugin's bug here must not stop validation
@@ -273,7 +278,7 @@ def _connector_problems(doc: Document, registry: Registry) -> _Blocks:
             resolved = resolve_block(doc, raw, path)
             if resolved is None or resolved.connector is None:
                 continue
-            blocks.fields[path] = _check_block(doc, resolved, role, registry)
+            blocks.fields[path] = _check_block(doc, resolved, role, registry, blocks)
     for name, conn in (data.get("connections") or {}).items():
         connector = conn.get("connector")
         known = registry.connectors
@@ -440,12 +445,29 @@ def _semantic_problems(doc: Document, job: Job, blocks: _Blocks, registry: Regis
                     doc.add(join_path(spath, "key"),
                             f"key field {name!r} is not a field of the source; it provides: "
                             f"{', '.join(available)}{suggest(name, available)}")
+        _ask_connectors(doc, step, spath, blocks, fields)
         plugins = registry.plugins
         for tindex, plugin in enumerate(step.transforms):
             if plugin.plugin not in plugins:
                 doc.add(join_path(join_path(join_path(spath, "transforms"), tindex), "plugin"),
                         f"unknown transform plugin {plugin.plugin!r}; known: "
                         f"{', '.join(sorted(plugins)) or 'none'}{suggest(plugin.plugin, plugins)}")
+
+
+def _ask_connectors(doc: Document, step: Step, spath: str, blocks: _Blocks,
+                    fields: Sequence[str] | None) -> None:
+    for role in ("source", "destination"):
+        found = blocks.valid.get(join_path(spath, role))
+        if found is None:
+            continue
+        block, cls = found
+        ctx = CheckContext(
+            role=role,
+            key_fields=step.key,
+            fields=(record_fields(step, fields) if role == "destination"
+                    else frozenset(fields) if fields is not None else None),
+        )
+        check_connector_block(doc, cls, block, ctx)
 
 
 def check_document(doc: Document, registry: Registry | None = None) -> Job | None:
