@@ -198,22 +198,29 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(redact(json.dumps(doc, indent=2, default=str)))
     else:
         print(redact(render_plan(job.name, plans)))
-    return EXIT_OK
+    return EXIT_FAILED if result.status == "failed" else EXIT_OK
 
 
 def render_plan(job: str, plans: list[StepPlan]) -> str:
     lines = [f"plan for {job} (dry run: nothing was written)"]
     for p in plans:
-        lines.append(
-            f"{p.job}/{p.step} [{p.mode}]: read {p.read}: {p.creates} to create, "
-            f"{p.updates} to update, {p.deletes} to {p.delete_action if p.deletes else 'remove'}, "
-            f"{p.unchanged} unchanged{' (rewritten by a full run)' if p.rewrites_unchanged else ''}"
-            f", {p.quarantined} to quarantine, {p.duplicates} duplicates"
-        )
-        for kind in ("create", "update", "delete", "quarantine"):
-            for sample in p.samples[kind]:
+        removal = p.delete_action if p.delete_action != "ignore" else "remove"
+        counts = [f"{p.creates} to create", f"{p.updates} to update"]
+        if p.upserts:
+            counts.append(f"{p.upserts} to upsert")
+        counts += [f"{p.deletes} to {removal}", f"{p.unchanged} unchanged",
+                   f"{p.quarantined} to quarantine", f"{p.duplicates} duplicates"]
+        if p.skipped:
+            counts.append(f"{p.skipped} held back")
+        full = " (a full run rewrites unchanged records)" if p.rewrites_unchanged else ""
+        lines.append(f"{p.job}/{p.step} [{p.mode}]: read {p.read}: {', '.join(counts)}{full}")
+        if p.error:
+            lines.append(f"  failed: {p.error}")
+        for kind in ("create", "update", "upsert", "delete", "quarantine"):
+            label = removal if kind == "delete" else kind
+            for sample in p.samples.get(kind, []):
                 key = "/".join(sample.key) if sample.key is not None else "-"
                 detail = sample.reason if kind == "quarantine" else (
                     json.dumps(sample.record, default=str) if sample.record else "")
-                lines.append(f"  {kind:<10} {key} {detail}".rstrip())
+                lines.append(f"  {label:<10} {key} {detail}".rstrip())
     return "\n".join(lines)

@@ -139,6 +139,9 @@ def _run_composite(
         result.run_id = run_id
         try:
             each()
+            # The composite's own run record carries the sum of its children's steps, so
+            # `status` and `history` show what a complete sync did.
+            _total_counts(state, job.name, run_id, result)
         except BaseException as exc:
             state.finish_run(run_id, "failed", redact(f"{type(exc).__name__}: {exc}"))
             raise
