@@ -88,6 +88,17 @@ class ResolvedBlock:
         self.path = path
 
 
+def _legacy_retry(*refs: ConnectorRef | None) -> dict[str, Any]:
+    """A connection's ``retry`` (numbers of seconds), from before the step's ``errors.retry``
+    became the one retry setting: used only where the step sets none (validate warns)."""
+    for ref in refs:
+        legacy = ref.options.get("retry") if ref is not None else None
+        if isinstance(legacy, Mapping):
+            return {k: (f"{v}s" if k != "attempts" and isinstance(v, int | float) else v)
+                    for k, v in legacy.items() if k in ("attempts", "backoff", "max_backoff")}
+    return {}
+
+
 def resolve_block(doc: Document, block: Mapping[str, Any], path: str) -> ResolvedBlock | None:
     """Merge a block with the connection it names; report an unknown connection."""
     connections = (doc.data.get("connections") or {}) if isinstance(doc.data, dict) else {}
@@ -332,7 +343,7 @@ class _JobBuilder:
         if "flatten" in node:
             flatten = FlattenSpec(node["flatten"]["field"], node["flatten"].get("prefix", ""))
         errors = node.get("errors") or {}
-        retry = errors.get("retry") or {}
+        retry = errors.get("retry") or _legacy_retry(destination, source)
         epath = join_path(join_path(path, "errors"), "retry")
         policy = ErrorPolicy(
             max_bad_records=errors.get("max_bad_records", 100),
