@@ -16,6 +16,7 @@ from typing import Any, Literal
 from connectors.api import WriteOp
 from runner.transforms import Transformed
 
+from .intents import HELD
 from .ops import idempotency_key
 
 __all__ = ["WRITES", "Decision", "Destination", "decide", "write_op"]
@@ -24,12 +25,6 @@ Key = tuple[str, ...]
 Kind = Literal["create", "update", "upsert", "unchanged", "skip"]
 WRITES = frozenset({"create", "update", "upsert"})
 
-SKIP_UNRESOLVED = (
-    "an earlier run sent this record's create and stopped before the destination's answer was "
-    "recorded, so it may exist there already, and this destination has no `match` request to "
-    "ask; check the destination, then `commerce-sync quarantine retry` (create it) or add "
-    "`match` to the destination so the next run can tell"
-)
 SKIP_NO_UPDATE = (
     "the destination declares no `update` or `upsert` request, so a changed record it already "
     "holds cannot be sent; add one to the destination"
@@ -99,7 +94,7 @@ def decide(
     for key, item, digest in fresh:
         if key in blocked:
             decisions.append(Decision("skip", key, item, digest, known.get(key),
-                                      SKIP_UNRESOLVED))
+                                      HELD))
             continue
         if not rewrite_all and stored.get(key) == digest:
             decisions.append(Decision("unchanged", key, item, digest, known.get(key)))
