@@ -27,6 +27,7 @@ class JobStatus:
     max_age_s: float | None
     stale: bool | None  # None: no freshness objective
     quarantined: int
+    duplicates: int = 0  # natural keys the destination holds twice (`commerce-sync duplicates`)
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -76,6 +77,7 @@ def job_statuses(
                 max_age_s=job.max_age_s,
                 stale=stale,
                 quarantined=state.quarantine_count(name),
+                duplicates=len(state.duplicates_list(name)),
             )
         )
     return out
@@ -96,7 +98,7 @@ def _age(seconds: float | None) -> str:
 
 def render_text(statuses: list[JobStatus]) -> str:
     header = ("JOB", "LAST RUN", "OUTCOME", "ROWS", "NEXT RUN", "AGE", "MAX AGE", "FRESH",
-              "QUARANTINE")
+              "QUARANTINE", "DUPLICATES")
     rows = [header]
     for s in statuses:
         fresh = "-" if s.stale is None else ("STALE" if s.stale else "ok")
@@ -104,7 +106,7 @@ def render_text(statuses: list[JobStatus]) -> str:
             s.job, _when(s.last_run_at), s.last_status or "never",
             "-" if s.rows_last_run is None else str(s.rows_last_run),
             _when(s.next_run_at) if s.next_run_at else "on demand", _age(s.age_s),
-            _age(s.max_age_s), fresh, str(s.quarantined),
+            _age(s.max_age_s), fresh, str(s.quarantined), str(s.duplicates),
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()

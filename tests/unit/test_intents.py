@@ -129,3 +129,23 @@ def test_on_duplicate_policies_choose_by_id_order(
     run_job(job(on_duplicate=policy), project=None, state=state, mode="full")
     assert state.keymap_get("inventory", "products", [("A0",)]) == {("A0",): ids[kept]}
     assert len(store.objects) == 2  # reported, not deleted
+
+
+def test_duplicates_command_lists_every_id(
+    world: World, store: Store, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.cli.main import main
+    from runner.state import open_state
+
+    path = tmp_path / "state.db"
+    state = open_state(str(path))
+    store.listable = True
+    first, second = (store.add(("A0",), {"sku": "A0"}) for _ in range(2))
+    world.rows["erp"] = [row(0)]
+    run_job(job(), project=None, state=state, mode="full")
+    state.close()
+    assert main(["duplicates", "--state", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"inventory/products A0: kept {first}; also held as {second}" in out
+    assert main(["duplicates", "--state", str(path), "--format", "json"]) == 0
+    assert f'"{second}"' in capsys.readouterr().out
