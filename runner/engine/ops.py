@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
 from typing import Any
 
-from connectors.api import WriteOp
 from runner.spec import All, Filter
-from runner.transforms import Transformed
 
-__all__ = ["idempotency_key", "norm_key", "pushed_part", "write_ops"]
+__all__ = ["idempotency_key", "norm_key", "pushed_part"]
 
 _SEP = "\x1f"
 
@@ -25,20 +22,6 @@ def idempotency_key(job: str, step: str, key: tuple[str, ...], row_hash: str) ->
     """
     text = _SEP.join((job, step, *key, row_hash))
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-
-
-def write_ops(
-    job: str, step: str, changed: Iterable[tuple[tuple[str, ...], Transformed, str]],
-    known: Mapping[tuple[str, ...], str],
-) -> list[WriteOp]:
-    """One write per ``(key, transformed, row hash)``: an update of the id the key map holds
-    for the key, else a create, with the idempotency key of this change of this record.
-    Positional arguments: a third cheaper per record than keywords."""
-    return [
-        WriteOp("update" if k in known else "create", k, t.record, known.get(k),
-                idempotency_key(job, step, k, h))
-        for k, t, h in changed
-    ]
 
 
 def norm_key(key: Any) -> tuple[str, ...]:
