@@ -40,7 +40,15 @@ from runner.spec import FieldMap, Job, Step
 
 __all__ = ["SCHEMA_PATH", "Registry", "check_document", "check_project", "pipeline_schema"]
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "pipeline.schema.json"
+
+def _schemas_dir() -> Path:
+    # A wheel carries schemas/ as runner/schemas (see setup.py); a source checkout, editable
+    # install included, reads the one copy at the repository's top, where editors point.
+    installed = Path(__file__).resolve().parent / "schemas"
+    return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "schemas"
+
+
+SCHEMA_PATH = _schemas_dir() / "pipeline.schema.json"
 TRANSFORM_GROUP = "commerce_sync.transforms"
 
 _TYPE_NAMES = {
