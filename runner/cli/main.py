@@ -3,7 +3,7 @@
 Each command lives in ``runner/cli/<name>_cmd.py`` and exposes ``ORDER`` (its place in
 ``--help``) and ``register(subparsers)``, which adds its parser and sets ``func`` to a callable
 taking the parsed namespace and returning an exit code. Exit codes: 0 ok, 1 run failed,
-2 invalid configuration, 130 interrupted.
+2 invalid configuration, 3 the run finished but quarantined records, 130 interrupted.
 """
 
 from __future__ import annotations

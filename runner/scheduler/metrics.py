@@ -57,6 +57,11 @@ class SchedulerMetrics:
         self.quarantine = Gauge(
             "commerce_sync_quarantine_size", "Records waiting in quarantine", ["job"], registry=r,
         )
+        self.last_quarantined = Gauge(
+            "commerce_sync_last_run_quarantined",
+            "Records the job's last finished run set aside (its outcome is then 'partial')",
+            ["job"], registry=r,
+        )
         self._breached: set[str] = set()
         self._never_run: set[str] = set()
         self._started: dt.datetime | None = None  # the first check: when serving began
@@ -64,8 +69,10 @@ class SchedulerMetrics:
     def run_finished(self, job: str, status: str, duration_s: float, result: Any) -> None:
         self.runs.labels(job, status).inc()
         self.duration.labels(job).observe(duration_s)
-        if status == "succeeded":
+        if status in ("succeeded", "partial"):
             self.last_success.labels(job).set(dt.datetime.now(dt.UTC).timestamp())
+        if status != "interrupted":
+            self.last_quarantined.labels(job).set(getattr(result, "quarantined", 0) or 0)
         for step in getattr(result, "steps", None) or ():
             for kind in _ROW_KINDS:
                 value = getattr(step, kind, 0) or 0

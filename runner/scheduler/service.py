@@ -333,6 +333,8 @@ class Scheduler:
             got = getattr(result, "status", "failed")
             if got == "succeeded":
                 status = "succeeded"
+            elif got == "partial":  # finished, with records set aside in quarantine
+                status = "partial"
             elif got == "interrupted":
                 status = "interrupted"
         except LockedError as exc:

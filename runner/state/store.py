@@ -175,7 +175,7 @@ class SqlStateStore(CoordinationMixin):
 
     def _record_outcome(self, conn: sa.Connection, job: str, status: RunStatus, now: Any) -> None:
         values: dict[str, Any] = {"last_finished_at": now, "last_status": status}
-        if status == "succeeded":
+        if status in ("succeeded", "partial"):  # what was not quarantined is fresh
             values["last_success_at"] = now
         stmt = self._insert(schedule).values(job=job, **values)
         conn.execute(stmt.on_conflict_do_update(index_elements=[schedule.c.job], set_=values))

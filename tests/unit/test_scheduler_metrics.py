@@ -101,3 +101,20 @@ def test_a_job_still_never_run_past_its_objective_is_stale(caplog: Any) -> None:
     assert stale[0].__dict__["never_run"] is True and stale[0].__dict__["waited_s"] == 3660.0
     assert "age_s" not in stale[0].__dict__
     assert gauge(metrics, "commerce_sync_freshness_breached", "b") == 1
+
+
+class _Result:
+    def __init__(self, quarantined: int) -> None:
+        self.quarantined = quarantined
+        self.steps: list[Any] = []
+
+
+def test_a_partial_run_is_counted_under_its_own_outcome_with_its_quarantined_records() -> None:
+    """Issue 11, item 6: metrics said ``succeeded`` for a run that quarantined records."""
+    metrics = SchedulerMetrics()
+    metrics.run_finished("inventory", "partial", 1.0, _Result(quarantined=7))
+    sample = metrics.registry.get_sample_value
+    assert sample("commerce_sync_runs_total", {"job": "inventory", "outcome": "partial"}) == 1
+    assert gauge(metrics, "commerce_sync_last_run_quarantined", "inventory") == 7
+    metrics.run_finished("inventory", "succeeded", 1.0, _Result(quarantined=0))
+    assert gauge(metrics, "commerce_sync_last_run_quarantined", "inventory") == 0
