@@ -303,6 +303,14 @@ class SqlStateStore(CoordinationMixin):
             unmapped = [{"k": encode_key(k)} for k in commit.unmapped]
             if unmapped:
                 conn.execute(_delete_by_key(keymap, keymap.c.entity, job, commit.entity), unmapped)
+            if commit.hashes:
+                # A key written and acknowledged is no longer refused: forget its old refusal
+                # (before this batch's own refusals go in, so a key refused again stays).
+                written = [encode_key(k) for k in commit.hashes]
+                for chunk in _chunks(written):
+                    conn.execute(sa.delete(quarantine).where(
+                        quarantine.c.job == job, quarantine.c.step == step,
+                        quarantine.c.key.in_(chunk)))
             self._quarantine_put(conn, commit, now)
             released = list(commit.released)
             for chunk in _chunks(released):
