@@ -175,7 +175,8 @@ def print_result(result: JobResult) -> int:
     if result.error:
         line = f"{line}: {result.error}"
     if result.status == "partial":
-        line = (f"{line}: {result.quarantined} records quarantined; see `commerce-sync "
+        records = "record" if result.quarantined == 1 else "records"
+        line = (f"{line}: {result.quarantined} {records} quarantined; see `commerce-sync "
                 f"quarantine list --job {result.job}`")
     ok = result.status in ("succeeded", "partial")
     print(redact(line), file=sys.stdout if ok else sys.stderr)
