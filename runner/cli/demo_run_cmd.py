@@ -92,7 +92,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # The pipelines read these; point them at what this command starts unless told otherwise.
     os.environ.setdefault("ERP_DATABASE_URL", f"sqlite:///{db}")
     os.environ.setdefault("COMMERCE_URL", f"http://127.0.0.1:{args.port}")
-    url, key = _store()
+    _, key = _store()
 
     app = create_app(args.data, key)
     server = uvicorn.Server(
