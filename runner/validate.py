@@ -201,8 +201,9 @@ def _humanize_branches(
         verb = "give only one of" if given else "needs one of"
         return [(path, f"{verb}: {', '.join(keys)}", False)]
     # The one alternative of the value's own type (a mapping for `{connect, read}`) is meant.
+    kind = _type_name(instance)
     typed = [i for i, b in enumerate(branches)
-             if isinstance(b, Mapping) and _type_name(instance) == _TYPE_NAMES.get(str(b.get("type")))]
+             if isinstance(b, Mapping) and kind == _TYPE_NAMES.get(str(b.get("type")))]
     if len(typed) == 1:
         inside = [e for e in error.context or [] if e.relative_schema_path
                   and e.relative_schema_path[0] == typed[0]]
