@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from runner.errors import ConfigProblem, register_secret
+from runner.errors import ConfigProblem, register_secret, register_url_secrets
 
 __all__ = [
     "Document",
@@ -179,6 +179,8 @@ def interpolate(
         value = env.get(name)
         if value and secret_env_name(name):
             register_secret(value)
+        if value and "://" in value:  # a URL may carry a password whatever its name
+            register_url_secrets(value)
         if sep:
             return value if value else default
         if value is None:

@@ -23,7 +23,9 @@ without its query string or credentials, and status codes; :func:`redact` is the
 
 from __future__ import annotations
 
+import re
 import threading
+import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -38,8 +40,10 @@ __all__ = [
     "RunFailed",
     "StateError",
     "SyncError",
+    "mask_url",
     "redact",
     "register_secret",
+    "register_url_secrets",
 ]
 
 
@@ -138,17 +142,93 @@ def register_secret(value: str | None) -> None:
 
 
 def redact(text: str) -> str:
-    """Mask every registered secret in ``text`` with ``***``.
+    """Mask every registered secret in ``text`` with ``***``, and every credential of a URL
+    written in it (see :func:`mask_url`), so a URL never known as a secret is masked too.
 
     >>> register_secret("s3cr3t-key")
     >>> redact("401 for key s3cr3t-key")
     '401 for key ***'
     """
-    if not _secrets:
-        return text
-    with _secrets_lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, "***")
+    if _secrets:
+        with _secrets_lock:
+            secrets = sorted(_secrets, key=len, reverse=True)
+        for secret in secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+    if "://" in text:
+        text = _URL_IN_TEXT.sub(_mask_match, text)
     return text
+
+
+def _mask_match(match: re.Match[str]) -> str:
+    url = match.group(0)
+    # Punctuation closing a sentence ("...?password=x: connection failed") is not the URL's.
+    bare = url.rstrip(".,;:)]}")
+    return mask_url(bare) + url[len(bare):]
+
+
+# Query parameters that carry a credential, compared in lower case: libpq's password and
+# sslpassword, MySQL's passwd/pwd, and the usual API names. A name ending in one of the
+# suffixes (client_secret, refresh_token, x-api-key) is one too.
+_SECRET_QUERY_KEYS = frozenset({
+    "password", "passwd", "pwd", "pass", "token", "key", "secret", "api_key", "apikey",
+    "access_token", "sslpassword", "client_secret", "auth", "authorization", "signature", "sig",
+})
+_SECRET_QUERY_SUFFIXES = ("password", "passwd", "secret", "token", "_key", "-key", "apikey")
+# A URL inside free text: a scheme, then everything up to whitespace or a quote.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
+
+
+def _secret_query_key(name: str) -> bool:
+    lowered = urllib.parse.unquote_plus(name).strip().lower()
+    return lowered in _SECRET_QUERY_KEYS or lowered.endswith(_SECRET_QUERY_SUFFIXES)
+
+
+def mask_url(url: str) -> str:
+    """``url`` with the password of its userinfo and the values of its credential query
+    parameters replaced by ``***``; everything else (host, port, database, other parameters)
+    is kept, because that is what a user needs to see to find the problem.
+
+    >>> mask_url("postgresql://erp:pw@db/erp?sslmode=require&password=x")
+    'postgresql://erp:***@db/erp?sslmode=require&password=***'
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    # Split by hand rather than with urlsplit: it must keep every character it does not mask,
+    # and accept what is not quite a URL (a driver's "postgresql+psycopg://", a truncated one).
+    rest, hash_sep, fragment = rest.partition("#")
+    rest, query_sep, query = rest.partition("?")
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if at:
+        user, colon, _password = userinfo.partition(":")
+        authority = f"{user}:***@{host}" if colon else authority
+    if query_sep:
+        parts = []
+        for item in query.split("&"):
+            name, eq, value = item.partition("=")
+            parts.append(f"{name}=***" if eq and value and _secret_query_key(name) else item)
+        query = "&".join(parts)
+    return (f"{scheme}://{authority}{slash}{path}{query_sep}{query}{hash_sep}{fragment}")
+
+
+def register_url_secrets(url: str | None) -> None:
+    """Register the credentials ``url`` carries (its userinfo password, its credential query
+    values, decoded and as written) so that :func:`redact` masks them wherever they appear
+    later, e.g. in a driver's message that quotes the password without the URL."""
+    if not url or "://" not in url:
+        return
+    rest = url.partition("://")[2].partition("#")[0]
+    rest, _, query = rest.partition("?")
+    userinfo, at, _host = rest.partition("/")[0].rpartition("@")
+    values: list[str] = []
+    if at and ":" in userinfo:
+        values.append(userinfo.partition(":")[2])
+    for item in query.split("&"):
+        name, eq, value = item.partition("=")
+        if eq and _secret_query_key(name):
+            values.append(value)
+    for value in values:
+        register_secret(value)
+        register_secret(urllib.parse.unquote_plus(value))

@@ -85,23 +85,37 @@ def pipeline_files(
     return unique, problems
 
 
+def _neighbours(paths: Sequence[str | Path], named: set[Path]) -> list[Path]:
+    """The other pipeline files in the folder of each file named alone: the project that file
+    belongs to, so that its ``depends_on`` and keymap references to other jobs resolve."""
+    folders = {Path(p).parent for p in paths if Path(p).is_file()}
+    found, _ = pipeline_files(sorted(folders))
+    return [f for f in found if f.resolve() not in named]
+
+
 def load_project(
     paths: Sequence[str | Path],
     *,
     env: Mapping[str, str] | None = None,
     strict_env: bool = False,
+    neighbours: bool = True,
 ) -> Project:
     """Load, interpolate and validate the pipeline files under ``paths``.
 
     ``env`` defaults to ``os.environ``. Only files without errors become jobs; a job is also
     dropped when a check across files (duplicate name, unknown or cyclic depends_on) fails.
+    A file named alone is checked against the other pipeline files of its folder (its
+    project), whose own problems and jobs are left out; ``neighbours=False`` checks it alone
+    (a folder of unrelated examples, such as the golden error cases, is no project).
     """
     environ = os.environ if env is None else env
     files, problems = pipeline_files(paths)
     docs: list[Document] = []
     built: dict[str, Job] = {}
     registry = Registry.current()
-    for file in files:
+    named = {f.resolve() for f in files}
+    context = _neighbours(paths, named) if neighbours else []
+    for file in [*files, *context]:
         doc = load_file(file, env=environ, strict_env=strict_env)
         job = check_document(doc, registry)
         docs.append(doc)
@@ -109,7 +123,7 @@ def load_project(
             built[doc.file] = job
     check_project(docs, built)
     jobs: dict[str, Job] = {}
-    for doc in docs:
+    for doc in docs[: len(files)]:  # the neighbours only gave context: not reported, not run
         problems.extend(doc.problems)
         job = built.get(doc.file)
         if job is not None and not doc.has_errors:

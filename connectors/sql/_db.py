@@ -14,7 +14,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from runner.errors import ConfigError, FatalError, RetryableError, register_secret
+from runner.errors import (
+    ConfigError,
+    FatalError,
+    RetryableError,
+    mask_url,
+    register_secret,
+    register_url_secrets,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +46,7 @@ def make_url(raw: str) -> sa.URL:
             "(e.g. postgresql+psycopg://erp@db/erp or sqlite:///var/erp.db)"
         ) from exc
     register_secret(raw)
+    register_url_secrets(raw)
     if url.password:
         register_secret(str(url.password))
     driver = _DRIVERS.get(url.drivername)
@@ -48,7 +56,8 @@ def make_url(raw: str) -> sa.URL:
 
 
 def safe_url(url: sa.URL) -> str:
-    return url.render_as_string(hide_password=True)
+    # SQLAlchemy hides the userinfo password only; a query can carry one too (?password=).
+    return mask_url(url.render_as_string(hide_password=True))
 
 
 def create_engine(url: sa.URL) -> sa.Engine:

@@ -47,17 +47,25 @@ def register(sub: Any) -> None:
     order = sub.add_parser(
         "demo-order",
         help="place a shopper's order in the running sandbox store",
-        description="Place an order in the sandbox as a shopper would, for the demo and tests.",
+        description="Place an order in the sandbox as a shopper would, for the demo and tests. "
+        "The store is at $COMMERCE_URL (default http://127.0.0.1:8765) and takes the key in "
+        f"$COMMERCE_API_KEY (default {DEFAULT_KEY!r}), unless --url / --api-key say otherwise.",
     )
+    order.add_argument("--url", default=None,
+                       help="the store's base URL (default $COMMERCE_URL, else "
+                            "http://127.0.0.1:8765; `demo --port N` prints the one to use)")
+    order.add_argument("--api-key", default=None,
+                       help=f"the store's API key (default $COMMERCE_API_KEY, else "
+                            f"{DEFAULT_KEY!r})")
     order.add_argument("--sku", action="append", help="sku to buy (default: a published product)")
     order.add_argument("--quantity", type=int, default=1, help="quantity of each sku (1)")
     order.add_argument("--email", default="shopper@example.com", help="the shopper's e-mail")
     order.set_defaults(func=cmd_demo_order)
 
 
-def _store() -> tuple[str, str]:
-    url = os.environ.get("COMMERCE_URL", "http://127.0.0.1:8765")
-    key = os.environ.get("COMMERCE_API_KEY", DEFAULT_KEY)
+def _store(url: str | None = None, key: str | None = None) -> tuple[str, str]:
+    url = url or os.environ.get("COMMERCE_URL", "http://127.0.0.1:8765")
+    key = key or os.environ.get("COMMERCE_API_KEY", DEFAULT_KEY)
     register_secret(key)
     return url.rstrip("/"), key
 
@@ -84,7 +92,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # The pipelines read these; point them at what this command starts unless told otherwise.
     os.environ.setdefault("ERP_DATABASE_URL", f"sqlite:///{db}")
     os.environ.setdefault("COMMERCE_URL", f"http://127.0.0.1:{args.port}")
-    url, key = _store()
+    _, key = _store()
 
     app = create_app(args.data, key)
     server = uvicorn.Server(
@@ -106,15 +114,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     finally:
         state.close()
 
-    print(
-        f"sandbox store on {url} (API key from COMMERCE_API_KEY, default {DEFAULT_KEY!r})\n"
-        "every job runs once now, then on its schedule. In another terminal:\n"
-        "  commerce-sync demo-order                 # a shopper places an order\n"
-        "  commerce-sync trigger online-orders      # bring it into the ERP now\n"
-        "  commerce-sync status                     # what ran, what is next\n"
-        "Ctrl-C stops after the batch in flight.",
-        file=sys.stderr,
-    )
+    print(shopper_hints(f"http://127.0.0.1:{args.port}"), file=sys.stderr)
     serve_args = argparse.Namespace(
         paths=paths, state=args.state, metrics_port=0, owner=None, lease=60.0,
         max_workers=2, reload_interval=3.0,
@@ -126,20 +126,58 @@ def cmd_demo(args: argparse.Namespace) -> int:
         thread.join(timeout=10)
 
 
+def shopper_hints(url: str) -> str:
+    """What ``demo`` tells the user to try in another terminal, aimed at the store it started
+    (the other terminal does not share this one's environment)."""
+    order = "commerce-sync demo-order"
+    if url != "http://127.0.0.1:8765":
+        order = f"{order} --url {url}"
+    return (
+        f"sandbox store on {url} (API key from COMMERCE_API_KEY, default {DEFAULT_KEY!r})\n"
+        "every job runs once now, then on its schedule. In another terminal:\n"
+        f"  {order:<40} # a shopper places an order\n"
+        f"  {'commerce-sync trigger online-orders':<40} # bring it into the ERP now\n"
+        f"  {'commerce-sync status':<40} # what ran, what is next\n"
+        "Ctrl-C stops after the batch in flight."
+    )
+
+
+def _refused(response: httpx.Response, url: str) -> FatalError:
+    if response.status_code in (401, 403):
+        return FatalError(
+            f"the store at {url} refused the API key ({response.status_code}); pass the key "
+            "it expects with --api-key or COMMERCE_API_KEY (the sandbox's is the one it was "
+            f"started with, default {DEFAULT_KEY!r})")
+    return FatalError(f"the store at {url} answered {response.status_code} to "
+                      f"{response.request.method} {response.request.url.path}: "
+                      f"{response.text[:200]}; is --url the sandbox store's address?")
+
+
+def _get(client: httpx.Client, path: str, url: str, **kw: Any) -> Any:
+    response = client.get(path, **kw)
+    if response.status_code >= 400:
+        raise _refused(response, url)
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise FatalError(f"{url} answered {path} with something other than JSON; is --url "
+                         "the sandbox store's address?") from exc
+
+
 def cmd_demo_order(args: argparse.Namespace) -> int:
-    url, key = _store()
+    url, key = _store(args.url, args.api_key)
     headers = {"X-API-Key": key}
     try:
         with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
             skus = args.sku
             if not skus:
-                page = client.get("/v1/products", params={"limit": 50}).raise_for_status().json()
+                page = _get(client, "/v1/products", url, params={"limit": 50})
                 published = [p for p in page.get("data", []) if p.get("published", True)]
                 if not published:
                     raise FatalError("the store has no published product yet; let the inventory "
                                      "job run first (commerce-sync trigger inventory)")
                 skus = [(published[0].get("variants") or [published[0]])[0]["sku"]]
-            modes = client.get("/v1/delivery-modes").raise_for_status().json().get("data", [])
+            modes = _get(client, "/v1/delivery-modes", url).get("data", [])
             order = {
                 "store_id": "web-us",
                 "customer": {"email": args.email, "name": "Demo Shopper"},
@@ -150,13 +188,16 @@ def cmd_demo_order(args: argparse.Namespace) -> int:
                 "lines": [{"sku": sku, "quantity": args.quantity} for sku in skus],
             }
             placed = client.post("/v1/shop/orders", json=order)
+            if placed.status_code in (401, 403):
+                raise _refused(placed, url)
             if placed.status_code >= 400:
                 raise FatalError(f"the store refused the order ({placed.status_code}): "
                                  f"{placed.text[:200]}")
             body = placed.json()
-    except httpx.HTTPError as exc:
-        raise FatalError(f"cannot reach the sandbox store at {url} ({type(exc).__name__}); "
-                         "is `commerce-sync demo` or `commerce-sync sandbox` running?") from exc
+    except httpx.TransportError as exc:
+        raise FatalError(f"cannot reach the store at {url} ({type(exc).__name__}); is "
+                         "`commerce-sync demo` or `commerce-sync sandbox` running there? "
+                         "Point at it with --url or COMMERCE_URL") from exc
     print(f"placed order {body.get('number')} ({body.get('id')}): "
           f"{', '.join(skus)} x{args.quantity}, total {body.get('total')} {body.get('currency')}")
     return 0

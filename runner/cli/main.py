@@ -3,7 +3,7 @@
 Each command lives in ``runner/cli/<name>_cmd.py`` and exposes ``ORDER`` (its place in
 ``--help``) and ``register(subparsers)``, which adds its parser and sets ``func`` to a callable
 taking the parsed namespace and returning an exit code. Exit codes: 0 ok, 1 run failed,
-2 invalid configuration, 130 interrupted.
+2 invalid configuration, 3 the run finished but quarantined records, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from runner.errors import ConfigError, SyncError, redact
 from runner.logs import setup_logging
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `yes | head -1`
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _dispatch(argv)
+        # Flush here, not at interpreter exit, so a reader that went away is seen below.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `commerce-sync history | head -1`: the reader has what it wanted. Python's recipe:
+        # point stdout at devnull so the final flush at exit cannot raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

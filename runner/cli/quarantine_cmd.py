@@ -32,7 +32,8 @@ def register(sub: Any) -> None:
     show.set_defaults(func=cmd_show)
 
     for name, func, text in (
-        ("retry", cmd_retry, "send records again through their step's mapping and destination"),
+        ("retry", cmd_retry, "read the records' keys again from the source (else send the "
+                             "stored record) through the step's mapping and destination"),
         ("drop", cmd_drop, "forget records"),
     ):
         p = actions.add_parser(name, help=text)
@@ -112,6 +113,16 @@ def cmd_retry(args: argparse.Namespace) -> int:
     if report.missing:
         print(f"not found: {', '.join(map(str, report.missing))}", file=sys.stderr)
     print(f"released {report.released}, still quarantined {report.failed}")
+    print(f"re-read {report.reread} from the source")
+    for note in report.notes:
+        print(redact(note))
+    if report.gone:
+        ids = " ".join(map(str, report.gone))
+        print(f"{len(report.gone)} no longer at the source (or no longer selected), so not "
+              f"sent; forget them with `commerce-sync quarantine drop {ids}`")
+    if report.failed > len(report.gone):
+        print("see why with `commerce-sync quarantine list`; fix the data at the source or the "
+              "mapping, then retry again (the next run also releases every key it writes)")
     return 0 if report.failed == 0 and not report.missing and not report.errors else 1
 
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 ORDER = 20
 PIPELINES_ENV = "COMMERCE_SYNC_PIPELINES"
-EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_OK, EXIT_FAILED, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 3, 130
 
 
 def add_pipelines_option(parser: argparse.ArgumentParser) -> None:
@@ -176,9 +176,16 @@ def print_result(result: JobResult) -> int:
     line = f"{result.job}: {result.status} in {result.duration_s:.2f}s"
     if result.error:
         line = f"{line}: {result.error}"
-    print(redact(line), file=sys.stdout if result.status == "succeeded" else sys.stderr)
+    if result.status == "partial":
+        records = "record" if result.quarantined == 1 else "records"
+        line = (f"{line}: {result.quarantined} {records} quarantined; see `commerce-sync "
+                f"quarantine list --job {result.job}`")
+    ok = result.status in ("succeeded", "partial")
+    print(redact(line), file=sys.stdout if ok else sys.stderr)
     if result.status == "succeeded":
         return EXIT_OK
+    if result.status == "partial":
+        return EXIT_PARTIAL
     if result.status == "interrupted":
         return EXIT_INTERRUPTED
     return EXIT_FAILED

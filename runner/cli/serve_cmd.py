@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from runner.errors import ConfigError
+from runner.errors import ConfigError, StateError
 
 ORDER = 40
 
@@ -54,11 +54,19 @@ def register(sub: Any) -> None:
                        help="how often pipeline files are checked for changes (default 3)")
     serve.set_defaults(func=cmd_serve)
 
-    trig = sub.add_parser("trigger", help="ask a running `serve` to run a job now")
+    trig = sub.add_parser(
+        "trigger", help="ask a running `serve` to run a job now",
+        description="Ask a running `commerce-sync serve` to run a job now. Exit 1 when no "
+                    "scheduler is listening (nothing is queued), unless --run runs it here.")
     trig.add_argument("job")
     trig.add_argument("--state", default=None, help="state store path or URL")
     trig.add_argument("--force", action="store_true",
                       help="run even outside the job's allowed window")
+    trig.add_argument("--run", action="store_true",
+                      help="with no scheduler listening, run the job in this process instead")
+    trig.add_argument("--pipelines", default=os.environ.get("COMMERCE_SYNC_PIPELINES",
+                                                            "pipelines"), metavar="DIR",
+                      help="pipeline files or folder, for --run (default ./pipelines)")
     trig.set_defaults(func=cmd_trigger)
 
     status = sub.add_parser("status", help="last run, next run and freshness of every job")
@@ -77,7 +85,7 @@ def _load(paths: Sequence[str]) -> Any:
 def cmd_serve(args: argparse.Namespace) -> int:
     from runner.scheduler.metrics import MetricsServer, SchedulerMetrics
     from runner.scheduler.reload import ProjectWatcher
-    from runner.scheduler.service import Scheduler
+    from runner.scheduler.service import LISTENER_BEAT_S, Scheduler, mark_listening
     from runner.state import open_state
 
     paths = _paths(args)
@@ -125,9 +133,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
             healthy=lambda: time.monotonic() - scheduler.last_tick < 10.0,
         ).start()
     fresh_next = [0.0]
+    beat_next = [time.monotonic() + LISTENER_BEAT_S]
+    mark_listening(state, _utcnow())  # before the first tick: /healthz ok means triggers work
 
     def on_idle() -> None:
         watcher.poll()
+        if time.monotonic() >= beat_next[0]:
+            beat_next[0] = time.monotonic() + LISTENER_BEAT_S
+            try:
+                mark_listening(state, _utcnow())
+            except StateError as exc:  # missed beats only matter after several
+                log.warning("serve.heartbeat_failed", extra={"error": str(exc)})
         if time.monotonic() >= fresh_next[0]:
             fresh_next[0] = time.monotonic() + 10.0
             metrics.check_freshness(scheduler.project.jobs, state, _utcnow())
@@ -137,24 +153,48 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.close()
+        try:
+            mark_listening(state, _utcnow(), stopped=True)
+        except StateError as exc:  # the heartbeat goes stale on its own
+            log.warning("serve.heartbeat_failed", extra={"error": str(exc)})
         state.close()
     return EXIT_OK
 
 
 def cmd_trigger(args: argparse.Namespace) -> int:
-    from runner.scheduler.service import trigger_token
+    from runner.scheduler.service import scheduler_listening, trigger_token
     from runner.state import open_state
 
     state = open_state(args.state)
     try:
-        by = f"{os.environ.get('USER', 'cli')}@{socket.gethostname()}"
-        state.request_trigger(trigger_token(args.job, args.force), by)
+        listening = scheduler_listening(state)
+        if listening:
+            by = f"{os.environ.get('USER', 'cli')}@{socket.gethostname()}"
+            state.request_trigger(trigger_token(args.job, args.force), by)
     finally:
         state.close()
+    if not listening:
+        if args.run:
+            return _run_here(args)
+        # Queuing it anyway would start it whenever a scheduler next comes up: a surprise.
+        print(f"error: no scheduler is listening on the state store {state.location}, so "
+              f"nothing would run {args.job!r}; start one with `commerce-sync serve`, or pass "
+              "--run to run it in this process now", file=sys.stderr)
+        return EXIT_FAILED
     forced = " (outside its window if need be)" if args.force else ""
     print(f"triggered {args.job}{forced}: a running `commerce-sync serve` starts it within "
           "about a second")
     return EXIT_OK
+
+
+def _run_here(args: argparse.Namespace) -> int:
+    from runner.cli.run_cmd import cmd_run
+
+    print(f"no scheduler is listening: running {args.job} in this process", file=sys.stderr)
+    return cmd_run(argparse.Namespace(
+        pipelines=args.pipelines, job=args.job, force=args.force, full=False, steps=None,
+        state=args.state, wait=0.0,
+    ))
 
 
 def cmd_status(args: argparse.Namespace) -> int:

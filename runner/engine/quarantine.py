@@ -1,11 +1,14 @@
 """Retrying quarantined records: ``commerce-sync quarantine retry``.
 
-Quarantine holds the SOURCE row of each refused record (what was read, JSON-encoded), not the
-transformed one, so a retry runs the step's current mapping again: fixing a mapping and
-retrying is the normal repair. The step's filter is not applied again (the row passed it when it
-was read). A record that succeeds is written, hashed and released in one commit; one that fails
-again stays, with its attempts bumped (records without a key, such as unreadable lines, keep
-their count). Steps that ``nest`` rows see each stored row alone.
+A retry re-reads the source for the quarantined keys (a key filter pushed into the source, with
+the step's own filter), so a record fixed at the source is sent as it is now, and runs the
+step's current mapping: fixing the data or the mapping and retrying are the normal repairs. A
+key the source no longer has, or no longer selects, is left in quarantine and reported. Where
+the re-read is impossible (a source that cannot filter by key, a key computed by the mapping, a
+record without a key) the stored SOURCE row is sent again instead, the step's filter not
+applied again, each row alone even where the step nests rows; the report says so. A record
+that succeeds is written, hashed and released in one commit; one that fails again stays, with
+its attempts bumped (records without a key, such as unreadable lines, keep their count).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from runner.transforms import Transformed, compile_step, row_hash
 
 from .batch import BatchWriter, Sent, source_json
 from .reading import KeymapCache, default_context, load_lookups, open_sink
+from .reread import reread, source_of
 from .retry import Retrier
 from .runner import default_owner
 from .step import RunEnv, step_context
@@ -36,6 +40,9 @@ class RetryReport:
     failed: int = 0
     missing: list[int] = field(default_factory=list)  # ids not found in the store
     errors: list[str] = field(default_factory=list)  # steps that could not be retried
+    reread: int = 0  # records read again from the source
+    gone: list[int] = field(default_factory=list)  # ids the source no longer has or selects
+    notes: list[str] = field(default_factory=list)  # steps whose stored records were re-sent
 
 
 def _find_step(project: Any, job: str, step: str) -> tuple[Job, Step]:
@@ -86,7 +93,7 @@ def retry_quarantined(
         with state.job_lock(found_job.name, owner or default_owner(), wait_s):
             run_id = state.begin_run(found_job.name, step.name, "quarantine-retry")
             try:
-                released, failed = _retry_step(step, env, run_id, recs)
+                released, failed = _retry_step(step, env, run_id, recs, report)
             except SyncError as exc:
                 state.finish_run(run_id, "failed", redact(str(exc)))
                 report.errors.append(f"{job_name}/{step_name}: {redact(str(exc))}")
@@ -98,8 +105,8 @@ def retry_quarantined(
     return report
 
 
-def _retry_step(step: Step, env: RunEnv, run_id: int,
-                recs: list[QuarantinedRecord]) -> tuple[int, int]:
+def _retry_step(step: Step, env: RunEnv, run_id: int, recs: list[QuarantinedRecord],
+                report: RetryReport) -> tuple[int, int]:
     """Decide and write the held records through the step's own path (a record whose change
     is already at the destination is released without a write)."""
     state, job = env.state, env.job
@@ -109,23 +116,35 @@ def _retry_step(step: Step, env: RunEnv, run_id: int,
     try:
         writer = BatchWriter(step, job=job, state=state, sink=sink, run_id=run_id,
                              retrier=retrier)
+        keymap = KeymapCache(state, job)
         lookups = load_lookups(step, job=job, context=env.context, sleep=env.sleep)
-        compiled = compile_step(step, lookups=lookups, keymap=KeymapCache(state, job),
-                                residual_filter=None)
+        compiled = compile_step(step, lookups=lookups, keymap=keymap, residual_filter=None)
+        now, why = reread(step, env, recs, lookups, keymap, retrier)
+        if now is None or any(r.key is None for r in recs):
+            report.notes.append(f"{job}/{step.name}: {why or 'some records have no key'}, so "
+                                "the stored record was sent again")
         sent = Sent(read_total=len(recs))
         held: list[tuple[QuarantinedRecord, list[Key]]] = []
         fresh: list[tuple[Key, Transformed, str]] = []
         sources: dict[Key, Any] = {}
         for rec in recs:
-            items = list(compiled.apply([dict(rec.record)]))
+            if now is not None and rec.key is not None:
+                if rec.key not in now:
+                    report.gone.append(rec.id)  # left as it is: nothing to send
+                    continue
+                items = now[rec.key]
+                report.reread += 1
+            else:
+                items = list(compiled.apply([dict(rec.record)]))
             rejected = [i for i in items if not isinstance(i, Transformed)]
             if rejected:
-                sent.quarantine.append((rec.key, dict(rec.record), redact(rejected[0].reason)))
+                sent.quarantine.append((rec.key, source_of(rejected[0], rec),
+                                        redact(rejected[0].reason)))
                 continue
             goods = [(i.key, i, row_hash(i.record)) for i in items if isinstance(i, Transformed)]
             held.append((rec, [k for k, _, _ in goods]))
             fresh.extend(goods)
-            sources.update((k, rec.record) for k, _, _ in goods)
+            sources.update((k, source_of(i, rec)) for k, i, _ in goods)
         # No key is blocked here: retrying a record held after a crash is the user's word
         # that it may be created.
         decisions = writer.decisions(fresh, sent, rewrite_all=False)

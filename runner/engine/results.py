@@ -132,10 +132,11 @@ class StepPlan:
 @dataclass
 class JobResult:
     """The outcome of ``run_job``. ``status`` is the worst step status; a composite job's
-    ``steps`` hold the steps of every job it ran, in order."""
+    ``steps`` hold the steps of every job it ran, in order. ``partial``: every step finished
+    but records were set aside in quarantine (exit code 3, so a wrapper can tell)."""
 
     job: str
-    status: Literal["succeeded", "failed", "interrupted", "planned"] = "succeeded"
+    status: Literal["succeeded", "partial", "failed", "interrupted", "planned"] = "succeeded"
     steps: list[StepResult] = field(default_factory=list)
     duration_s: float = 0.0
     error: str | None = None
@@ -144,4 +145,13 @@ class JobResult:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("succeeded", "planned")
+        return self.status in ("succeeded", "partial", "planned")
+
+    @property
+    def quarantined(self) -> int:
+        return sum(s.quarantined for s in self.steps)
+
+    def settle(self) -> None:
+        """A run that finished its steps but quarantined records is ``partial``."""
+        if self.status == "succeeded" and self.quarantined:
+            self.status = "partial"

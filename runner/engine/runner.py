@@ -126,7 +126,7 @@ def _run_composite(
                 assert result.plan is not None and sub.plan is not None
                 result.plan.extend(sub.plan)
                 continue
-            if sub.status != "succeeded":
+            if sub.status not in ("succeeded", "partial"):
                 result.status, result.error = sub.status, sub.error
                 return
 
@@ -145,6 +145,7 @@ def _run_composite(
         except BaseException as exc:
             state.finish_run(run_id, "failed", redact(f"{type(exc).__name__}: {exc}"))
             raise
+        result.settle()
         state.finish_run(run_id, result.status, result.error)  # type: ignore[arg-type]
     return result
 
@@ -189,6 +190,7 @@ def _run_plain(job: Job, env: RunEnv, mode: SyncMode | None,
                 result.status = "interrupted"
                 break
         _total_counts(env.state, job.name, run_id, result)
+        result.settle()
     except KeyboardInterrupt:
         env.state.finish_run(run_id, "interrupted", "stopped at once by a second signal")
         raise

@@ -57,13 +57,22 @@ class SchedulerMetrics:
         self.quarantine = Gauge(
             "commerce_sync_quarantine_size", "Records waiting in quarantine", ["job"], registry=r,
         )
+        self.last_quarantined = Gauge(
+            "commerce_sync_last_run_quarantined",
+            "Records the job's last finished run set aside (its outcome is then 'partial')",
+            ["job"], registry=r,
+        )
         self._breached: set[str] = set()
+        self._never_run: set[str] = set()
+        self._started: dt.datetime | None = None  # the first check: when serving began
 
     def run_finished(self, job: str, status: str, duration_s: float, result: Any) -> None:
         self.runs.labels(job, status).inc()
         self.duration.labels(job).observe(duration_s)
-        if status == "succeeded":
+        if status in ("succeeded", "partial"):
             self.last_success.labels(job).set(dt.datetime.now(dt.UTC).timestamp())
+        if status != "interrupted":
+            self.last_quarantined.labels(job).set(getattr(result, "quarantined", 0) or 0)
         for step in getattr(result, "steps", None) or ():
             for kind in _ROW_KINDS:
                 value = getattr(step, kind, 0) or 0
@@ -90,6 +99,8 @@ class SchedulerMetrics:
         except StateError as exc:  # the gauges keep their last values
             log.warning("quarantine.count_failed", extra={"job": "", "error": str(exc)})
             any_quarantined = None
+        if self._started is None:
+            self._started = now
         for name, job in jobs.items():
             entry = entries.get(name)
             success = entry.last_success_at if entry is not None else None
@@ -101,23 +112,40 @@ class SchedulerMetrics:
                     self.quarantine.labels(name).set(count)
             except StateError as exc:
                 log.warning("quarantine.count_failed", extra={"job": name, "error": str(exc)})
-            if job.max_age_s is None:
-                continue
-            age = (now - success).total_seconds() if success is not None else None
-            breached = age is None or age > job.max_age_s
-            self.stale.labels(name).set(1 if breached else 0)
-            if breached and name not in self._breached:
-                self._breached.add(name)
-                newly.append(name)
-                log.error(
-                    "job.stale",
-                    extra={"job": name, "age_s": None if age is None else round(age, 1),
-                           "max_age_s": job.max_age_s},
-                )
-            elif not breached and name in self._breached:
-                self._breached.discard(name)
-                log.info("job.fresh", extra={"job": name, "age_s": round(age or 0.0, 1)})
+            if job.max_age_s is not None:
+                never_run = entry is None or entry.last_finished_at is None
+                if self._freshness(name, job.max_age_s, success, never_run, now):
+                    newly.append(name)
         return newly
+
+    def _freshness(self, name: str, max_age_s: float, success: dt.datetime | None,
+                   never_run: bool, now: dt.datetime) -> bool:
+        """Set the job's gauge and log a change; True when the job newly breached."""
+        fields: dict[str, Any] = {"job": name, "max_age_s": max_age_s}
+        if never_run and success is None:
+            # Not a breach until the job had its chance: a fresh start is not an outage.
+            assert self._started is not None
+            waited = (now - self._started).total_seconds()
+            breached = waited > max_age_s
+            fields.update(never_run=True, waited_s=round(waited, 1))
+            if not breached and name not in self._never_run:
+                self._never_run.add(name)
+                log.info("job.never_run", extra=fields)
+        else:
+            age = (now - success).total_seconds() if success is not None else None
+            breached = age is None or age > max_age_s
+            fields["age_s"] = None if age is None else round(age, 1)
+            if age is None:
+                fields["last_success"] = "never"
+        self.stale.labels(name).set(1 if breached else 0)
+        if breached and name not in self._breached:
+            self._breached.add(name)
+            log.error("job.stale", extra=fields)
+            return True
+        if not breached and name in self._breached:
+            self._breached.discard(name)
+            log.info("job.fresh", extra=fields)
+        return False
 
 
 class MetricsServer:

@@ -34,7 +34,16 @@ from runner.scheduler.timing import decide, dependency_order, in_window, next_sl
 from runner.spec import Job
 from runner.state.base import RunStatus, StateStore
 
-__all__ = ["Due", "RunObserver", "Scheduler", "parse_trigger_token", "trigger_token"]
+__all__ = [
+    "LISTENER_BEAT_S",
+    "Due",
+    "RunObserver",
+    "Scheduler",
+    "mark_listening",
+    "parse_trigger_token",
+    "scheduler_listening",
+    "trigger_token",
+]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +54,32 @@ _FORCE_SUFFIX = "+force"
 def trigger_token(job: str, force: bool = False) -> str:
     """What ``commerce-sync trigger`` stores: the job name, ``+force`` to bypass the window."""
     return f"{job}{_FORCE_SUFFIX}" if force else job
+
+
+# A serving runner's sign of life, for `trigger`: a row of the shared schedule table under a
+# name no job can have (job names start with a letter), whose last_scheduled_at every serving
+# runner refreshes. Compared across machines on PostgreSQL: the window absorbs clock skew.
+_LISTENER = "~serve"
+LISTENER_BEAT_S = 5.0
+_LISTENER_STALE_S = 30.0
+
+
+def mark_listening(state: StateStore, now: dt.datetime | None, *, stopped: bool = False) -> None:
+    """Refresh the heartbeat (``stopped``: withdraw it, as a runner shutting down does; another
+    runner still serving puts it back within a beat)."""
+    moment = now or dt.datetime.now(dt.UTC)
+    if stopped:
+        moment -= dt.timedelta(seconds=2 * _LISTENER_STALE_S)
+    state.record_scheduled(_LISTENER, moment)
+
+
+def scheduler_listening(state: StateStore, now: dt.datetime | None = None) -> bool:
+    """True when some ``serve`` refreshed its heartbeat recently, so a trigger will be taken."""
+    entry = state.schedule_entries().get(_LISTENER)
+    if entry is None or entry.last_scheduled_at is None:
+        return False
+    age = ((now or dt.datetime.now(dt.UTC)) - entry.last_scheduled_at).total_seconds()
+    return age <= _LISTENER_STALE_S
 
 
 def parse_trigger_token(token: str) -> tuple[str, bool]:
@@ -333,6 +368,8 @@ class Scheduler:
             got = getattr(result, "status", "failed")
             if got == "succeeded":
                 status = "succeeded"
+            elif got == "partial":  # finished, with records set aside in quarantine
+                status = "partial"
             elif got == "interrupted":
                 status = "interrupted"
         except LockedError as exc:

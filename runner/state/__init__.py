@@ -13,7 +13,7 @@ import logging
 
 import sqlalchemy as sa
 
-from runner.errors import StateError, redact
+from runner.errors import StateError, mask_url, redact
 from runner.state.base import (
     BatchCommit,
     Key,
@@ -54,7 +54,7 @@ def open_state(location: str | None = None) -> SqlStateStore:
     was written by a newer commerce-sync.
     """
     url = resolve_url(location)
-    where = url.render_as_string(hide_password=True)
+    where = mask_url(url.render_as_string(hide_password=True))
     try:
         engine = make_engine(url)
     except (sa.exc.SQLAlchemyError, OSError) as exc:

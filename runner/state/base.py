@@ -32,7 +32,8 @@ __all__ = [
 ]
 
 Key = tuple[str, ...]
-RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
+# partial: the run finished but set records aside in quarantine.
+RunStatus = Literal["running", "succeeded", "partial", "failed", "interrupted"]
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.pool import StaticPool
 
-from runner.errors import StateError, register_secret
+from runner.errors import StateError, register_secret, register_url_secrets
 
 __all__ = ["DEFAULT_LOCATION", "ENV_VAR", "make_engine", "resolve_url"]
 
@@ -41,6 +41,7 @@ def resolve_url(location: str | None) -> sa.URL:
             "postgresql://user@host/db"
         ) from exc
     register_secret(url.password if isinstance(url.password, str) else None)
+    register_url_secrets(location)
     backend = url.get_backend_name()
     if backend in ("postgresql", "postgres"):  # "postgres://" is what many hosts hand out
         return url.set(drivername="postgresql+psycopg")

@@ -185,7 +185,7 @@ class SqlStateStore(CoordinationMixin):
 
     def _record_outcome(self, conn: sa.Connection, job: str, status: RunStatus, now: Any) -> None:
         values: dict[str, Any] = {"last_finished_at": now, "last_status": status}
-        if status == "succeeded":
+        if status in ("succeeded", "partial"):  # what was not quarantined is fresh
             values["last_success_at"] = now
         stmt = self._insert(schedule).values(job=job, **values)
         conn.execute(stmt.on_conflict_do_update(index_elements=[schedule.c.job], set_=values))
@@ -316,6 +316,14 @@ class SqlStateStore(CoordinationMixin):
             settled = [{"k": encode_key(k)} for k in commit.resolved]
             if settled:
                 conn.execute(_delete_by_key(intents, intents.c.step, job, step), settled)
+            if commit.hashes:
+                # A key written and acknowledged is no longer refused: forget its old refusal
+                # (before this batch's own refusals go in, so a key refused again stays).
+                written = [encode_key(k) for k in commit.hashes]
+                for chunk in _chunks(written):
+                    conn.execute(sa.delete(quarantine).where(
+                        quarantine.c.job == job, quarantine.c.step == step,
+                        quarantine.c.key.in_(chunk)))
             self._quarantine_put(conn, commit, now)
             released = list(commit.released)
             for chunk in _chunks(released):

@@ -41,15 +41,15 @@ class JobsWorld:
 
     # -- running ---------------------------------------------------------------------------------
 
-    def run(self, job: str, *, full: bool = False) -> JobResult:
-        """Run ``job`` to completion; fail with every step's summary if it did not succeed.
-        ``full`` forces full mode, as ``run --force`` on complete-sync does through its own
-        ``mode: full``."""
+    def run(self, job: str, *, full: bool = False, expect: str = "succeeded") -> JobResult:
+        """Run ``job`` to completion; fail with every step's summary if its outcome is not
+        ``expect`` (``partial`` where records are meant to be quarantined). ``full`` forces
+        full mode, as ``run --force`` on complete-sync does through its own ``mode: full``."""
         result = run_job(
             self.project.job(job), project=self.project, state=self.state,
             mode="full" if full else None,
         )
-        if result.status != "succeeded":
+        if result.status != expect:
             lines = "\n".join(s.summary() for s in result.steps)
             raise AssertionError(f"{job} {result.status}: {result.error}\n{lines}")
         return result

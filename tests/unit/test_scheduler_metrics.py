@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from typing import Any
 
 from runner.errors import StateError
 from runner.scheduler.metrics import SchedulerMetrics
@@ -65,3 +67,54 @@ def test_a_failing_count_keeps_the_last_gauge_values() -> None:
     state.fail = True
     metrics.check_freshness(jobs(3), state, NOW)
     assert gauge(metrics, "commerce_sync_quarantine_size", "j1") == 3
+
+
+def _never_run_job() -> dict[str, Job]:
+    return {"b": Job(name="b", source_file="b.yaml", schedule=Schedule(cron="*/15 * * * *"),
+                     max_age_s=3600.0)}
+
+
+class NeverRun(CountingState):
+    def schedule_entries(self) -> dict[str, ScheduleEntry]:
+        return {}
+
+
+def test_a_job_never_run_is_not_an_error_at_a_fresh_start(caplog: Any) -> None:
+    """Issue 11, item 7: ``serve`` logged ``ERROR job.stale age_s=None`` for every job at
+    start, before any run could have happened."""
+    metrics, state = SchedulerMetrics(), NeverRun({})
+    with caplog.at_level(logging.INFO, logger="runner.scheduler.metrics"):
+        assert metrics.check_freshness(_never_run_job(), state, NOW) == []
+        metrics.check_freshness(_never_run_job(), state, NOW + dt.timedelta(minutes=30))
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [("INFO", "job.never_run")]
+    assert gauge(metrics, "commerce_sync_freshness_breached", "b") == 0
+
+
+def test_a_job_still_never_run_past_its_objective_is_stale(caplog: Any) -> None:
+    metrics, state = SchedulerMetrics(), NeverRun({})
+    metrics.check_freshness(_never_run_job(), state, NOW)
+    with caplog.at_level(logging.INFO, logger="runner.scheduler.metrics"):
+        later = NOW + dt.timedelta(hours=1, minutes=1)
+        assert metrics.check_freshness(_never_run_job(), state, later) == ["b"]
+    stale = [r for r in caplog.records if r.getMessage() == "job.stale"]
+    assert len(stale) == 1 and stale[0].levelname == "ERROR"
+    assert stale[0].__dict__["never_run"] is True and stale[0].__dict__["waited_s"] == 3660.0
+    assert "age_s" not in stale[0].__dict__
+    assert gauge(metrics, "commerce_sync_freshness_breached", "b") == 1
+
+
+class _Result:
+    def __init__(self, quarantined: int) -> None:
+        self.quarantined = quarantined
+        self.steps: list[Any] = []
+
+
+def test_a_partial_run_is_counted_under_its_own_outcome_with_its_quarantined_records() -> None:
+    """Issue 11, item 6: metrics said ``succeeded`` for a run that quarantined records."""
+    metrics = SchedulerMetrics()
+    metrics.run_finished("inventory", "partial", 1.0, _Result(quarantined=7))
+    sample = metrics.registry.get_sample_value
+    assert sample("commerce_sync_runs_total", {"job": "inventory", "outcome": "partial"}) == 1
+    assert gauge(metrics, "commerce_sync_last_run_quarantined", "inventory") == 7
+    metrics.run_finished("inventory", "succeeded", 1.0, _Result(quarantined=0))
+    assert gauge(metrics, "commerce_sync_last_run_quarantined", "inventory") == 0

@@ -172,6 +172,25 @@ class StateContract:
         assert store.keymap_get("inventory", "product", [("X", "red")]) == {}
 
     # quarantine ----------------------------------------------------------------------------
+    def test_a_committed_write_releases_its_keys_quarantine_entry(
+        self, store: SqlStateStore
+    ) -> None:
+        """Issue 11, item 2: a record fixed at the source and written by the next run stayed
+        in quarantine with its old reason."""
+        run1 = store.begin_run("inventory", "stock", "incremental")
+        commit(store, run1, quarantine=[(("A",), {"p": "abc"}, "not a number"),
+                                        (("B",), {"p": "x"}, "not a number"),
+                                        (None, {"raw": "?"}, "unreadable")])
+        commit(store, run1, step="prices", quarantine=[(("A",), {"p": "abc"}, "bad")])
+        run2 = store.begin_run("inventory", "stock", "incremental")
+        commit(store, run2, hashes={("A",): "h-a", ("C",): "h-c"},
+               quarantine=[(("C",), {"p": "?"}, "refused")])
+        left = {(q.step, q.key) for q in store.quarantine_list("inventory")}
+        # A is released for this step only; C, written and refused in the same batch (two
+        # records of one key), keeps the refusal; B and the keyless record stay.
+        assert left == {("stock", ("B",)), ("stock", None), ("stock", ("C",)),
+                        ("prices", ("A",))}
+
     def test_quarantine_bumps_attempts_and_releases(self, store: SqlStateStore) -> None:
         run1 = store.begin_run("inventory", "stock", "full")
         commit(
