@@ -148,8 +148,9 @@ _AUTH: dict[str, Any] = {
 
 _RETRY: dict[str, Any] = {
     "type": "object",
-    "description": "Retries of 429, 408, 5xx, timeouts and dropped connections: exponential "
-    "backoff with full jitter; Retry-After (seconds or HTTP date) is honoured.",
+    "description": "deprecated: use the step's errors.retry (durations). Accepted and "
+    "ignored: the client makes one attempt per request and the step's retry policy decides "
+    "(429, 408, 5xx, timeouts; Retry-After is passed on).",
     "additionalProperties": False,
     "default": {"attempts": 5, "backoff": 0.5, "max_backoff": 30},
     "properties": {
@@ -416,24 +417,36 @@ _ACTION: dict[str, Any] = {
                     "examples": ["data.id"]},
         "graphql": {
             "type": "object",
-            "description": "Send a GraphQL mutation instead of `body`.",
+            "description": "Send a GraphQL mutation instead of `body`. Top-level `errors`, a "
+            "non-empty `userErrors` and results typed `...Error` or carrying `errorCode` "
+            "quarantine the record (a `responses` rule can relax that).",
             "additionalProperties": False,
             "required": ["document"],
             "properties": {
-                "document": {**_STR, "description": "The mutation.",
+                "document": {**_STR, "description": "The mutation, sent verbatim (not a "
+                             "template: record values go in `variables`).",
                              "examples": ["mutation($input: OrderInput!) { ... }"]},
-                "variables": {"description": "Variables template.",
+                "variables": {"description": "Variables template: the only way record "
+                              "values reach the document.",
                               "examples": [{"input": "{record}"}]},
             },
         },
         "jsonrpc": {
             "type": "object",
-            "description": "Send a JSON-RPC 2.0 call instead of `body`.",
+            "description": "Send a JSON-RPC call instead of `body`; an `error` member in the "
+            "answer (whatever its status) quarantines the record.",
             "additionalProperties": False,
             "required": ["method"],
             "properties": {
                 "method": {**_STR, "description": "Remote method.", "examples": ["order.ship"]},
                 "params": {"description": "Params template.", "examples": ["{record}"]},
+                "version": {
+                    "enum": ["2.0", "1.0", "none"], "default": "2.0",
+                    "description": "The `jsonrpc` member sent: \"2.0\", \"1.0\", or none to "
+                    "send plain `{id, method, params}` (servers that treat the member as "
+                    "another protocol variant).",
+                    "examples": ["2.0", "none"],
+                },
             },
         },
         "batch": {

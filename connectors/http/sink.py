@@ -46,16 +46,18 @@ class ActionSpec:
     body: Template | None  # None: no body
     id_path: str | None
     protocol: Protocol
-    document: str | None  # GraphQL mutation
+    document: str | None  # GraphQL mutation, sent verbatim (never a template)
     rpc_method: str | None
     batch: BatchSpec | None
+    rpc_version: str | None = "2.0"  # None: plain {id, method, params}, no "jsonrpc" member
 
     @classmethod
     def from_options(cls, name: str, opts: Mapping[str, Any]) -> ActionSpec:
-        check_template(opts, f"destination.{name}")
+        check_template(templated_parts(opts), f"destination.{name}")
         protocol: Protocol = "rest"
         body = opts.get("body", MISSING)
         document = rpc_method = None
+        rpc_version: str | None = "2.0"
         default_path: str | None = None
         if "graphql" in opts:
             protocol, document = "graphql", opts["graphql"]["document"]
@@ -63,6 +65,8 @@ class ActionSpec:
         elif "jsonrpc" in opts:
             protocol, rpc_method = "jsonrpc", opts["jsonrpc"]["method"]
             body, default_path = opts["jsonrpc"].get("params", MISSING), ""
+            version = opts["jsonrpc"].get("version", "2.0")
+            rpc_version = None if version in (None, "none") else str(version)
         path = opts.get("path", default_path)
         if path is None:
             raise FatalError(f"destination.{name} has no path; add the request path")
@@ -87,8 +91,17 @@ class ActionSpec:
             headers=Template(opts.get("headers") or {}),
             body=None if body is MISSING else Template(body),
             id_path=opts.get("id_path"), protocol=protocol, document=document,
-            rpc_method=rpc_method, batch=batch,
+            rpc_method=rpc_method, batch=batch, rpc_version=rpc_version,
         )
+
+
+def templated_parts(opts: Mapping[str, Any]) -> dict[str, Any]:
+    """An action's options without its GraphQL document: the document is GraphQL, sent as
+    written (``query{__typename}``, ``}}``), and record values reach it only as variables."""
+    if "graphql" not in opts:
+        return dict(opts)
+    graphql = {k: v for k, v in opts["graphql"].items() if k != "document"}
+    return {**opts, "graphql": graphql}
 
 
 def _key_text(key: tuple[Any, ...]) -> Any:
@@ -219,8 +232,9 @@ class HttpSink:
         if spec.protocol == "graphql":
             return {"query": spec.document, "variables": {} if body is MISSING else body}
         if spec.protocol == "jsonrpc":
-            call: dict[str, Any] = {"jsonrpc": "2.0", "id": next(self._rpc_ids),
-                                    "method": spec.rpc_method}
+            call: dict[str, Any] = {"id": next(self._rpc_ids), "method": spec.rpc_method}
+            if spec.rpc_version is not None:
+                call["jsonrpc"] = spec.rpc_version
             if body is not MISSING:
                 call["params"] = body
             return call
