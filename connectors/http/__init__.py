@@ -15,7 +15,7 @@ from connectors.api import Connector, ConnectorContext, Sink, Source, register_s
 from runner.errors import ConfigError, ConfigProblem, redact
 
 from .schema import DESTINATION_OPTIONS, SOURCE_OPTIONS
-from .sink import HttpSink, ListableHttpSink
+from .sink import HttpSink, open_http_sink
 from .source import HttpSource
 
 __all__ = ["HttpConnector", "HttpSink", "HttpSource"]
@@ -49,4 +49,4 @@ class HttpConnector(Connector):
     def open_sink(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Sink:
         register_secret_options(options, DESTINATION_OPTIONS)
         _validate(options, DESTINATION_OPTIONS, "destination")
-        return ListableHttpSink(options, ctx) if options.get("list") else HttpSink(options, ctx)
+        return open_http_sink(options, ctx)

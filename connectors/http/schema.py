@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .schema_write import ACTION as _ACTION
+from .schema_write import match_schema
+
 __all__ = ["DESTINATION_OPTIONS", "SOURCE_OPTIONS"]
 
 _STR = {"type": "string"}
@@ -397,85 +400,6 @@ _LIST: dict[str, Any] = {
     },
 }
 
-_ACTION: dict[str, Any] = {
-    "type": "object",
-    "description": "The request for one action. Strings may hold `{field}`, `{field.sub}`, "
-    "`{dest_id}`, `{key}`, `{idempotency_key}`; `\"{record}\"` is the whole record.",
-    "additionalProperties": False,
-    "properties": {
-        "method": {**_STR, "default": "POST", "description": "HTTP method.",
-                   "examples": ["PUT"]},
-        "path": {**_STR, "description": "Path template (values are percent-encoded).",
-                 "examples": ["/v1/orders/{order_id}/shipments"]},
-        "params": {"type": "object", "description": "Query parameter templates.",
-                   "examples": [{"notify": "false"}]},
-        "headers": {"type": "object", "description": "Extra header templates.",
-                    "examples": [{"X-Source": "erp"}]},
-        "body": {"description": "JSON body template; omitted for none.",
-                 "examples": ["{record}", {"sku": "{sku}", "qty": "{available}"}]},
-        "id_path": {**_STR, "description": "Dotted path of the new id in the response.",
-                    "examples": ["data.id"]},
-        "graphql": {
-            "type": "object",
-            "description": "Send a GraphQL mutation instead of `body`. Top-level `errors`, a "
-            "non-empty `userErrors` and results typed `...Error` or carrying `errorCode` "
-            "quarantine the record (a `responses` rule can relax that).",
-            "additionalProperties": False,
-            "required": ["document"],
-            "properties": {
-                "document": {**_STR, "description": "The mutation, sent verbatim (not a "
-                             "template: record values go in `variables`).",
-                             "examples": ["mutation($input: OrderInput!) { ... }"]},
-                "variables": {"description": "Variables template: the only way record "
-                              "values reach the document.",
-                              "examples": [{"input": "{record}"}]},
-            },
-        },
-        "jsonrpc": {
-            "type": "object",
-            "description": "Send a JSON-RPC call instead of `body`; an `error` member in the "
-            "answer (whatever its status) quarantines the record.",
-            "additionalProperties": False,
-            "required": ["method"],
-            "properties": {
-                "method": {**_STR, "description": "Remote method.", "examples": ["order.ship"]},
-                "params": {"description": "Params template.", "examples": ["{record}"]},
-                "version": {
-                    "enum": ["2.0", "1.0", "none"], "default": "2.0",
-                    "description": "The `jsonrpc` member sent: \"2.0\", \"1.0\", or none to "
-                    "send plain `{id, method, params}` (servers that treat the member as "
-                    "another protocol variant).",
-                    "examples": ["2.0", "none"],
-                },
-            },
-        },
-        "batch": {
-            "type": "object",
-            "description": "Send many records per request.",
-            "additionalProperties": False,
-            "required": ["size"],
-            "properties": {
-                "size": {"type": "integer", "minimum": 1, "description": "Records per request.",
-                         "examples": [500]},
-                "method": {**_STR, "description": "Method of the batch request (default: the "
-                           "action's).", "examples": ["POST"]},
-                "path": {**_STR, "description": "Path of the batch request.",
-                         "examples": ["/v1/orders/batch"]},
-                "body": {"description": "Wrapper; `\"{records}\"` is the list of rendered "
-                         "bodies.", "default": "{records}",
-                         "examples": [{"records": "{records}"}]},
-                "results": {**_STR, "description": "Dotted path of the per-record results "
-                            "(in request order).", "examples": ["data"]},
-                "id_path": {**_STR, "description": "Id path inside one result.",
-                            "examples": ["id"]},
-                "error_path": {**_STR, "default": "error",
-                               "description": "Error path inside one result.",
-                               "examples": ["error"]},
-            },
-        },
-    },
-}
-
 SOURCE_OPTIONS: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "http source",
@@ -523,6 +447,7 @@ DESTINATION_OPTIONS: dict[str, Any] = {
         "delete": _ACTION,
         "unpublish": _ACTION,
         "list": _LIST,
+        "match": match_schema(_PAGINATION),
     },
     "anyOf": [{"required": ["upsert"]}, {"required": ["create"]}, {"required": ["update"]}],
 }

@@ -15,10 +15,11 @@ from connectors.api import ConnectorContext, WriteOp, WriteOutcome
 from runner.errors import FatalError, RecordError, redact
 
 from .client import Decision, HttpClient, Protocol, Reply, encode_json
+from .match import Matcher
 from .pagination import rest_pages
 from .template import MISSING, Template, check_template, get_path
 
-__all__ = ["HttpSink", "ListableHttpSink"]
+__all__ = ["HttpSink", "ListableHttpSink", "MatchableHttpSink", "open_http_sink"]
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,29 @@ class HttpSink:
         self._pool = ThreadPoolExecutor(
             max_workers=int(options.get("max_in_flight", 4)), thread_name_prefix="http-sink"
         )
+        self._matcher = (
+            Matcher(options["match"], ctx.key_fields, self._client, self._pool)
+            if options.get("match") else None
+        )
+
+    # --- what a replay can do -----------------------------------------------------------------
+
+    def replay_safe(self, action: str) -> bool:
+        """Whether sending ``action`` again, after a crash lost its acknowledgement, cannot
+        duplicate the record. Updates, deletes and unpublishes address a known id. An upsert
+        request is idempotent by key; an ``upsert`` op without an upsert request is sent as
+        a create. A create is safe only with an idempotency key per record: a batch's key is
+        a hash of its members, which a rerun that batches differently does not reproduce."""
+        if action in ("update", "delete", "unpublish"):
+            return True
+        if action == "upsert" and "upsert" in self._actions:
+            return True
+        spec = self._actions.get("create") or self._actions.get("upsert")
+        if spec is None:
+            return False
+        if spec.name == "upsert":
+            return True
+        return self._idem_header is not None and spec.batch is None
 
     # --- choosing the request -----------------------------------------------------------------
 
@@ -408,6 +432,20 @@ class HttpSink:
         self._client.close()
 
 
+class MatchableHttpSink(HttpSink):
+    """An http destination with ``destination.match``: the engine asks it which natural keys
+    the destination already holds (``Matchable``), before re-sending creates a crash may have
+    delivered, and before every create with ``when: always``."""
+
+    @property
+    def match_always(self) -> bool:
+        return self._matcher is not None and self._matcher.always
+
+    def match(self, keys: Sequence[tuple[Any, ...]]) -> dict[tuple[Any, ...], list[str]]:
+        assert self._matcher is not None  # open_http_sink picks this class only with match
+        return self._matcher.match(keys)
+
+
 class ListableHttpSink(HttpSink):
     """An http destination with ``destination.list``. Only this one is ``Listable``: the engine
     asks ``isinstance(sink, Listable)`` before a complete sync re-learns the key map, so a
@@ -416,3 +454,17 @@ class ListableHttpSink(HttpSink):
 
     def list_keys(self) -> Iterator[tuple[tuple[Any, ...], str]]:
         return self._list_keys()
+
+
+class ListableMatchableHttpSink(MatchableHttpSink, ListableHttpSink):
+    """Both ``list`` and ``match`` declared."""
+
+
+def open_http_sink(options: Mapping[str, Any], ctx: ConnectorContext) -> HttpSink:
+    """The sink class whose protocols (Listable, Matchable) are exactly what is declared."""
+    listable, matchable = bool(options.get("list")), bool(options.get("match"))
+    if listable and matchable:
+        return ListableMatchableHttpSink(options, ctx)
+    if matchable:
+        return MatchableHttpSink(options, ctx)
+    return ListableHttpSink(options, ctx) if listable else HttpSink(options, ctx)
