@@ -11,9 +11,18 @@ from typing import Any, ClassVar
 
 import jsonschema
 
-from connectors.api import Connector, ConnectorContext, Sink, Source, register_secret_options
+from connectors.api import (
+    CheckContext,
+    Connector,
+    ConnectorContext,
+    OptionProblem,
+    Sink,
+    Source,
+    register_secret_options,
+)
 from runner.errors import ConfigError, ConfigProblem, redact
 
+from .check import check_options
 from .schema import DESTINATION_OPTIONS, SOURCE_OPTIONS
 from .sink import HttpSink, open_http_sink
 from .source import HttpSource
@@ -40,6 +49,11 @@ class HttpConnector(Connector):
     description = "REST, GraphQL and JSON-RPC APIs: paged reads, templated and batched writes."
     source_options: ClassVar[Mapping[str, Any] | None] = SOURCE_OPTIONS
     destination_options: ClassVar[Mapping[str, Any] | None] = DESTINATION_OPTIONS
+
+    def check(self, options: Mapping[str, Any], ctx: CheckContext) -> list[OptionProblem]:
+        """Placeholders against the step's fields, GraphQL documents parsed with their
+        variables, option combinations the sink would refuse: no I/O."""
+        return check_options(options, ctx)
 
     def open_source(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Source:
         register_secret_options(options, SOURCE_OPTIONS)
