@@ -151,8 +151,8 @@ _AUTH: dict[str, Any] = {
 
 _RETRY: dict[str, Any] = {
     "type": "object",
-    "description": "deprecated: use the step's errors.retry (durations). Accepted and "
-    "ignored: the client makes one attempt per request and the step's retry policy decides "
+    "description": "deprecated: use the step's errors.retry (durations). The http client "
+    "makes one attempt per request; the step's retry policy decides when to send it again "
     "(429, 408, 5xx, timeouts; Retry-After is passed on).",
     "additionalProperties": False,
     "default": {"attempts": 5, "backoff": 0.5, "max_backoff": 30},
