@@ -23,7 +23,9 @@ from graphql.language import (
 )
 
 from connectors.api import CheckContext, OptionProblem
+from runner.errors import FatalError
 
+from .graphql_batch import AliasedBatch
 from .match import MATCH_SPECIALS
 from .template import placeholders
 
@@ -199,10 +201,12 @@ def _check_action(
         problems += _unquoted(opts["jsonrpc"].get("params"), f"{name}.jsonrpc.params",
                               _names(fields))
     protocol = "graphql" if "graphql" in opts else "jsonrpc" if "jsonrpc" in opts else None
-    if "batch" in opts and protocol is not None:
+    if "batch" in opts and protocol == "jsonrpc":
         problems.append(_error(
-            f"{name}.batch", f"batch is supported for REST bodies only, not {protocol}; remove "
-            "batch (each record is one request) or use a REST endpoint that takes a list"))
+            f"{name}.batch", "batch is supported for REST and GraphQL only, not jsonrpc; "
+            "remove batch (each record is one request) or use a REST endpoint that takes a list"))
+    if "batch" in opts and protocol == "graphql":
+        problems += _check_graphql_batch(name, opts)
     if protocol is None and not opts.get("path"):
         problems.append(_error(name, f"{name} has no path; add the request path"))
     for part in ("path", "params", "headers", "body"):
@@ -219,6 +223,27 @@ def _check_action(
             if part in batch:
                 problems += check_template(batch[part], f"{name}.batch.{part}",
                                            frozenset({"records", "count"}), "a batch value")
+    return problems
+
+
+def _check_graphql_batch(name: str, opts: Mapping[str, Any]) -> list[OptionProblem]:
+    """A GraphQL batch repeats the mutation's root fields under aliases: the document must
+    select fields at its root, and the REST wrapper options mean nothing there."""
+    problems = []
+    try:
+        AliasedBatch(opts["graphql"]["document"])
+    except GraphQLSyntaxError:
+        pass  # already said by check_graphql
+    except FatalError as exc:
+        problems.append(_error(f"{name}.graphql.document", str(exc)))
+    for part in ("body", "results", "id_path", "error_path"):
+        if part in opts["batch"]:
+            problems.append(OptionProblem(
+                f"{name}.batch.{part}", f"batch.{part} is for REST batches; a GraphQL batch "
+                f"maps each record's answer back itself (remove {part})", "warning"))
+    if not isinstance(opts["graphql"].get("variables", {}), Mapping):
+        problems.append(_error(f"{name}.graphql.variables", "a GraphQL batch needs variables "
+                               "as a mapping, e.g. variables: {input: \"{record}\"}"))
     return problems
 
 

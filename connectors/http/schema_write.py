@@ -123,7 +123,9 @@ ACTION: dict[str, Any] = {
         },
         "batch": {
             "type": "object",
-            "description": "Send many records per request.",
+            "description": "Send many records per request: a REST list body, or a GraphQL "
+            "document repeating the mutation under aliases (each record's answer, id and "
+            "errors mapped back to it). Not for JSON-RPC.",
             "additionalProperties": False,
             "required": ["size"],
             "properties": {

@@ -15,6 +15,7 @@ from connectors.api import ConnectorContext, WriteOp, WriteOutcome
 from runner.errors import FatalError, RecordError, redact
 
 from .client import Decision, HttpClient, Protocol, Reply, encode_json
+from .graphql_batch import AliasedBatch
 from .match import Matcher
 from .pagination import rest_pages
 from .template import MISSING, Template, check_template, get_path
@@ -73,10 +74,10 @@ class ActionSpec:
             raise FatalError(f"destination.{name} has no path; add the request path")
         batch = None
         if "batch" in opts:
-            if protocol != "rest":
+            if protocol == "jsonrpc":
                 raise FatalError(
-                    f"destination.{name}: batch is supported for REST bodies only; remove "
-                    "batch or use a REST endpoint that takes a list"
+                    f"destination.{name}: batch is supported for REST and GraphQL only; "
+                    "remove batch or use a REST endpoint that takes a list"
                 )
             b = opts["batch"]
             batch = BatchSpec(
@@ -168,6 +169,11 @@ class HttpSink:
         self._pool = ThreadPoolExecutor(
             max_workers=int(options.get("max_in_flight", 4)), thread_name_prefix="http-sink"
         )
+        # GraphQL batches: the mutation repeated under aliases, one document per batch size.
+        self._aliased = {
+            name: AliasedBatch(spec.document) for name, spec in self._actions.items()
+            if spec.batch is not None and spec.document is not None
+        }
         self._matcher = (
             Matcher(options["match"], ctx.key_fields, self._client, self._pool)
             if options.get("match") else None
@@ -264,6 +270,16 @@ class HttpSink:
             return call
         return body
 
+    def _batch_item(self, spec: ActionSpec, op: WriteOp) -> Any:
+        """A record's part of a batch: its body (REST) or its variables (GraphQL aliases)."""
+        if spec.protocol != "graphql":
+            return self._payload(spec, op)
+        variables = {} if spec.body is None else spec.body.render(_op_lookup(op))
+        if not isinstance(variables, Mapping):
+            raise RecordError(f"destination.{spec.name}.graphql.variables must give a mapping "
+                              "of variables to batch (e.g. {input: \"{record}\"})")
+        return variables
+
     def _write_one(self, spec: ActionSpec, op: WriteOp) -> WriteOutcome:
         lookup = _op_lookup(op)
         try:
@@ -282,6 +298,10 @@ class HttpSink:
             )
         except RecordError as exc:
             return WriteOutcome(ok=False, dest_id=op.dest_id, error=str(exc))
+        return self._outcome(spec, op, reply)
+
+    def _outcome(self, spec: ActionSpec, op: WriteOp, reply: Reply) -> WriteOutcome:
+        """One record's outcome from its (decided) answer."""
         if reply.decision is Decision.OK:
             found = _id_of(reply.json(), spec.id_path)
             return WriteOutcome(ok=True, dest_id=found or op.dest_id)
@@ -315,7 +335,7 @@ class HttpSink:
         bodies: list[Any] = []
         for i, op in enumerate(ops):
             try:
-                bodies.append(self._payload(spec, op))
+                bodies.append(self._batch_item(spec, op))
                 sent.append(i)
             except RecordError as exc:
                 outcomes[i] = WriteOutcome(ok=False, dest_id=op.dest_id, error=str(exc))
@@ -323,25 +343,31 @@ class HttpSink:
             batch_ctx = {"records": bodies, "count": len(bodies)}
             try:
                 path = (batch.path or spec.path).render(batch_ctx)
-                wrapper = batch.body.render(batch_ctx)
+                wrapper = batch.body.render(batch_ctx) if spec.protocol == "rest" else None
             except RecordError as exc:
                 raise FatalError(
                     f"destination.{spec.name}.batch: {exc}; a batch path or wrapper can use "
                     "only {records} and {count}"
                 ) from exc
+            sent_ops = [ops[i] for i in sent]
             headers: dict[str, str] = {}
             if self._idem_header:
-                headers[self._idem_header] = self._batch_key([ops[i] for i in sent])
+                headers[self._idem_header] = self._batch_key(sent_ops)
+            method = batch.method or spec.method
             try:
-                reply = self._client.send(
-                    batch.method or spec.method, path, body=wrapper, headers=headers,
-                    single_record=False,
-                )
+                if spec.name in self._aliased:
+                    reply, views = self._aliased[spec.name].send(
+                        self._client, method, path, bodies, headers)
+                else:
+                    reply, views = self._client.send(
+                        method, path, body=wrapper, headers=headers, single_record=False), []
             except RecordError:
                 # Some record's data cannot be encoded. Finding which costs an encode per
                 # record, paid only here: those are quarantined and the rest sent again.
                 return self._write_batch_without_unencodable(spec, ops, outcomes, sent, bodies)
-            results = self._batch_results(spec, reply, [ops[i] for i in sent])
+            results = [
+                self._outcome(spec, op, view) for op, view in zip(sent_ops, views, strict=True)
+            ] if views else self._batch_results(spec, reply, sent_ops)
             for i, outcome in zip(sent, results, strict=True):
                 outcomes[i] = outcome
         return [o for o in outcomes if o is not None]

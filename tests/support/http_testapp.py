@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+import graphql
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -366,21 +367,39 @@ def _store_routes(state: ApiState, record: Any) -> list[Route]:
             return {"errorCode": "OUT_OF_RANGE", "message": "weight is out of range"}
         return None
 
+    def run_mutation(query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        """Each root field (aliases included: batches) creates one product from its
+        ``input`` variable, in order, like a GraphQL server runs mutation fields."""
+        operation = graphql.parse(query).definitions[0]
+        assert isinstance(operation, graphql.OperationDefinitionNode)
+        data: dict[str, Any] = {}
+        errors = []
+        for node in operation.selection_set.selections:
+            assert isinstance(node, graphql.FieldNode)
+            key = (node.alias or node.name).value
+            arg = next(a.value for a in node.arguments if a.name.value == "input")
+            assert isinstance(arg, graphql.VariableNode)
+            given = variables.get(arg.name.value) or {}
+            sku = str(given.get("sku", ""))
+            if sku == "TOP":
+                data[key] = None
+                errors.append({"message": "Access denied for sku", "path": [key]})
+                continue
+            refused = product_error(sku)
+            if refused is not None:
+                data[key] = refused
+                continue
+            item = new_product(sku, str(given.get("title", "")))
+            data[key] = {"__typename": "ProductCreatePayload", "product": {"id": item["id"]},
+                         "userErrors": []}
+        return {"data": data, **({"errors": errors} if errors else {})}
+
     async def graphql_store(request: Request) -> Response:
         body = await record(request)
         query = body.get("query", "")
         variables = body.get("variables") or {}
         if query.lstrip().startswith("mutation"):
-            sku = str((variables.get("input") or {}).get("sku", ""))
-            if sku == "TOP":
-                return _json({"data": None, "errors": [{"message": "Access denied for sku"}]})
-            refused = product_error(sku)
-            if refused is not None:
-                return _json({"data": {"productCreate": refused}})
-            item = new_product(sku, str((variables.get("input") or {}).get("title", "")))
-            return _json({"data": {"productCreate": {
-                "__typename": "ProductCreatePayload", "product": {"id": item["id"]},
-                "userErrors": []}}})
+            return _json(run_mutation(query, variables))
         if "products" in query:
             wanted = set(variables.get("skus") or [])
             found = [p for p in state.products if p["sku"] in wanted]

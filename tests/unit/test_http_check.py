@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from connectors.api import CheckContext, OptionProblem
 from connectors.http import HttpConnector
 
@@ -40,14 +38,24 @@ def test_a_sound_destination_has_no_problem() -> None:
     assert check(options) == []
 
 
-@pytest.mark.parametrize("protocol", [
-    {"graphql": {"document": MUTATION, "variables": {"input": "{record}"}}},
-    {"jsonrpc": {"method": "order.create", "params": "{record}"}},
-])
-def test_batch_on_graphql_or_jsonrpc(protocol: dict[str, Any]) -> None:
-    found = errors(upsert(**protocol, batch={"size": 50}))
+def test_batch_on_jsonrpc_is_refused() -> None:
+    found = errors(upsert(jsonrpc={"method": "order.create", "params": "{record}"},
+                          batch={"size": 50}))
     assert list(found) == ["upsert.batch"]
-    assert "batch is supported for REST bodies only" in found["upsert.batch"]
+    assert "batch is supported for REST and GraphQL only" in found["upsert.batch"]
+
+
+def test_batch_on_graphql_goes_through_aliases() -> None:
+    gql = {"document": MUTATION, "variables": {"input": "{record}"}}
+    assert check(upsert(graphql=gql, batch={"size": 50})) == []
+    record_is_input = CheckContext(role="destination", fields=frozenset({"input"}))
+    problems = check(upsert(graphql={**gql, "variables": "{record}"},
+                            batch={"size": 50, "results": "data"}), record_is_input)
+    assert [(p.path, p.severity) for p in problems] == [
+        ("upsert.batch.results", "warning"), ("upsert.graphql.variables", "error")]
+    fragments = "mutation { ...F } fragment F on Mutation { make { id } }"
+    found = errors(upsert(graphql={"document": fragments}, batch={"size": 5}))
+    assert "select fields at its root" in found["upsert.graphql.document"]
 
 
 def test_graphql_document_is_graphql_not_a_template() -> None:
