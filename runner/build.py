@@ -12,6 +12,7 @@ import datetime as dt
 import difflib
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, cast
 
 from runner.config import Document, join_path
@@ -346,6 +347,8 @@ class _JobBuilder:
         )
         if source is None or destination is None:
             return None
+        if "retry" not in errors:
+            policy = replace(policy, retry=_connection_retry(destination, source, policy.retry))
         return Step(
             name=node["name"],
             source=source,
@@ -432,3 +435,20 @@ def build_job(doc: Document) -> Job | None:
     if not isinstance(doc.data, dict):
         return None
     return _JobBuilder(doc).job()
+
+
+def _connection_retry(
+    destination: ConnectorRef, source: ConnectorRef, default: RetryPolicy
+) -> RetryPolicy:
+    """A step without errors.retry takes its connection's deprecated ``retry`` (seconds), which
+    connectors no longer act on themselves since the step's retrier became the one retry site.
+    Until pipelines move it to errors.retry, a job keeps the budget its file states."""
+    for ref in (destination, source):
+        legacy = ref.options.get("retry")
+        if isinstance(legacy, Mapping):
+            return RetryPolicy(
+                attempts=int(legacy.get("attempts", default.attempts)),
+                backoff_s=float(legacy.get("backoff", default.backoff_s)),
+                max_backoff_s=float(legacy.get("max_backoff", default.max_backoff_s)),
+            )
+    return default

@@ -28,6 +28,7 @@ from .reading import (
     split_filter,
 )
 from .results import PlanSample, StepPlan
+from .retry import with_retrier
 from .step import RunEnv, source_json
 
 __all__ = ["SAMPLES", "plan_step"]
@@ -110,6 +111,7 @@ class _Planner:
     def run(self) -> StepPlan:
         step, env = self.step, self.env
         ctx = env.context(job=env.job, step=step.name, key_fields=step.key)
+        with_retrier(ctx, step.errors.retry, env.sleep)
         source = open_source(step.source, ctx)
         sink: Sink | None = None
         try:

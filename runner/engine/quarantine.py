@@ -23,7 +23,7 @@ from runner.transforms import Transformed, compile_step, row_hash
 
 from .ops import norm_key, write_ops
 from .reading import KeymapCache, default_context, load_lookups, open_sink
-from .retry import call_with_retry
+from .retry import call_with_retry, with_retrier
 from .runner import default_owner
 from .step import RunEnv, checked_write, source_json
 
@@ -103,6 +103,7 @@ def _retry_step(step: Step, env: RunEnv, run_id: int,
     state, job = env.state, env.job
     keymap = KeymapCache(state, job)
     ctx = env.context(job=job, step=step.name, key_fields=step.key)
+    with_retrier(ctx, step.errors.retry, env.sleep)
     sink = open_sink(step.destination, ctx)
     try:
         lookups = load_lookups(step, job=job, context=env.context, sleep=env.sleep)

@@ -7,10 +7,11 @@ import random
 from collections.abc import Callable
 from typing import TypeVar
 
+from connectors.api import ConnectorContext
 from runner.errors import RetryableError, RunFailed
 from runner.spec import RetryPolicy
 
-__all__ = ["backoff_delay", "call_with_retry"]
+__all__ = ["backoff_delay", "call_with_retry", "with_retrier"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -70,3 +71,19 @@ def call_with_retry(
                 on_retry(attempt, exc)
             sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def with_retrier(
+    ctx: ConnectorContext, policy: RetryPolicy, sleep: Callable[[float], None],
+    on_retry: Callable[[int, RetryableError], None] | None = None,
+) -> ConnectorContext:
+    """``ctx`` with the step's retry policy as its retrier: a connector retries each unit it can
+    repeat (one HTTP request) here, and the RunFailed raised once the attempts are spent is
+    not retried again by the write around it, so a failing request is sent ``attempts``
+    times, not attempts x attempts."""
+
+    def retry(fn: Callable[[], T], what: str) -> T:
+        return call_with_retry(fn, policy, what=what, sleep=sleep, on_retry=on_retry)
+
+    ctx.retry, ctx.sleep = retry, sleep
+    return ctx

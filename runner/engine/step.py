@@ -53,7 +53,7 @@ from .reading import (
     split_filter,
 )
 from .results import StepResult
-from .retry import call_with_retry
+from .retry import call_with_retry, with_retrier
 
 __all__ = ["RunEnv", "run_step", "source_json"]
 
@@ -169,16 +169,16 @@ class _StepRun:
 
     # -- writing ------------------------------------------------------------------------
 
+    def _count_retry(self, _attempt: int, _exc: Exception) -> None:
+        self.result.retries += 1
+
     def _write(self, sink: Sink, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
         def attempt() -> list[WriteOutcome]:
             return checked_write(sink, ops, self.what)
 
-        def count_retry(_attempt: int, _exc: Exception) -> None:
-            self.result.retries += 1
-
         outcomes = call_with_retry(
             attempt, self.step.errors.retry, what=f"{self.what}: writing a batch",
-            sleep=self.env.sleep, on_retry=count_retry,
+            sleep=self.env.sleep, on_retry=self._count_retry,
         )
         self.env.writes += 1
         crash_at = os.environ.get(CRASH_AFTER_WRITES_ENV)
@@ -384,6 +384,7 @@ class _StepRun:
     def run(self) -> None:
         step, env = self.step, self.env
         ctx = env.context(job=env.job, step=step.name, key_fields=step.key)
+        with_retrier(ctx, step.errors.retry, env.sleep, self._count_retry)
         source = open_source(step.source, ctx)
         sink: Sink | None = None
         try:
