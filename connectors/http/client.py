@@ -381,7 +381,7 @@ class HttpClient:
             method, url, params=query or None, content=content, headers=headers
         )
         self.auth.apply(request)
-        started = time.monotonic()
+        started = self._ctx.clock()
         try:
             response = self._client.send(request)
             response.read()
@@ -398,7 +398,7 @@ class HttpClient:
             "http.response",
             extra={"job": self._ctx.job, "step": self._ctx.step, "method": method,
                    "path": request.url.path, "status": response.status_code,
-                   "duration_s": round(time.monotonic() - started, 4)},
+                   "duration_s": round(self._ctx.clock() - started, 4)},
         )
         return response
 
