@@ -11,11 +11,20 @@ from typing import Any, ClassVar
 
 import jsonschema
 
-from connectors.api import Connector, ConnectorContext, Sink, Source, register_secret_options
+from connectors.api import (
+    CheckContext,
+    Connector,
+    ConnectorContext,
+    OptionProblem,
+    Sink,
+    Source,
+    register_secret_options,
+)
 from runner.errors import ConfigError, ConfigProblem, redact
 
+from .check import check_options
 from .schema import DESTINATION_OPTIONS, SOURCE_OPTIONS
-from .sink import HttpSink, ListableHttpSink
+from .sink import HttpSink, open_http_sink
 from .source import HttpSource
 
 __all__ = ["HttpConnector", "HttpSink", "HttpSource"]
@@ -41,6 +50,11 @@ class HttpConnector(Connector):
     source_options: ClassVar[Mapping[str, Any] | None] = SOURCE_OPTIONS
     destination_options: ClassVar[Mapping[str, Any] | None] = DESTINATION_OPTIONS
 
+    def check(self, options: Mapping[str, Any], ctx: CheckContext) -> list[OptionProblem]:
+        """Placeholders against the step's fields, GraphQL documents parsed with their
+        variables, option combinations the sink would refuse: no I/O."""
+        return check_options(options, ctx)
+
     def open_source(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Source:
         register_secret_options(options, SOURCE_OPTIONS)
         _validate(options, SOURCE_OPTIONS, "source")
@@ -49,4 +63,4 @@ class HttpConnector(Connector):
     def open_sink(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Sink:
         register_secret_options(options, DESTINATION_OPTIONS)
         _validate(options, DESTINATION_OPTIONS, "destination")
-        return ListableHttpSink(options, ctx) if options.get("list") else HttpSink(options, ctx)
+        return open_http_sink(options, ctx)

@@ -1,4 +1,4 @@
-"""One HTTP client per opened source or sink: rate limit, auth, retries, response decisions.
+"""One HTTP client per opened source or sink: rate limit, auth, response decisions.
 
 Every request goes through :meth:`HttpClient.send`, which is the edge where httpx exceptions
 become RetryableError/FatalError and where logged URLs lose their query strings.
@@ -12,7 +12,6 @@ import email.utils
 import enum
 import functools
 import logging
-import random
 import ssl
 import threading
 import time
@@ -27,6 +26,7 @@ from connectors.api import ConnectorContext
 from runner.errors import FatalError, RecordError, RetryableError, redact
 
 from .auth import Auth, build_auth
+from .bodies import graphql_error, html_text, jsonrpc_error, looks_like_html
 from .template import MISSING, get_path
 
 __all__ = ["Decision", "HttpClient", "Reply", "Rule", "encode_json"]
@@ -51,6 +51,8 @@ def _guard_httpx_log() -> None:
 
 Protocol = Literal["rest", "graphql", "jsonrpc"]
 _EXCERPT = 200
+# Statuses that say "not now" whatever the body: timeouts, rate limits, gateways, overload.
+_TEMPORARY = frozenset({408, 429, 502, 503, 504})
 
 
 class Decision(enum.Enum):
@@ -122,28 +124,25 @@ class Reply:
         return f"{self.method} {self.response.request.url.path}"
 
     def describe(self) -> str:
-        """``POST /v1/orders -> 422: <body excerpt>``; no query string, secrets masked."""
-        text = self.response.text[:_EXCERPT].replace("\n", " ")
+        """``POST /v1/orders -> 422: <body excerpt>``; no query string, secrets masked; an HTML
+        page is given as its text, not its markup."""
+        text = self.response.text
+        if looks_like_html(self.response.headers.get("content-type", ""), text):
+            text = html_text(text)
+        else:
+            text = text[:_EXCERPT].replace("\n", " ")
         return redact(f"{self.where()} -> {self.status}: {text}")
 
     def embedded_error(self, protocol: Protocol) -> str | None:
-        """The error a 200 carries: GraphQL ``errors`` or a JSON-RPC ``error``."""
-        body = self.json()
-        if not isinstance(body, Mapping):
+        """The error an answer carries in its body: GraphQL ``errors``, ``userErrors`` or a
+        typed error result; a JSON-RPC ``error`` member."""
+        if protocol == "graphql":
+            found = graphql_error(self.json())
+        elif protocol == "jsonrpc":
+            found = jsonrpc_error(self.json())
+        else:
             return None
-        if protocol == "graphql" and body.get("errors"):
-            errors = body["errors"]
-            first = errors[0] if isinstance(errors, list) and errors else errors
-            message = first.get("message") if isinstance(first, Mapping) else first
-            return redact(f"{self.where()}: GraphQL error: {message}")
-        if protocol == "jsonrpc" and body.get("error") is not None:
-            err = body["error"]
-            if isinstance(err, Mapping):
-                return redact(
-                    f"{self.where()}: JSON-RPC error {err.get('code')}: {err.get('message')}"
-                )
-            return redact(f"{self.where()}: JSON-RPC error: {err}")
-        return None
+        return None if found is None else redact(f"{self.where()}: {found}")
 
 
 def _default(value: Any) -> Any:
@@ -244,10 +243,6 @@ class HttpClient:
         self._origin = httpx.URL(self.base_url)
         self._ctx = ctx
         self._headers = dict(options.get("headers") or {})
-        retry = options.get("retry") or {}
-        self.attempts = int(retry.get("attempts", 5))
-        self.backoff = float(retry.get("backoff", 0.5))
-        self.max_backoff = float(retry.get("max_backoff", 30))
         self.rules = tuple(Rule.from_options(r) for r in options.get("responses") or ())
         rate = options.get("rate_limit")
         self._bucket = TokenBucket(float(rate)) if rate else None
@@ -327,9 +322,12 @@ class HttpClient:
         protocol: Protocol = "rest",
         single_record: bool = False,
     ) -> Reply:
-        """Send one request with retries; returns a Reply whose decision is OK, IGNORE, FAIL
-        or QUARANTINE (RETRY is acted on here). Raises RetryableError once the attempts are
-        spent."""
+        """Send one request; returns a Reply whose decision is OK, IGNORE, FAIL or QUARANTINE.
+
+        A temporary failure (408, 429, 5xx, a transport error, a ``retry`` rule) raises
+        RetryableError with the server's Retry-After; whether and when the request is sent
+        again is the framework's decision (``ctx.retry``), never this client's: two nested
+        retry loops once turned one failing batch into 80 requests."""
         method = method.upper()
         url = self.url(path)
         all_headers = {**self._headers, **(headers or {})}
@@ -338,59 +336,71 @@ class HttpClient:
             content = encode_json(body)
             all_headers["Content-Type"] = "application/json"
         query = {k: _param(v) for k, v in (params or {}).items()}
+
+        def attempt() -> Reply:
+            return self._attempt(method, url, query, content, all_headers, protocol,
+                                 single_record)
+
+        return self._ctx.retry(attempt, f"{method} {httpx.URL(url).path}")
+
+    def _attempt(
+        self, method: str, url: str, query: Mapping[str, Any], content: bytes | None,
+        headers: Mapping[str, str], protocol: Protocol, single_record: bool,
+    ) -> Reply:
+        """One attempt: the request, and once more with a renewed credential after a 401 (a
+        renewed credential is not a retry of a failing server)."""
         renewed = False
-        attempt = 0
         while True:
-            attempt += 1
-            if self._bucket is not None:
-                self._bucket.acquire()
-            request = self._client.build_request(
-                method, url, params=query or None, content=content, headers=all_headers
-            )
-            self.auth.apply(request)
-            where = f"{method} {request.url.path}"
-            started = time.monotonic()
-            try:
-                response = self._client.send(request)
-                response.read()
-            except httpx.HTTPError as exc:
-                _raise_if_tls_refused(exc, request.url.host)
-                kind = "timed out" if isinstance(exc, httpx.TimeoutException) else (
-                    f"failed ({type(exc).__name__})"
-                )
-                reason = f"{where} {kind}"
-                if attempt >= self.attempts:
-                    raise RetryableError(
-                        f"{reason} after {attempt} attempt(s); the API may be down or slow, "
-                        "raise timeout or retry.attempts if it is just slow"
-                    ) from exc
-                self._wait(attempt, None, where, reason)
-                continue
-            duration = time.monotonic() - started
-            log.debug(
-                "http.response",
-                extra={"job": self._ctx.job, "step": self._ctx.step, "method": method,
-                       "path": request.url.path, "status": response.status_code,
-                       "duration_s": round(duration, 4)},
-            )
+            response = self._exchange(method, url, query, content, headers)
             reply = Reply(response, method)
             if response.status_code == 401 and not renewed and self.auth.renew():
                 renewed = True
-                log.info("http.reauthenticate", extra={"job": self._ctx.job,
-                                                       "step": self._ctx.step, "path": where})
-                attempt -= 1  # a renewed credential is not a retry of a failing server
+                log.info("http.reauthenticate", extra={
+                    "job": self._ctx.job, "step": self._ctx.step, "path": reply.where()})
                 continue
             reply.decision = self.decide(reply, protocol, single_record)
-            if reply.decision is not Decision.RETRY:
-                return reply
-            delay = retry_after_seconds(response.headers.get("Retry-After"))
-            if attempt >= self.attempts:
+            if reply.decision is Decision.RETRY:
+                delay = retry_after_seconds(response.headers.get("Retry-After"))
+                log.warning("http.retryable", extra={
+                    "job": self._ctx.job, "step": self._ctx.step, "path": reply.where(),
+                    "status": reply.status, "retry_after_s": delay})
                 raise RetryableError(
-                    f"{reply.describe()} (gave up after {attempt} attempt(s); the API is "
-                    "overloaded or failing, try again later or raise retry.attempts)",
+                    f"{reply.describe()} (a temporary failure: the API is overloaded or "
+                    "failing; if it persists, try again later or raise errors.retry)",
                     retry_after=delay,
                 )
-            self._wait(attempt, delay, where, f"status {response.status_code}")
+            return reply
+
+    def _exchange(
+        self, method: str, url: str, query: Mapping[str, Any], content: bytes | None,
+        headers: Mapping[str, str],
+    ) -> httpx.Response:
+        if self._bucket is not None:
+            self._bucket.acquire()
+        request = self._client.build_request(
+            method, url, params=query or None, content=content, headers=headers
+        )
+        self.auth.apply(request)
+        started = self._ctx.clock()
+        try:
+            response = self._client.send(request)
+            response.read()
+        except httpx.HTTPError as exc:
+            _raise_if_tls_refused(exc, request.url.host)
+            kind = "timed out" if isinstance(exc, httpx.TimeoutException) else (
+                f"failed ({type(exc).__name__})"
+            )
+            raise RetryableError(
+                f"{method} {request.url.path} {kind}; the API may be down or slow (raise "
+                "timeout if it is just slow)"
+            ) from exc
+        log.debug(
+            "http.response",
+            extra={"job": self._ctx.job, "step": self._ctx.step, "method": method,
+                   "path": request.url.path, "status": response.status_code,
+                   "duration_s": round(self._ctx.clock() - started, 4)},
+        )
+        return response
 
     def decide(self, reply: Reply, protocol: Protocol, single_record: bool) -> Decision:
         for rule in self.rules:
@@ -401,23 +411,18 @@ class HttpClient:
             if reply.embedded_error(protocol) is not None:
                 return Decision.QUARANTINE if single_record else Decision.FAIL
             return Decision.OK
-        if status in (408, 429) or status >= 500:
+        if status in _TEMPORARY:
+            return Decision.RETRY
+        if protocol == "jsonrpc" and reply.embedded_error(protocol) is not None:
+            # A JSON-RPC error member is the application's answer to this call, whatever the
+            # status it came with (some servers send 400 or 500): sending it again gets the
+            # same answer.
+            return Decision.QUARANTINE if single_record else Decision.FAIL
+        if status >= 500:
             return Decision.RETRY
         if 400 <= status < 500 and status not in (401, 403) and single_record:
             return Decision.QUARANTINE
         return Decision.FAIL
-
-    def _wait(self, attempt: int, retry_after: float | None, where: str, reason: str) -> None:
-        if retry_after is not None:
-            delay = min(retry_after, self.max_backoff)
-        else:
-            delay = random.uniform(0, min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
-        log.warning(
-            "http.retry",
-            extra={"job": self._ctx.job, "step": self._ctx.step, "path": where,
-                   "reason": reason, "attempt": attempt, "delay_s": round(delay, 3)},
-        )
-        time.sleep(delay)
 
     def close(self) -> None:
         if self._owned:

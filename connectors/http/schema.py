@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .schema_write import ACTION as _ACTION
+from .schema_write import match_schema
+
 __all__ = ["DESTINATION_OPTIONS", "SOURCE_OPTIONS"]
 
 _STR = {"type": "string"}
@@ -148,8 +151,9 @@ _AUTH: dict[str, Any] = {
 
 _RETRY: dict[str, Any] = {
     "type": "object",
-    "description": "Retries of 429, 408, 5xx, timeouts and dropped connections: exponential "
-    "backoff with full jitter; Retry-After (seconds or HTTP date) is honoured.",
+    "description": "deprecated: use the step's errors.retry (durations). The http client "
+    "makes one attempt per request; the step's retry policy decides when to send it again "
+    "(429, 408, 5xx, timeouts; Retry-After is passed on).",
     "additionalProperties": False,
     "default": {"attempts": 5, "backoff": 0.5, "max_backoff": 30},
     "properties": {
@@ -396,73 +400,6 @@ _LIST: dict[str, Any] = {
     },
 }
 
-_ACTION: dict[str, Any] = {
-    "type": "object",
-    "description": "The request for one action. Strings may hold `{field}`, `{field.sub}`, "
-    "`{dest_id}`, `{key}`, `{idempotency_key}`; `\"{record}\"` is the whole record.",
-    "additionalProperties": False,
-    "properties": {
-        "method": {**_STR, "default": "POST", "description": "HTTP method.",
-                   "examples": ["PUT"]},
-        "path": {**_STR, "description": "Path template (values are percent-encoded).",
-                 "examples": ["/v1/orders/{order_id}/shipments"]},
-        "params": {"type": "object", "description": "Query parameter templates.",
-                   "examples": [{"notify": "false"}]},
-        "headers": {"type": "object", "description": "Extra header templates.",
-                    "examples": [{"X-Source": "erp"}]},
-        "body": {"description": "JSON body template; omitted for none.",
-                 "examples": ["{record}", {"sku": "{sku}", "qty": "{available}"}]},
-        "id_path": {**_STR, "description": "Dotted path of the new id in the response.",
-                    "examples": ["data.id"]},
-        "graphql": {
-            "type": "object",
-            "description": "Send a GraphQL mutation instead of `body`.",
-            "additionalProperties": False,
-            "required": ["document"],
-            "properties": {
-                "document": {**_STR, "description": "The mutation.",
-                             "examples": ["mutation($input: OrderInput!) { ... }"]},
-                "variables": {"description": "Variables template.",
-                              "examples": [{"input": "{record}"}]},
-            },
-        },
-        "jsonrpc": {
-            "type": "object",
-            "description": "Send a JSON-RPC 2.0 call instead of `body`.",
-            "additionalProperties": False,
-            "required": ["method"],
-            "properties": {
-                "method": {**_STR, "description": "Remote method.", "examples": ["order.ship"]},
-                "params": {"description": "Params template.", "examples": ["{record}"]},
-            },
-        },
-        "batch": {
-            "type": "object",
-            "description": "Send many records per request.",
-            "additionalProperties": False,
-            "required": ["size"],
-            "properties": {
-                "size": {"type": "integer", "minimum": 1, "description": "Records per request.",
-                         "examples": [500]},
-                "method": {**_STR, "description": "Method of the batch request (default: the "
-                           "action's).", "examples": ["POST"]},
-                "path": {**_STR, "description": "Path of the batch request.",
-                         "examples": ["/v1/orders/batch"]},
-                "body": {"description": "Wrapper; `\"{records}\"` is the list of rendered "
-                         "bodies.", "default": "{records}",
-                         "examples": [{"records": "{records}"}]},
-                "results": {**_STR, "description": "Dotted path of the per-record results "
-                            "(in request order).", "examples": ["data"]},
-                "id_path": {**_STR, "description": "Id path inside one result.",
-                            "examples": ["id"]},
-                "error_path": {**_STR, "default": "error",
-                               "description": "Error path inside one result.",
-                               "examples": ["error"]},
-            },
-        },
-    },
-}
-
 SOURCE_OPTIONS: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "http source",
@@ -510,6 +447,7 @@ DESTINATION_OPTIONS: dict[str, Any] = {
         "delete": _ACTION,
         "unpublish": _ACTION,
         "list": _LIST,
+        "match": match_schema(_PAGINATION),
     },
     "anyOf": [{"required": ["upsert"]}, {"required": ["create"]}, {"required": ["update"]}],
 }

@@ -15,10 +15,12 @@ from connectors.api import ConnectorContext, WriteOp, WriteOutcome
 from runner.errors import FatalError, RecordError, redact
 
 from .client import Decision, HttpClient, Protocol, Reply, encode_json
+from .graphql_batch import AliasedBatch
+from .match import Matcher
 from .pagination import rest_pages
 from .template import MISSING, Template, check_template, get_path
 
-__all__ = ["HttpSink", "ListableHttpSink"]
+__all__ = ["HttpSink", "ListableHttpSink", "MatchableHttpSink", "open_http_sink"]
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +48,18 @@ class ActionSpec:
     body: Template | None  # None: no body
     id_path: str | None
     protocol: Protocol
-    document: str | None  # GraphQL mutation
+    document: str | None  # GraphQL mutation, sent verbatim (never a template)
     rpc_method: str | None
     batch: BatchSpec | None
+    rpc_version: str | None = "2.0"  # None: plain {id, method, params}, no "jsonrpc" member
 
     @classmethod
     def from_options(cls, name: str, opts: Mapping[str, Any]) -> ActionSpec:
-        check_template(opts, f"destination.{name}")
+        check_template(templated_parts(opts), f"destination.{name}")
         protocol: Protocol = "rest"
         body = opts.get("body", MISSING)
         document = rpc_method = None
+        rpc_version: str | None = "2.0"
         default_path: str | None = None
         if "graphql" in opts:
             protocol, document = "graphql", opts["graphql"]["document"]
@@ -63,15 +67,17 @@ class ActionSpec:
         elif "jsonrpc" in opts:
             protocol, rpc_method = "jsonrpc", opts["jsonrpc"]["method"]
             body, default_path = opts["jsonrpc"].get("params", MISSING), ""
+            version = opts["jsonrpc"].get("version", "2.0")
+            rpc_version = None if version in (None, "none") else str(version)
         path = opts.get("path", default_path)
         if path is None:
             raise FatalError(f"destination.{name} has no path; add the request path")
         batch = None
         if "batch" in opts:
-            if protocol != "rest":
+            if protocol == "jsonrpc":
                 raise FatalError(
-                    f"destination.{name}: batch is supported for REST bodies only; remove "
-                    "batch or use a REST endpoint that takes a list"
+                    f"destination.{name}: batch is supported for REST and GraphQL only; "
+                    "remove batch or use a REST endpoint that takes a list"
                 )
             b = opts["batch"]
             batch = BatchSpec(
@@ -87,8 +93,17 @@ class ActionSpec:
             headers=Template(opts.get("headers") or {}),
             body=None if body is MISSING else Template(body),
             id_path=opts.get("id_path"), protocol=protocol, document=document,
-            rpc_method=rpc_method, batch=batch,
+            rpc_method=rpc_method, batch=batch, rpc_version=rpc_version,
         )
+
+
+def templated_parts(opts: Mapping[str, Any]) -> dict[str, Any]:
+    """An action's options without its GraphQL document: the document is GraphQL, sent as
+    written (``query{__typename}``, ``}}``), and record values reach it only as variables."""
+    if "graphql" not in opts:
+        return dict(opts)
+    graphql = {k: v for k, v in opts["graphql"].items() if k != "document"}
+    return {**opts, "graphql": graphql}
 
 
 def _key_text(key: tuple[Any, ...]) -> Any:
@@ -156,6 +171,34 @@ class HttpSink:
         self._pool = ThreadPoolExecutor(
             max_workers=int(options.get("max_in_flight", 4)), thread_name_prefix="http-sink"
         )
+        # GraphQL batches: the mutation repeated under aliases, one document per batch size.
+        self._aliased = {
+            name: AliasedBatch(spec.document) for name, spec in self._actions.items()
+            if spec.batch is not None and spec.document is not None
+        }
+        self._matcher = (
+            Matcher(options["match"], ctx.key_fields, self._client, self._pool)
+            if options.get("match") else None
+        )
+
+    # --- what a replay can do -----------------------------------------------------------------
+
+    def replay_safe(self, action: str) -> bool:
+        """Whether sending ``action`` again, after a crash lost its acknowledgement, cannot
+        duplicate the record. Updates, deletes and unpublishes address a known id. An upsert
+        request is idempotent by key; an ``upsert`` op without an upsert request is sent as
+        a create. A create is safe only with an idempotency key per record: a batch's key is
+        a hash of its members, which a rerun that batches differently does not reproduce."""
+        if action in ("update", "delete", "unpublish"):
+            return True
+        if action == "upsert" and "upsert" in self._actions:
+            return True
+        spec = self._actions.get("create") or self._actions.get("upsert")
+        if spec is None:
+            return False
+        if spec.name == "upsert":
+            return True
+        return self._idem_header is not None and spec.batch is None
 
     # --- choosing the request -----------------------------------------------------------------
 
@@ -221,12 +264,23 @@ class HttpSink:
         if spec.protocol == "graphql":
             return {"query": spec.document, "variables": {} if body is MISSING else body}
         if spec.protocol == "jsonrpc":
-            call: dict[str, Any] = {"jsonrpc": "2.0", "id": next(self._rpc_ids),
-                                    "method": spec.rpc_method}
+            call: dict[str, Any] = {"id": next(self._rpc_ids), "method": spec.rpc_method}
+            if spec.rpc_version is not None:
+                call["jsonrpc"] = spec.rpc_version
             if body is not MISSING:
                 call["params"] = body
             return call
         return body
+
+    def _batch_item(self, spec: ActionSpec, op: WriteOp) -> Any:
+        """A record's part of a batch: its body (REST) or its variables (GraphQL aliases)."""
+        if spec.protocol != "graphql":
+            return self._payload(spec, op)
+        variables = {} if spec.body is None else spec.body.render(_op_lookup(op))
+        if not isinstance(variables, Mapping):
+            raise RecordError(f"destination.{spec.name}.graphql.variables must give a mapping "
+                              "of variables to batch (e.g. {input: \"{record}\"})")
+        return variables
 
     def _write_one(self, spec: ActionSpec, op: WriteOp) -> WriteOutcome:
         lookup = _op_lookup(op)
@@ -246,6 +300,10 @@ class HttpSink:
             )
         except RecordError as exc:
             return WriteOutcome(ok=False, dest_id=op.dest_id, error=str(exc))
+        return self._outcome(spec, op, reply)
+
+    def _outcome(self, spec: ActionSpec, op: WriteOp, reply: Reply) -> WriteOutcome:
+        """One record's outcome from its (decided) answer."""
         if reply.decision is Decision.OK:
             found = _id_of(reply.json(), spec.id_path)
             return WriteOutcome(ok=True, dest_id=found or op.dest_id)
@@ -279,7 +337,7 @@ class HttpSink:
         bodies: list[Any] = []
         for i, op in enumerate(ops):
             try:
-                bodies.append(self._payload(spec, op))
+                bodies.append(self._batch_item(spec, op))
                 sent.append(i)
             except RecordError as exc:
                 outcomes[i] = WriteOutcome(ok=False, dest_id=op.dest_id, error=str(exc))
@@ -287,25 +345,31 @@ class HttpSink:
             batch_ctx = {"records": bodies, "count": len(bodies)}
             try:
                 path = (batch.path or spec.path).render(batch_ctx)
-                wrapper = batch.body.render(batch_ctx)
+                wrapper = batch.body.render(batch_ctx) if spec.protocol == "rest" else None
             except RecordError as exc:
                 raise FatalError(
                     f"destination.{spec.name}.batch: {exc}; a batch path or wrapper can use "
                     "only {records} and {count}"
                 ) from exc
+            sent_ops = [ops[i] for i in sent]
             headers: dict[str, str] = {}
             if self._idem_header:
-                headers[self._idem_header] = self._batch_key([ops[i] for i in sent])
+                headers[self._idem_header] = self._batch_key(sent_ops)
+            method = batch.method or spec.method
             try:
-                reply = self._client.send(
-                    batch.method or spec.method, path, body=wrapper, headers=headers,
-                    single_record=False,
-                )
+                if spec.name in self._aliased:
+                    reply, views = self._aliased[spec.name].send(
+                        self._client, method, path, bodies, headers)
+                else:
+                    reply, views = self._client.send(
+                        method, path, body=wrapper, headers=headers, single_record=False), []
             except RecordError:
                 # Some record's data cannot be encoded. Finding which costs an encode per
                 # record, paid only here: those are quarantined and the rest sent again.
                 return self._write_batch_without_unencodable(spec, ops, outcomes, sent, bodies)
-            results = self._batch_results(spec, reply, [ops[i] for i in sent])
+            results = [
+                self._outcome(spec, op, view) for op, view in zip(sent_ops, views, strict=True)
+            ] if views else self._batch_results(spec, reply, sent_ops)
             for i, outcome in zip(sent, results, strict=True):
                 outcomes[i] = outcome
         return [o for o in outcomes if o is not None]
@@ -396,6 +460,20 @@ class HttpSink:
         self._client.close()
 
 
+class MatchableHttpSink(HttpSink):
+    """An http destination with ``destination.match``: the engine asks it which natural keys
+    the destination already holds (``Matchable``), before re-sending creates a crash may have
+    delivered, and before every create with ``when: always``."""
+
+    @property
+    def match_always(self) -> bool:
+        return self._matcher is not None and self._matcher.always
+
+    def match(self, keys: Sequence[tuple[Any, ...]]) -> dict[tuple[Any, ...], list[str]]:
+        assert self._matcher is not None  # open_http_sink picks this class only with match
+        return self._matcher.match(keys)
+
+
 class ListableHttpSink(HttpSink):
     """An http destination with ``destination.list``. Only this one is ``Listable``: the engine
     asks ``isinstance(sink, Listable)`` before a complete sync re-learns the key map, so a
@@ -404,3 +482,17 @@ class ListableHttpSink(HttpSink):
 
     def list_keys(self) -> Iterator[tuple[tuple[Any, ...], str]]:
         return self._list_keys()
+
+
+class ListableMatchableHttpSink(MatchableHttpSink, ListableHttpSink):
+    """Both ``list`` and ``match`` declared."""
+
+
+def open_http_sink(options: Mapping[str, Any], ctx: ConnectorContext) -> HttpSink:
+    """The sink class whose protocols (Listable, Matchable) are exactly what is declared."""
+    listable, matchable = bool(options.get("list")), bool(options.get("match"))
+    if listable and matchable:
+        return ListableMatchableHttpSink(options, ctx)
+    if matchable:
+        return MatchableHttpSink(options, ctx)
+    return ListableHttpSink(options, ctx) if listable else HttpSink(options, ctx)

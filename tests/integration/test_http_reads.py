@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from connectors.api import BadRecord, CursorWindow, ReadRequest
-from runner.errors import FatalError, RetryableError
+from runner.errors import FatalError, RetryableError, RunFailed
 from tests.support import http_testapp as t
 from tests.support.loopback import serve_app
+from tests.support.retrier import FakeRetrier
 
 _STATE = t.ApiState()
 
@@ -219,42 +220,62 @@ def test_session_login_and_relogin_on_401(api: tuple[str, t.ApiState], via: str)
 # --- failures --------------------------------------------------------------------------------
 
 
-def test_429_retry_after_is_honoured(api: tuple[str, t.ApiState]) -> None:
+def read_retried(options: dict[str, Any], retrier: FakeRetrier) -> list[Any]:
+    source = t.open_http_source(options, retry=retrier, sleep=retrier.sleep,
+                                clock=retrier.clock)
+    try:
+        return list(source.read(ReadRequest()))
+    finally:
+        source.close()
+
+
+# The client makes one attempt per call and the framework's retrier (here a fake-clock one
+# from tests/support/retrier.py) decides: these tests used to pin the client's own loop.
+
+
+def test_429_retry_after_reaches_the_retrier(api: tuple[str, t.ApiState]) -> None:
     base, state = api
-    started = time.monotonic()
-    rows = read_all({"base_url": base, "request": {"path": "/v1/rate-limited"},
-                     "retry": {"attempts": 3, "backoff": 0}})
-    elapsed = time.monotonic() - started
+    retrier = FakeRetrier(attempts=3, backoff=0.0)
+    rows = read_retried({"base_url": base, "request": {"path": "/v1/rate-limited"}}, retrier)
     assert ids(rows) == [1]
     assert len(state.requests) == 2
-    assert 0.6 <= elapsed < 3.0  # the 0.6 s Retry-After, not the zero backoff
+    assert retrier.retry_afters == [0.6] and retrier.waits == [0.6]
 
 
 def test_5xx_then_success(api: tuple[str, t.ApiState], caplog: pytest.LogCaptureFixture) -> None:
     base, state = api
     caplog.set_level(logging.WARNING)
-    rows = read_all({"base_url": base, "request": {"path": "/v1/flaky"},
-                     "retry": {"attempts": 4, "backoff": 0.01, "max_backoff": 0.05}})
+    retrier = FakeRetrier(attempts=4, backoff=0.01)
+    rows = read_retried({"base_url": base, "request": {"path": "/v1/flaky"}}, retrier)
     assert ids(rows) == [1]
     assert len(state.requests) == 3
-    assert [r.getMessage() for r in caplog.records].count("http.retry") == 2
+    assert [r.getMessage() for r in caplog.records].count("http.retryable") == 2
+    assert retrier.waits == [0.01, 0.02]
 
 
-def test_retries_exhausted_raise_retryable(api: tuple[str, t.ApiState]) -> None:
+def test_retries_exhausted_raise_run_failed(api: tuple[str, t.ApiState]) -> None:
     base, state = api
-    with pytest.raises(RetryableError, match=r"GET /v1/down -> 502.*3 attempt"):
-        read_all({"base_url": base, "request": {"path": "/v1/down"},
-                  "retry": {"attempts": 3, "backoff": 0.01}})
+    with pytest.raises(RunFailed, match=r"GET /v1/down still failing after 3 .*-> 502"):
+        read_retried({"base_url": base, "request": {"path": "/v1/down"}},
+                     FakeRetrier(attempts=3, backoff=0.01))
     assert len(state.requests) == 3
 
 
-def test_timeout_is_retried_then_retryable(api: tuple[str, t.ApiState]) -> None:
+def test_without_a_retrier_one_attempt_raises_retryable(api: tuple[str, t.ApiState]) -> None:
+    base, state = api
+    with pytest.raises(RetryableError, match=r"GET /v1/down -> 502"):
+        read_all({"base_url": base, "request": {"path": "/v1/down"},
+                  "retry": {"attempts": 3, "backoff": 0.01}})
+    assert len(state.requests) == 1
+
+
+def test_timeout_is_retried_then_run_failed(api: tuple[str, t.ApiState]) -> None:
     base, state = api
     started = time.monotonic()
-    with pytest.raises(RetryableError, match="GET /v1/slow timed out after 2 attempt"):
-        read_all({"base_url": base, "request": {"path": "/v1/slow", "params": {"delay": 0.8}},
-                  "timeout": {"connect": 1, "read": 0.2}, "retry": {"attempts": 2,
-                                                                    "backoff": 0}})
+    with pytest.raises(RunFailed, match=r"GET /v1/slow still failing after 2 .*timed out"):
+        read_retried({"base_url": base,
+                      "request": {"path": "/v1/slow", "params": {"delay": 0.8}},
+                      "timeout": {"connect": 1, "read": 0.2}}, FakeRetrier(attempts=2))
     assert time.monotonic() - started < 1.5
     assert len(state.requests) == 2
 

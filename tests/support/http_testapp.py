@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+import graphql
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -56,13 +57,17 @@ class ApiState:
     token_lifetime: float = 3600.0
     sessions: set[str] = field(default_factory=set)
     created: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The store of the write-side tests (/graphql/store, /rpc/plain, /v1/products): creates
+    # always make a new object, so natural keys need not be unique.
+    products: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
         """Back to a fresh state, so one server can serve a whole test module."""
         fresh = ApiState()
         with self.lock:
-            for name in ("items", "requests", "counters", "tokens", "sessions", "created"):
+            for name in ("items", "requests", "counters", "tokens", "sessions", "created",
+                         "products"):
                 setattr(self, name, getattr(fresh, name))
             self.token_lifetime = fresh.token_lifetime
 
@@ -299,7 +304,9 @@ def make_app(state: ApiState) -> Starlette:
         return _json({"jsonrpc": "2.0", "id": body.get("id"),
                       "result": {"shipment_id": f"r_{params.get('order_id')}"}})
 
+    store = _store_routes(state, record)
     routes = [
+        *store,
         Route("/v1/page-items", by_page),
         Route("/v1/offset-items", by_offset),
         Route("/v1/cursor-items", by_cursor),
@@ -315,7 +322,7 @@ def make_app(state: ApiState) -> Starlette:
         Route("/v1/session/items", session_items),
         Route("/v1/rate-limited", rate_limited),
         Route("/v1/flaky", flaky),
-        Route("/v1/down", always_down),
+        Route("/v1/down", always_down, methods=["GET", "POST"]),
         Route("/v1/slow", slow),
         Route("/v1/missing", forbidden),
         Route("/v1/orders", create_order, methods=["POST"]),
@@ -328,6 +335,129 @@ def make_app(state: ApiState) -> Starlette:
         Route("/rpc", rpc, methods=["POST"]),
     ]
     return Starlette(routes=routes)
+
+
+_HTML_500 = """<!DOCTYPE html>
+<html><head><title>500 Internal Server Error</title>
+<style>body { font-family: sans-serif; }</style></head>
+<body><h1>Internal   Server Error</h1>
+<p>Invalid value for field <b>date_order</b>:
+   '2024-13-01'</p><script>console.log("x")</script></body></html>"""
+
+
+def _store_routes(state: ApiState, record: Any) -> list[Route]:
+    """A store and an ERP that answer like real ones: errors inside 200 (GraphQL userErrors,
+    typed error results, JSON-RPC error members), JSON-RPC errors with 400/500, HTML error
+    pages; lookups by natural key for ``match`` (REST query, REST path, GraphQL)."""
+
+    def new_product(sku: str, title: str = "") -> dict[str, Any]:
+        with state.lock:
+            item = {"id": f"p{len(state.products) + 1}", "sku": sku, "title": title}
+            state.products.append(item)
+        return item
+
+    def product_error(sku: str) -> dict[str, Any] | None:
+        if sku == "TAKEN":
+            return {"product": None, "userErrors": [
+                {"field": ["input", "sku"], "message": "SKU has already been taken"}]}
+        if sku == "TYPED":
+            return {"__typename": "ProductCreateError", "errorCode": "INVALID_PRICE",
+                    "message": "price must be positive"}
+        if sku == "CODED":
+            return {"errorCode": "OUT_OF_RANGE", "message": "weight is out of range"}
+        return None
+
+    def run_mutation(query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        """Each root field (aliases included: batches) creates one product from its
+        ``input`` variable, in order, like a GraphQL server runs mutation fields."""
+        operation = graphql.parse(query).definitions[0]
+        assert isinstance(operation, graphql.OperationDefinitionNode)
+        data: dict[str, Any] = {}
+        errors = []
+        for node in operation.selection_set.selections:
+            assert isinstance(node, graphql.FieldNode)
+            key = (node.alias or node.name).value
+            arg = next(a.value for a in node.arguments if a.name.value == "input")
+            assert isinstance(arg, graphql.VariableNode)
+            given = variables.get(arg.name.value) or {}
+            sku = str(given.get("sku", ""))
+            if sku == "TOP":
+                data[key] = None
+                errors.append({"message": "Access denied for sku", "path": [key]})
+                continue
+            refused = product_error(sku)
+            if refused is not None:
+                data[key] = refused
+                continue
+            item = new_product(sku, str(given.get("title", "")))
+            data[key] = {"__typename": "ProductCreatePayload", "product": {"id": item["id"]},
+                         "userErrors": []}
+        return {"data": data, **({"errors": errors} if errors else {})}
+
+    async def graphql_store(request: Request) -> Response:
+        body = await record(request)
+        query = body.get("query", "")
+        variables = body.get("variables") or {}
+        if query.lstrip().startswith("mutation"):
+            return _json(run_mutation(query, variables))
+        if "products" in query:
+            wanted = set(variables.get("skus") or [])
+            found = [p for p in state.products if p["sku"] in wanted]
+            start = int(variables.get("after") or 0)
+            rows = found[start : start + 2]
+            end = start + len(rows)
+            return _json({"data": {"products": {"nodes": rows, "pageInfo": {
+                "hasNextPage": end < len(found), "endCursor": str(end)}}}})
+        return _json({"data": {"__typename": "Query"}})
+
+    async def rpc_plain(request: Request) -> Response:
+        body = await record(request)
+        params = body.get("params") or {}
+        code = str(params.get("ref", ""))
+        answer: dict[str, Any] = {"id": body.get("id")}
+        if code == "ERR200":
+            return _json({**answer, "error": {"code": 7, "message": "partner is archived"}})
+        if code == "ERR400":
+            return _json({**answer, "error": {"code": 400, "message": "bad order line"}}, 400)
+        if code == "ERR500":
+            return _json({**answer, "error": {"code": 200, "message": "Odoo Server Error",
+                                              "data": "ValidationError: missing partner"}}, 500)
+        if code == "HTML500":
+            return Response(_HTML_500, 500, media_type="text/html")
+        if code == "HTML400":
+            return Response(_HTML_500.replace("500 Internal Server Error", "400 Bad Request"),
+                            400, media_type="text/html")
+        return _json({**answer, "result": {"id": f"r_{code}"}})
+
+    def of_skus(skus: list[str]) -> list[dict[str, Any]]:
+        wanted = set(skus)
+        return [p for p in state.products if p["sku"] in wanted]
+
+    async def products(request: Request) -> Response:
+        await record(request)
+        if request.method == "POST":
+            body = orjson.loads(await request.body())
+            item = new_product(str(body.get("sku")), str(body.get("title", "")))
+            return _json({"data": item}, 201)
+        skus = [s for v in request.query_params.getlist("sku") for s in v.split(",") if s]
+        found = of_skus(skus)
+        offset = int(request.query_params.get("offset", "0"))
+        limit = int(request.query_params.get("limit", "100"))
+        return _json({"data": found[offset : offset + limit]})
+
+    async def product_by_sku(request: Request) -> Response:
+        await record(request)
+        found = of_skus([request.path_params["sku"]])
+        if not found:
+            return _json({"error": "not found"}, 404)
+        return _json({"data": found})
+
+    return [
+        Route("/graphql/store", graphql_store, methods=["POST"]),
+        Route("/rpc/plain", rpc_plain, methods=["POST"]),
+        Route("/v1/products", products, methods=["GET", "POST"]),
+        Route("/v1/products/by-sku/{sku}", product_by_sku),
+    ]
 
 
 def open_http_source(options: dict[str, Any], **ctx: Any) -> Any:

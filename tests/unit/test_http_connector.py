@@ -18,6 +18,7 @@ from connectors.api import ConnectorContext, Listable, ReadRequest, Sink, Source
 from connectors.http import HttpConnector
 from connectors.http.client import retry_after_seconds
 from runner.errors import ConfigError, FatalError, RetryableError
+from tests.support.retrier import FakeRetrier
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -77,25 +78,31 @@ def test_retry_after_seconds_and_http_date() -> None:
     assert retry_after_seconds("soon") is None
 
 
-def test_retry_after_http_date_honoured_over_mock() -> None:
-    calls: list[float] = []
+def test_retry_after_http_date_reaches_the_retrier() -> None:
+    # The client makes one attempt per call; the Retry-After it read goes to the framework's
+    # retrier, which waits at least that long (here on a fake clock).
+    calls: list[httpx.Request] = []
     promised: list[float] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(time.monotonic())
+        calls.append(request)
         if len(calls) == 1:
-            when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+            when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=7)
             header = when.strftime("%a, %d %b %Y %H:%M:%S GMT")
             promised.append(retry_after_seconds(header) or 0.0)
             return httpx.Response(503, headers={"Retry-After": header})
         return httpx.Response(200, json={"data": [{"id": 1}]})
 
+    retrier = FakeRetrier(attempts=3, backoff=0.0)
+    context = ctx(handler)
+    context.retry, context.sleep, context.clock = retrier, retrier.sleep, retrier.clock
     source = HttpConnector().open_source(
-        {"base_url": "http://api", "request": {"path": "/a"}, "retry": {"backoff": 0}},
-        ctx(handler))
+        {"base_url": "http://api", "request": {"path": "/a"}}, context)
     assert list(source.read(ReadRequest())) == [{"id": 1}]
-    # an HTTP date has whole seconds, so 0..1 s was left; the zero backoff did not apply
-    assert promised[0] - 0.05 <= calls[1] - calls[0] <= promised[0] + 0.5
+    assert len(calls) == 2
+    # an HTTP date has whole seconds: 6..7 s were left when the 503 was read
+    assert retrier.retry_afters[0] is not None and 6.0 <= retrier.retry_afters[0] <= 7.0
+    assert retrier.waits == [retrier.retry_afters[0]]
 
 
 def test_query_string_not_in_messages() -> None:
@@ -112,15 +119,20 @@ def test_query_string_not_in_messages() -> None:
 
 
 def test_connection_errors_become_retryable() -> None:
+    sent: list[httpx.Request] = []
+
     def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
         raise httpx.ConnectError("refused", request=request)
 
+    # The connection-level `retry` option is deprecated and no longer retries: one attempt.
     source = HttpConnector().open_source(
         {"base_url": "http://api", "request": {"path": "/a"},
          "retry": {"attempts": 2, "backoff": 0}}, ctx(handler))
-    with pytest.raises(RetryableError, match="GET /a failed \\(ConnectError\\) after 2") as info:
+    with pytest.raises(RetryableError, match="GET /a failed \\(ConnectError\\)") as info:
         list(source.read(ReadRequest()))
     assert isinstance(info.value.__cause__, httpx.ConnectError)
+    assert len(sent) == 1
 
 
 def test_non_json_page_is_fatal() -> None:

@@ -99,7 +99,7 @@ def test_plan_counts_equal_the_run(before: list[dict[str, Any]], after: list[dic
         assert len(state.runs()) == runs_before
 
         result = run_job(job, project=None, state=state, sleep=lambda _s: None)
-        assert planned.plan is not None and result.status == "succeeded"
+        assert planned.plan is not None and result.status in ("succeeded", "partial")
         for plan, step in zip(planned.plan, result.steps, strict=True):
             assert plan_counts(plan) == {c: getattr(step, c) for c in COUNTS}, plan.step
     finally:

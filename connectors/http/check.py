@@ -1,0 +1,304 @@
+"""What the http connector would refuse at open or write time, said before a run, without I/O.
+
+``validate`` calls :meth:`HttpConnector.check` with the step's fields, so a misspelled
+placeholder, a GraphQL document that does not parse or an unquoted ``{record}`` is a located
+configuration error instead of every record quarantined mid-job. Paths are dotted, inside the
+options block (``upsert.graphql.variables.input``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from graphql import GraphQLSyntaxError, parse
+from graphql.language import (
+    NonNullTypeNode,
+    OperationDefinitionNode,
+    VariableNode,
+    Visitor,
+    visit,
+)
+
+from connectors.api import CheckContext, OptionProblem
+from runner.errors import FatalError
+
+from .graphql_batch import AliasedBatch
+from .match import MATCH_SPECIALS
+from .template import placeholders
+
+__all__ = ["check_options"]
+
+ACTIONS = ("upsert", "create", "update", "delete", "unpublish")
+SPECIALS = frozenset({"record", "dest_id", "key", "idempotency_key"})
+_DOUBLED = re.compile(r"\{\{([A-Za-z_][A-Za-z0-9_.]*)\}\}")
+_PLACEHOLDER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _error(path: str, message: str) -> OptionProblem:
+    return OptionProblem(path, message)
+
+
+def _strings(node: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Every string in a template with its dotted path."""
+    if isinstance(node, str):
+        yield path, node
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from _strings(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _strings(value, f"{path}.{index}")
+
+
+def _unquoted(node: Any, path: str, names: frozenset[str]) -> Iterator[OptionProblem]:
+    """``body: {record}`` unquoted is the YAML mapping ``{record: null}``."""
+    if isinstance(node, Mapping):
+        if len(node) == 1:
+            (key, value), = node.items()
+            if value is None and isinstance(key, str) and key in names:
+                where = path.rsplit(".", 1)[-1]
+                yield _error(path, f"{{{key}}} unquoted is a YAML mapping, not a placeholder; "
+                                   f"quote it: {where}: \"{{{key}}}\"")
+                return
+        for key, value in node.items():
+            yield from _unquoted(value, f"{path}.{key}", names)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _unquoted(value, f"{path}.{index}", names)
+
+
+def _unknown(name: str, allowed: frozenset[str], what: str) -> str:
+    close = difflib.get_close_matches(name, sorted(allowed), n=1)
+    hint = f"did you mean {{{close[0]}}}? " if close else ""
+    listed = ", ".join(sorted(allowed)) or "none"
+    return f"placeholder {{{name}}} is not {what}; {hint}it can use: {listed}"
+
+
+def check_template(
+    node: Any, path: str, allowed: frozenset[str] | None, what: str
+) -> Iterator[OptionProblem]:
+    """Placeholders of a template: dunder names, ``{{name}}`` typed for ``{name}``, and names
+    outside ``allowed`` (None: the step does not say which fields its records carry)."""
+    for where, text in _strings(node, path):
+        for doubled in _DOUBLED.findall(text):
+            yield _error(where, f"{{{{{doubled}}}}} is the literal text {{{doubled}}}, not a "
+                                f"placeholder; write {{{doubled}}} (double braces are "
+                                "escapes for a literal brace)")
+        for name in sorted(placeholders(text)):
+            head = name.split(".", 1)[0]
+            if any(part.startswith("__") for part in name.split(".")):
+                yield _error(where, f"placeholder {{{name}}} is not allowed; names cannot "
+                                    "start with '__'")
+            elif allowed is not None and head not in allowed:
+                yield _error(where, _unknown(head, allowed, what))
+
+
+def _variable_names(template: Any, fields: frozenset[str] | None) -> set[str] | None:
+    """The variables a ``variables`` block provides (None: not knowable without data)."""
+    if isinstance(template, Mapping):
+        return {str(k) for k in template}
+    if template in ("{record}",) and fields is not None:
+        return set(fields)
+    return None
+
+
+class _Used(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def enter_variable_definition(self, *_: Any) -> Any:
+        return Visitor.SKIP  # a definition is not a use
+
+    def enter_variable(self, node: VariableNode, *_: Any) -> None:
+        self.names.add(node.name.value)
+
+
+def check_graphql(
+    document: str, variables: Any, path: str, fields: frozenset[str] | None,
+    supplied: frozenset[str] = frozenset(), doc_key: str = "document",
+) -> Iterator[OptionProblem]:
+    """Parse ``document`` and check its variables against what the block provides
+    (``supplied``: variables the connector adds itself, such as a paging cursor)."""
+    try:
+        ast = parse(document)
+    except GraphQLSyntaxError as exc:
+        hint = ""
+        if "{{" in document or "}}" in document:
+            hint = "; the document is sent as written: write single braces"
+        yield _error(f"{path}.{doc_key}", f"the GraphQL document does not parse: "
+                                         f"{exc.message} (line {_line(exc)}){hint}")
+        return
+    operations = [d for d in ast.definitions if isinstance(d, OperationDefinitionNode)]
+    if len(operations) != 1:
+        yield _error(f"{path}.{doc_key}", f"the document holds {len(operations)} operations; "
+                                         "write exactly one")
+        return
+    declared = {d.variable.name.value: d for d in operations[0].variable_definitions or ()}
+    used = _Used()
+    visit(ast, used)
+    for name in sorted(used.names - set(declared)):
+        yield _error(f"{path}.{doc_key}", f"${name} is used but not declared; add it to the "
+                                         "operation's variables")
+    provided = _variable_names(variables, fields)
+    if provided is None:
+        return
+    provided |= supplied
+    for name, definition in sorted(declared.items()):
+        required = isinstance(definition.type, NonNullTypeNode)
+        if required and definition.default_value is None and name not in provided:
+            yield _error(f"{path}.variables", f"the document declares ${name} as required "
+                                              f"(non-null) but variables does not provide it; "
+                                              f"add {name}: \"{{field}}\"")
+    for name in sorted(provided - set(declared) - supplied):
+        yield OptionProblem(f"{path}.variables.{name}", f"the document declares no ${name}; "
+                            "declare it or remove it from variables", "warning")
+
+
+def _line(exc: GraphQLSyntaxError) -> str:
+    locations = exc.locations or []
+    return f"{locations[0].line}:{locations[0].column}" if locations else "?"
+
+
+def check_options(options: Mapping[str, Any], ctx: CheckContext) -> list[OptionProblem]:
+    if ctx.role == "source":
+        return _check_source(options)
+    problems: list[OptionProblem] = []
+    fields = None if ctx.fields is None else frozenset(ctx.fields) | SPECIALS
+    for name in ACTIONS:
+        if name in options:
+            problems += _check_action(name, options[name], fields, ctx.fields)
+    if "list" in options:
+        problems += check_template(options["list"], "list", frozenset(),
+                                   "available: a listing is sent as written, without a record")
+    if "match" in options:
+        problems += _check_match(options["match"], ctx)
+    problems += _unsafe_create(options)
+    return problems
+
+
+def _check_action(
+    name: str, opts: Mapping[str, Any], fields: frozenset[str] | None,
+    record_fields: frozenset[str] | None,
+) -> list[OptionProblem]:
+    """``fields``: what placeholders can name (the record's fields and the specials);
+    ``record_fields``: the record's fields alone (what ``"{record}"`` holds)."""
+    problems: list[OptionProblem] = []
+    what = "a field of the record (the step's map) nor a special"
+    if "graphql" in opts:
+        gql = opts["graphql"]
+        problems += check_graphql(gql["document"], gql.get("variables", {}), f"{name}.graphql",
+                                  record_fields)
+        problems += check_template(gql.get("variables", {}), f"{name}.graphql.variables",
+                                   fields, what)
+        problems += _unquoted(gql.get("variables"), f"{name}.graphql.variables", _names(fields))
+    if "jsonrpc" in opts:
+        problems += check_template(opts["jsonrpc"].get("params"), f"{name}.jsonrpc.params",
+                                   fields, what)
+        problems += _unquoted(opts["jsonrpc"].get("params"), f"{name}.jsonrpc.params",
+                              _names(fields))
+    protocol = "graphql" if "graphql" in opts else "jsonrpc" if "jsonrpc" in opts else None
+    if "batch" in opts and protocol == "jsonrpc":
+        problems.append(_error(
+            f"{name}.batch", "batch is supported for REST and GraphQL only, not jsonrpc; "
+            "remove batch (each record is one request) or use a REST endpoint that takes a list"))
+    if "batch" in opts and protocol == "graphql":
+        problems += _check_graphql_batch(name, opts)
+    if protocol is None and not opts.get("path"):
+        problems.append(_error(name, f"{name} has no path; add the request path"))
+    for part in ("path", "params", "headers", "body"):
+        if part in opts:
+            problems += check_template(opts[part], f"{name}.{part}", fields, what)
+    if "body" in opts:
+        problems += _unquoted(opts["body"], f"{name}.body", _names(fields))
+    if name == "create" and "dest_id" in placeholders(opts.get("path", "")):
+        problems.append(_error(f"{name}.path", "a create has no {dest_id} yet (the destination "
+                                               "assigns it); use a natural key field"))
+    if "batch" in opts and protocol is None:
+        batch = opts["batch"]
+        for part in ("path", "body"):
+            if part in batch:
+                problems += check_template(batch[part], f"{name}.batch.{part}",
+                                           frozenset({"records", "count"}), "a batch value")
+    return problems
+
+
+def _check_graphql_batch(name: str, opts: Mapping[str, Any]) -> list[OptionProblem]:
+    """A GraphQL batch repeats the mutation's root fields under aliases: the document must
+    select fields at its root, and the REST wrapper options mean nothing there."""
+    problems = []
+    try:
+        AliasedBatch(opts["graphql"]["document"])
+    except GraphQLSyntaxError:
+        pass  # already said by check_graphql
+    except FatalError as exc:
+        problems.append(_error(f"{name}.graphql.document", str(exc)))
+    for part in ("body", "results", "id_path", "error_path"):
+        if part in opts["batch"]:
+            problems.append(OptionProblem(
+                f"{name}.batch.{part}", f"batch.{part} is for REST batches; a GraphQL batch "
+                f"maps each record's answer back itself (remove {part})", "warning"))
+    if not isinstance(opts["graphql"].get("variables", {}), Mapping):
+        problems.append(_error(f"{name}.graphql.variables", "a GraphQL batch needs variables "
+                               "as a mapping, e.g. variables: {input: \"{record}\"}"))
+    return problems
+
+
+def _names(fields: frozenset[str] | None) -> frozenset[str]:
+    return SPECIALS if fields is None else fields
+
+
+def _check_match(match: Mapping[str, Any], ctx: CheckContext) -> list[OptionProblem]:
+    key_fields = tuple(match.get("key_fields") or ctx.key_fields)
+    allowed = MATCH_SPECIALS | frozenset(key_fields)
+    what = "a key field nor {keys} or {key}"
+    problems: list[OptionProblem] = []
+    if not key_fields:
+        problems.append(_error("match.key_fields", "match needs key_fields (or a step key)"))
+    for part in ("path", "params"):
+        if part in match:
+            problems += check_template(match[part], f"match.{part}", allowed, what)
+    if "graphql" in match:
+        gql = match["graphql"]
+        cursor = frozenset({gql.get("cursor_variable", "after")})
+        problems += check_graphql(gql["document"], gql.get("variables", {}), "match.graphql",
+                                  None, supplied=cursor)
+        problems += check_template(gql.get("variables", {}), "match.graphql.variables",
+                                   allowed, what)
+    elif not match.get("path"):
+        problems.append(_error("match", "match has no path; add the lookup path or graphql"))
+    elif len(key_fields) > 1 and "keys" in placeholders(match.get("params") or {}):
+        problems.append(_error("match.params", "{keys} of a composite key cannot go in a "
+                                               "query string; look one key up per request "
+                                               "(its fields in the path) or use graphql"))
+    return problems
+
+
+def _unsafe_create(options: Mapping[str, Any]) -> list[OptionProblem]:
+    create = options.get("create")
+    if create is None or "match" in options:
+        return []
+    if "idempotency_key" in options and "batch" not in create:
+        return []
+    return [OptionProblem("create", "a crash here can create duplicates: the destination's "
+                          "creates are neither matched by key (add match) nor sent with an "
+                          "idempotency key per record (add idempotency_key)", "warning")]
+
+
+def _check_source(options: Mapping[str, Any]) -> list[OptionProblem]:
+    """A read has no record: its templates can use only ``{cursor}``."""
+    cursor = frozenset({"cursor"})
+    what = "available to a read; it can use only {cursor}, the incremental watermark"
+    problems: list[OptionProblem] = []
+    if "request" in options:
+        problems += check_template(options["request"], "request", cursor, what)
+    if "graphql" in options:
+        gql = options["graphql"]
+        supplied = frozenset({gql.get("cursor_variable", "after")})
+        problems += check_graphql(gql["query"], gql.get("variables", {}), "graphql", None,
+                                  supplied=supplied, doc_key="query")
+        problems += check_template(gql.get("variables", {}), "graphql.variables", cursor, what)
+    return problems
