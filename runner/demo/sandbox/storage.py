@@ -78,11 +78,24 @@ CREATE TABLE IF NOT EXISTS {t} (
     updated_at TEXT NOT NULL
 );
 """
-_OTHER_TABLES = """
+# Products and variant SKUs are not unique: in the create-always mode a store holds duplicates
+# the way real stores do. Upserts by key still find the oldest row through the index.
+_PRODUCTS = """
+CREATE TABLE IF NOT EXISTS products (
+    n INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    content BLOB NOT NULL,
+    body BLOB NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS products_key ON products (key, n);
 CREATE TABLE IF NOT EXISTS variant_skus (
-    sku TEXT PRIMARY KEY,
+    sku TEXT NOT NULL,
     product_n INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS variant_skus_sku ON variant_skus (sku, product_n);
+"""
+_OTHER_TABLES = """
 CREATE INDEX IF NOT EXISTS variant_skus_product ON variant_skus (product_n);
 CREATE TABLE IF NOT EXISTS stores (id TEXT PRIMARY KEY, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS orders (
@@ -151,6 +164,35 @@ def parse_id(prefix: str, ident: str) -> int | None:
     return int(digits)
 
 
+def _drop_unique_product_keys(conn: sqlite3.Connection) -> None:
+    """Rebuild the products and variant_skus tables of a data file made before the create-always
+    mode, whose keys were UNIQUE (SQLite cannot drop a constraint in place)."""
+    unique = conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+        " AND tbl_name IN ('products', 'variant_skus') AND name LIKE 'sqlite_autoindex_%'"
+    ).fetchone()[0]
+    if not unique:
+        return
+    seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'products'").fetchone()
+    conn.execute("ALTER TABLE products RENAME TO products_unique")
+    conn.execute("ALTER TABLE variant_skus RENAME TO variant_skus_unique")
+    conn.execute("DROP INDEX IF EXISTS variant_skus_product")
+    for statement in _PRODUCTS.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("INSERT INTO products SELECT * FROM products_unique")
+    conn.execute("INSERT INTO variant_skus SELECT sku, product_n FROM variant_skus_unique")
+    conn.execute("DROP TABLE products_unique")
+    conn.execute("DROP TABLE variant_skus_unique")
+    # Keep the id high-water mark, so an id of a deleted product is never handed out again.
+    top = conn.execute("SELECT coalesce(max(n), 0) FROM products").fetchone()[0]
+    conn.execute("DELETE FROM sqlite_sequence WHERE name = 'products'")
+    conn.execute(
+        "INSERT INTO sqlite_sequence (name, seq) VALUES ('products', ?)",
+        (max(top, seq[0] if seq else 0),),
+    )
+
+
 class SandboxStore:
     """All reads and writes of one sandbox data file. Thread-safe: one lock, one connection."""
 
@@ -165,8 +207,13 @@ class SandboxStore:
         self._conn.execute("PRAGMA busy_timeout = 5000")
         self._last_stamp = ""
         with self.transaction() as conn:
+            _drop_unique_product_keys(conn)
+            for statement in _PRODUCTS.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
             for collection in COLLECTIONS.values():
-                conn.execute(_SCHEMA.format(t=collection.table))
+                if collection.table != "products":
+                    conn.execute(_SCHEMA.format(t=collection.table))
             for statement in _OTHER_TABLES.split(";"):
                 if statement.strip():
                     conn.execute(statement)
@@ -213,12 +260,21 @@ class SandboxStore:
     # -- keyed collections -------------------------------------------------------------------
 
     def upsert(
-        self, resource: str, records: Sequence[dict[str, Any] | str]
+        self,
+        resource: str,
+        records: Sequence[dict[str, Any] | str],
+        *,
+        always_create: bool = False,
     ) -> list[dict[str, Any]]:
         """Upsert normalized records (a ``str`` stands for a record that failed validation and
-        is echoed back as its error). Returns one result per record, in order."""
+        is echoed back as its error). Returns one result per record, in order.
+
+        ``always_create`` (products only) makes every record a new product with a new id, even
+        when its sku or variant skus exist already: the create-always mode of real stores."""
         collection = COLLECTIONS[resource]
-        keys = [collection.key(r) for r in records if not isinstance(r, str)]
+        if always_create and resource != "products":
+            raise ValueError("only products are created always; other resources are set by key")
+        keys = [] if always_create else [collection.key(r) for r in records if isinstance(r, dict)]
         results: list[dict[str, Any]] = []
         with self.transaction() as conn:
             existing = self._existing(conn, collection.table, keys)
@@ -227,8 +283,31 @@ class SandboxStore:
                 if isinstance(record, str):
                     results.append({"error": record})
                     continue
-                results.append(self._upsert_one(conn, collection, record, existing, batch))
+                if always_create:
+                    existing.clear()
+                results.append(
+                    self._upsert_one(
+                        conn, collection, record, existing, batch, check_variants=not always_create
+                    )
+                )
         return results
+
+    def replace_product(
+        self, n: int, record: dict[str, Any], *, check_variants: bool = True
+    ) -> dict[str, Any]:
+        """Write ``record`` over the product at row ``n`` (an update by id: with duplicate skus,
+        the key alone would not say which product). ``check_variants=False`` lets variant skus
+        that other products hold stand, as in the create-always mode."""
+        collection = COLLECTIONS["products"]
+        with self.transaction() as conn:
+            row = conn.execute("SELECT content FROM products WHERE n = ?", (n,)).fetchone()
+            if row is None:
+                return {"id": make_id("prd", n), "error": f"no product {make_id('prd', n)}"}
+            existing = {collection.key(record): (n, row[0])}
+            batch = _Batch(conn, "products", self.now())
+            return self._upsert_one(
+                conn, collection, record, existing, batch, check_variants=check_variants
+            )
 
     def _existing(
         self, conn: sqlite3.Connection, table: str, keys: list[str]
@@ -238,8 +317,10 @@ class SandboxStore:
         for start in range(0, len(unique), 900):
             chunk = unique[start : start + 900]
             marks = ",".join("?" * len(chunk))
+            # Newest first, so that where keys repeat (create-always mode) the oldest row wins.
             rows = conn.execute(
-                f"SELECT key, n, content FROM {table} WHERE key IN ({marks})", chunk
+                f"SELECT key, n, content FROM {table} WHERE key IN ({marks}) ORDER BY n DESC",
+                chunk,
             )
             found.update({key: (n, content) for key, n, content in rows})
         return found
@@ -251,6 +332,8 @@ class SandboxStore:
         record: dict[str, Any],
         existing: dict[str, tuple[int, bytes]],
         batch: _Batch,
+        *,
+        check_variants: bool = True,
     ) -> dict[str, Any]:
         key = collection.key(record)
         result: dict[str, Any] = {collection.key_field: record[collection.key_field]}
@@ -263,7 +346,7 @@ class SandboxStore:
                 result["id"] = make_id(collection.prefix, previous[0])
             result["status"] = "unchanged"
             return result
-        if collection.table == "products":
+        if collection.table == "products" and check_variants:
             conflict = self._variant_conflict(conn, record, previous[0] if previous else None)
             if conflict:
                 return {**result, "error": conflict}
@@ -354,14 +437,18 @@ class SandboxStore:
     def get_by_key(self, resource: str, key: str) -> tuple[int, dict[str, Any]] | None:
         table = COLLECTIONS[resource].table
         with self.reading() as conn:
-            row = conn.execute(f"SELECT n, body FROM {table} WHERE key = ?", (key,)).fetchone()
+            row = conn.execute(
+                f"SELECT n, body FROM {table} WHERE key = ? ORDER BY n LIMIT 1", (key,)
+            ).fetchone()
         return (row[0], orjson.loads(row[1])) if row else None
 
     def delete(self, resource: str, *, n: int | None = None, key: str | None = None) -> bool:
         table = COLLECTIONS[resource].table
         with self.transaction() as conn:
             if n is None:
-                row = conn.execute(f"SELECT n FROM {table} WHERE key = ?", (key,)).fetchone()
+                row = conn.execute(
+                    f"SELECT n FROM {table} WHERE key = ? ORDER BY n LIMIT 1", (key,)
+                ).fetchone()
                 if row is None:
                     return False
                 n = row[0]
@@ -395,12 +482,14 @@ class SandboxStore:
     def find_sku(self, sku: str) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
         """The product a shopper's sku refers to, and the variant if it is a variant's."""
         with self.reading() as conn:
-            row = conn.execute("SELECT body FROM products WHERE key = ?", (sku,)).fetchone()
+            row = conn.execute(
+                "SELECT body FROM products WHERE key = ? ORDER BY n LIMIT 1", (sku,)
+            ).fetchone()
             if row is not None:
                 return orjson.loads(row[0]), None
             row = conn.execute(
                 "SELECT p.body FROM variant_skus v JOIN products p ON p.n = v.product_n"
-                " WHERE v.sku = ?",
+                " WHERE v.sku = ? ORDER BY v.product_n LIMIT 1",
                 (sku,),
             ).fetchone()
         if row is None:
@@ -509,6 +598,32 @@ class SandboxStore:
                 "SELECT count(*) FROM products WHERE json_extract(content, '$.published')"
             ).fetchone()[0]
         return counts
+
+    def key_counts(self, resource: str, keys: Sequence[str] = ()) -> dict[str, list[str]]:
+        """Ids per natural key: product sku (``products``) or variant sku (``variants``), only
+        for ``keys`` if given (a key absent from the store maps to ``[]``)."""
+        if resource == "products":
+            sql = "SELECT key, n FROM products"
+            column = "key"
+        elif resource == "variants":
+            sql = "SELECT sku, product_n FROM variant_skus"
+            column = "sku"
+        else:
+            raise ValueError(f"no natural keys are counted for {resource!r}")
+        found: dict[str, list[str]] = {key: [] for key in keys}
+        with self.reading() as conn:
+            if keys:
+                unique = list(dict.fromkeys(keys))
+                rows: list[tuple[str, int]] = []
+                for start in range(0, len(unique), 900):
+                    chunk = unique[start : start + 900]
+                    marks = ",".join("?" * len(chunk))
+                    rows += conn.execute(f"{sql} WHERE {column} IN ({marks})", chunk).fetchall()
+            else:
+                rows = conn.execute(sql).fetchall()
+        for key, n in sorted(rows, key=lambda row: row[1]):
+            found.setdefault(key, []).append(make_id("prd", n))
+        return found
 
     def reset(self) -> None:
         """Delete every record, restart ids, and seed the stores again."""
