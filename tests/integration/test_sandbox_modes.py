@@ -227,6 +227,12 @@ def test_mode_responses_match_the_openapi_file(api: httpx.Client) -> None:
     check(keys(api, "A", "Z"), "KeyCounts")
     check(api.post("/v1/products", json=product("R", title="REFUSE: x")).json(), "BusinessErrors")
     check(api.get("/v1/_admin/rate").json()["leaky"], "RateUsage")
+    api.put("/v1/_admin/faults", json={"rate": {"cost": {"maximum": 6, "restore_per_s": 1}}})
+    query = {"query": "{ products(first: 3) { nodes { sku } } }"}
+    check(api.post("/graphql", json=query).json(), "GraphQLResponse")
+    throttled = api.post("/graphql", json=query).json()
+    assert throttled["errors"][0]["extensions"]["code"] == "THROTTLED"
+    check(throttled, "GraphQLResponse")
 
 
 def test_bad_mode_settings_are_refused(api: httpx.Client) -> None:

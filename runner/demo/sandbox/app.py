@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from runner.demo.sandbox import orders, validation
+from runner.demo.sandbox import graphql_api, orders, validation
 from runner.demo.sandbox.faults import FaultConfig, Gate
 from runner.demo.sandbox.responses import ApiError, ORJSONResponse, error_response
 from runner.demo.sandbox.storage import SandboxStore, parse_id
@@ -404,4 +404,8 @@ def create_app(
     starlette = Starlette(routes=routes)
     starlette.state.store = store
     gate = Gate(starlette, api_key, faults=faults, rate_limit=rate_limit, clock=clock)
+    # Added once the gate exists: the GraphQL API reads its modes and its cost budget.
+    starlette.router.routes.append(
+        Route("/graphql", graphql_api.endpoint(store, gate), methods=["POST"])
+    )
     return gate
