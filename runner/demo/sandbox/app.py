@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from runner.demo.sandbox import graphql_api, orders, validation
+from runner.demo.sandbox import graphql_api, orders, queries, validation
 from runner.demo.sandbox.faults import FaultConfig, Gate
 from runner.demo.sandbox.responses import ApiError, ORJSONResponse, error_response
 from runner.demo.sandbox.storage import SandboxStore, parse_id
@@ -33,8 +33,8 @@ from runner.demo.sandbox.storage import SandboxStore, parse_id
 __all__ = ["MAX_BATCH", "MAX_PAGE", "create_app"]
 
 MAX_BATCH = 5000
-MAX_PAGE = 1000
-DEFAULT_PAGE = 100
+MAX_PAGE = validation.MAX_PAGE
+DEFAULT_PAGE = validation.DEFAULT_PAGE
 
 Reader = Callable[[Request], Awaitable[Response]]
 Writer = Callable[[Request, Any], Awaitable[Response]]
@@ -341,7 +341,7 @@ def create_app(
         if resource not in ("products", "variants"):
             raise ApiError(422, f"resource must be products or variants, got {resource!r}")
         asked = request.query_params.getlist("key")
-        ids = store.key_counts(resource, asked)
+        ids = queries.key_counts(store, resource, asked)
         return ORJSONResponse(
             {
                 "resource": resource,

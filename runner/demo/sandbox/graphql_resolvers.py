@@ -14,16 +14,16 @@ from typing import Any
 import orjson
 from graphql import GraphQLError, GraphQLResolveInfo
 
-from runner.demo.sandbox import graphql_data as data
 from runner.demo.sandbox import orders, validation
+from runner.demo.sandbox import queries as data
 from runner.demo.sandbox.faults import FaultConfig
 from runner.demo.sandbox.responses import ApiError
 from runner.demo.sandbox.storage import SandboxStore, make_id, parse_id
 
 __all__ = ["DEFAULT_PAGE", "MAX_PAGE", "Context", "Root"]
 
-DEFAULT_PAGE = 100
-MAX_PAGE = 1000
+DEFAULT_PAGE = validation.DEFAULT_PAGE
+MAX_PAGE = validation.MAX_PAGE
 
 
 @dataclass(frozen=True)
@@ -150,6 +150,11 @@ def _user_error(message: str, code: str, field: Sequence[str] | None = None) -> 
     return {"field": list(field) if field else None, "message": message, "code": code}
 
 
+def _refused(message: str, code: str, field: Sequence[str] | None = None) -> dict[str, Any]:
+    """A product mutation's payload refusing it with one user error."""
+    return {"product": None, "userErrors": [_user_error(message, code, field)]}
+
+
 def _typed(typename: str, code: str, message: str, **fields: Any) -> dict[str, Any]:
     return {"__typename": typename, "errorCode": code, "message": message, **fields}
 
@@ -213,16 +218,10 @@ class Root:
         existing = None if always else ctx.store.get_by_key("products", checked["sku"])
         if existing is not None:
             message = f"sku {checked['sku']} exists as {existing[1]['id']}; use productUpdate"
-            return {
-                "product": None,
-                "userErrors": [_user_error(message, "TAKEN", ["input", "sku"])],
-            }
+            return _refused(message, "TAKEN", ["input", "sku"])
         result = ctx.store.upsert("products", [checked], always_create=always)[0]
         if "error" in result:
-            return {
-                "product": None,
-                "userErrors": [_user_error(result["error"], "TAKEN", ["input", "variants"])],
-            }
+            return _refused(result["error"], "TAKEN", ["input", "variants"])
         return {
             "product": _product(
                 ctx.store.get("products", parse_id("prd", result["id"]) or 0) or {}
@@ -237,26 +236,17 @@ class Root:
         n = parse_id("prd", id)
         current = ctx.store.get("products", n) if n is not None else None
         if n is None or current is None:
-            return {
-                "product": None,
-                "userErrors": [_user_error(f"no product {id}", "NOT_FOUND", ["id"])],
-            }
+            return _refused(f"no product {id}", "NOT_FOUND", ["id"])
         changes = from_input(input)
         if changes.get("sku", current["sku"]) != current["sku"]:
             message = "sku cannot change; delete the product and create it again"
-            return {
-                "product": None,
-                "userErrors": [_user_error(message, "INVALID", ["input", "sku"])],
-            }
+            return _refused(message, "INVALID", ["input", "sku"])
         checked = _checked_product(ctx, {**current, **changes})
         if isinstance(checked, list):
             return {"product": None, "userErrors": checked}
         result = ctx.store.replace_product(n, checked, check_variants=not ctx.faults.create_always)
         if "error" in result:
-            return {
-                "product": None,
-                "userErrors": [_user_error(result["error"], "TAKEN", ["input", "variants"])],
-            }
+            return _refused(result["error"], "TAKEN", ["input", "variants"])
         return {"product": _product(ctx.store.get("products", n) or {}), "userErrors": []}
 
     def productDelete(self, info: GraphQLResolveInfo, id: str) -> dict[str, Any]:

@@ -25,6 +25,8 @@ from typing import Any
 
 import orjson
 
+from runner.demo.sandbox import tables
+
 __all__ = [
     "COLLECTIONS",
     "SEED_STORES",
@@ -69,56 +71,6 @@ COLLECTIONS = {
     "delivery-modes": Collection("delivery_modes", lambda r: r["code"], "code", None),
 }
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS {t} (
-    n INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL UNIQUE,
-    content BLOB NOT NULL,
-    body BLOB NOT NULL,
-    updated_at TEXT NOT NULL
-);
-"""
-# Products and variant SKUs are not unique: in the create-always mode a store holds duplicates
-# the way real stores do. Upserts by key still find the oldest row through the index.
-_PRODUCTS = """
-CREATE TABLE IF NOT EXISTS products (
-    n INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL,
-    content BLOB NOT NULL,
-    body BLOB NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS products_key ON products (key, n);
-CREATE TABLE IF NOT EXISTS variant_skus (
-    sku TEXT NOT NULL,
-    product_n INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS variant_skus_sku ON variant_skus (sku, product_n);
-"""
-_OTHER_TABLES = """
-CREATE INDEX IF NOT EXISTS variant_skus_product ON variant_skus (product_n);
-CREATE TABLE IF NOT EXISTS stores (id TEXT PRIMARY KEY, body BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS orders (
-    n INTEGER PRIMARY KEY AUTOINCREMENT,
-    status TEXT NOT NULL,
-    body BLOB NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS orders_updated ON orders (updated_at, n);
-CREATE TABLE IF NOT EXISTS shipments (
-    n INTEGER PRIMARY KEY AUTOINCREMENT,
-    order_n INTEGER NOT NULL REFERENCES orders (n),
-    body BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS shipments_order ON shipments (order_n);
-CREATE TABLE IF NOT EXISTS idempotency (
-    key TEXT PRIMARY KEY,
-    fingerprint TEXT NOT NULL,
-    status INTEGER NOT NULL,
-    body BLOB NOT NULL,
-    created_at TEXT NOT NULL
-);
-"""
 _ALL_TABLES = [c.table for c in COLLECTIONS.values()] + [
     "variant_skus",
     "stores",
@@ -164,35 +116,6 @@ def parse_id(prefix: str, ident: str) -> int | None:
     return int(digits)
 
 
-def _drop_unique_product_keys(conn: sqlite3.Connection) -> None:
-    """Rebuild the products and variant_skus tables of a data file made before the create-always
-    mode, whose keys were UNIQUE (SQLite cannot drop a constraint in place)."""
-    unique = conn.execute(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
-        " AND tbl_name IN ('products', 'variant_skus') AND name LIKE 'sqlite_autoindex_%'"
-    ).fetchone()[0]
-    if not unique:
-        return
-    seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'products'").fetchone()
-    conn.execute("ALTER TABLE products RENAME TO products_unique")
-    conn.execute("ALTER TABLE variant_skus RENAME TO variant_skus_unique")
-    conn.execute("DROP INDEX IF EXISTS variant_skus_product")
-    for statement in _PRODUCTS.split(";"):
-        if statement.strip():
-            conn.execute(statement)
-    conn.execute("INSERT INTO products SELECT * FROM products_unique")
-    conn.execute("INSERT INTO variant_skus SELECT sku, product_n FROM variant_skus_unique")
-    conn.execute("DROP TABLE products_unique")
-    conn.execute("DROP TABLE variant_skus_unique")
-    # Keep the id high-water mark, so an id of a deleted product is never handed out again.
-    top = conn.execute("SELECT coalesce(max(n), 0) FROM products").fetchone()[0]
-    conn.execute("DELETE FROM sqlite_sequence WHERE name = 'products'")
-    conn.execute(
-        "INSERT INTO sqlite_sequence (name, seq) VALUES ('products', ?)",
-        (max(top, seq[0] if seq else 0),),
-    )
-
-
 class SandboxStore:
     """All reads and writes of one sandbox data file. Thread-safe: one lock, one connection."""
 
@@ -207,16 +130,7 @@ class SandboxStore:
         self._conn.execute("PRAGMA busy_timeout = 5000")
         self._last_stamp = ""
         with self.transaction() as conn:
-            _drop_unique_product_keys(conn)
-            for statement in _PRODUCTS.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            for collection in COLLECTIONS.values():
-                if collection.table != "products":
-                    conn.execute(_SCHEMA.format(t=collection.table))
-            for statement in _OTHER_TABLES.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            tables.create(conn, [c.table for c in COLLECTIONS.values()])
             self._seed_stores(conn)
 
     def close(self) -> None:
@@ -598,32 +512,6 @@ class SandboxStore:
                 "SELECT count(*) FROM products WHERE json_extract(content, '$.published')"
             ).fetchone()[0]
         return counts
-
-    def key_counts(self, resource: str, keys: Sequence[str] = ()) -> dict[str, list[str]]:
-        """Ids per natural key: product sku (``products``) or variant sku (``variants``), only
-        for ``keys`` if given (a key absent from the store maps to ``[]``)."""
-        if resource == "products":
-            sql = "SELECT key, n FROM products"
-            column = "key"
-        elif resource == "variants":
-            sql = "SELECT sku, product_n FROM variant_skus"
-            column = "sku"
-        else:
-            raise ValueError(f"no natural keys are counted for {resource!r}")
-        found: dict[str, list[str]] = {key: [] for key in keys}
-        with self.reading() as conn:
-            if keys:
-                unique = list(dict.fromkeys(keys))
-                rows: list[tuple[str, int]] = []
-                for start in range(0, len(unique), 900):
-                    chunk = unique[start : start + 900]
-                    marks = ",".join("?" * len(chunk))
-                    rows += conn.execute(f"{sql} WHERE {column} IN ({marks})", chunk).fetchall()
-            else:
-                rows = conn.execute(sql).fetchall()
-        for key, n in sorted(rows, key=lambda row: row[1]):
-            found.setdefault(key, []).append(make_id("prd", n))
-        return found
 
     def reset(self) -> None:
         """Delete every record, restart ids, and seed the stores again."""

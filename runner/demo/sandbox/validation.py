@@ -14,6 +14,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 __all__ = [
+    "DEFAULT_PAGE",
+    "MAX_PAGE",
     "Invalid",
     "delivery_mode",
     "fault_config_fields",
@@ -24,6 +26,10 @@ __all__ = [
     "product",
     "refusal",
 ]
+
+# Page sizes of every listing, REST and GraphQL.
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$")

@@ -1,6 +1,7 @@
-"""The GraphQL API's reads of the sandbox's storage: pages of rows in id order, after a row
-number (relay cursors) or at an offset (skip/take), with the filters the schema offers. Table
-and column names here are this module's own; request values only ever reach SQL as parameters.
+"""Reads of the sandbox's storage beyond the REST API's: pages of rows in id order, after a row
+number (relay cursors) or at an offset (skip/take), with the filters the GraphQL schema offers;
+the products holding a sku; ids per natural key (``GET /v1/_admin/keys``). Table and column
+names here are this module's own; request values only ever reach SQL as parameters.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from runner.demo.sandbox.storage import SandboxStore
+from runner.demo.sandbox.storage import SandboxStore, make_id
 
-__all__ = ["Filter", "Page", "fulfillments_of", "page", "sku_holders"]
+__all__ = ["Filter", "Page", "fulfillments_of", "key_counts", "page", "sku_holders"]
 
 
 @dataclass(frozen=True)
@@ -115,3 +116,32 @@ def sku_holders(store: SandboxStore, sku: str) -> list[tuple[int, bool]]:
             "SELECT product_n FROM variant_skus WHERE sku = ? ORDER BY product_n", (sku,)
         ).fetchall()
     return [(n, False) for (n,) in own] + [(n, True) for (n,) in variant]
+
+
+def key_counts(
+    store: SandboxStore, resource: str, keys: Sequence[str] = ()
+) -> dict[str, list[str]]:
+    """Ids per natural key: product sku (``products``) or variant sku (``variants``), only
+    for ``keys`` if given (a key absent from the store maps to ``[]``)."""
+    if resource == "products":
+        sql = "SELECT key, n FROM products"
+        column = "key"
+    elif resource == "variants":
+        sql = "SELECT sku, product_n FROM variant_skus"
+        column = "sku"
+    else:
+        raise ValueError(f"no natural keys are counted for {resource!r}")
+    found: dict[str, list[str]] = {key: [] for key in keys}
+    with store.reading() as conn:
+        if keys:
+            unique = list(dict.fromkeys(keys))
+            rows: list[tuple[str, int]] = []
+            for start in range(0, len(unique), 900):
+                chunk = unique[start : start + 900]
+                marks = ",".join("?" * len(chunk))
+                rows += conn.execute(f"{sql} WHERE {column} IN ({marks})", chunk).fetchall()
+        else:
+            rows = conn.execute(sql).fetchall()
+    for key, n in sorted(rows, key=lambda row: row[1]):
+        found.setdefault(key, []).append(make_id("prd", n))
+    return found
