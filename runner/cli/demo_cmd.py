@@ -3,7 +3,9 @@
 ``demo-data`` creates the reference ERP (a SQLite file) filled with deterministic demo data;
 ``sandbox`` serves the stand-in online store over HTTP until interrupted. Faults and a rate
 limit can be set at startup, by flags or by environment (``COMMERCE_SANDBOX_FAULTS``: the JSON
-body of ``PUT /v1/_admin/faults``; ``COMMERCE_SANDBOX_RATE_LIMIT``: requests per second).
+body of ``PUT /v1/_admin/faults``; ``COMMERCE_SANDBOX_RATE_LIMIT``: requests per second). The
+behaviours of real stores (``--create always``, ``--errors-in-200``, ``--rate-fixed``,
+``--rate-leaky``, ``--rate-cost``) are flags over that same fault configuration.
 """
 
 from __future__ import annotations
