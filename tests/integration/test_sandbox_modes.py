@@ -78,6 +78,13 @@ def test_create_always_makes_a_new_product_for_every_post(api: httpx.Client) -> 
     assert sorted(p["sku"] for p in listed) == ["A", "A", "A", "B", "B"]
     by_sku = api.get("/v1/products", params={"sku": "A"}).json()["data"]
     assert [p["id"] for p in by_sku] == ids[:3]
+    several = api.get("/v1/products", params=[("sku", "B"), ("sku", "A"), ("sku", "C")])
+    assert [p["id"] for p in several.json()["data"]] == ids
+    # Matching many keys pages like any listing.
+    paged = api.get("/v1/products", params=[("sku", "B"), ("sku", "A"), ("limit", "2")]).json()
+    assert [p["id"] for p in paged["data"]] == ids[:2] and paged["next_cursor"]
+    too_many = api.get("/v1/products", params=[("sku", str(i)) for i in range(251)])
+    assert too_many.status_code == 422 and "at most 250" in too_many.json()["error"]
     counted = keys(api, "A", "B", "C")
     assert counted["counts"] == {"A": 3, "B": 2, "C": 0}
     assert counted["duplicates"] == {"A": ids[:3], "B": ids[3:]}

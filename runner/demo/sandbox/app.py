@@ -30,9 +30,10 @@ from runner.demo.sandbox.faults import FaultConfig, Gate
 from runner.demo.sandbox.responses import ApiError, ORJSONResponse, error_response
 from runner.demo.sandbox.storage import SandboxStore, parse_id
 
-__all__ = ["MAX_BATCH", "MAX_PAGE", "create_app"]
+__all__ = ["MAX_BATCH", "MAX_KEYS", "MAX_PAGE", "create_app"]
 
 MAX_BATCH = 5000
+MAX_KEYS = 250  # natural keys matched by one listing request (?sku=A&sku=B...)
 MAX_PAGE = validation.MAX_PAGE
 DEFAULT_PAGE = validation.DEFAULT_PAGE
 
@@ -186,7 +187,10 @@ def create_app(
 
     def _lister(resource: str, key_param: str | None = None) -> Reader:
         async def handler(request: Request) -> Response:
-            key = request.query_params.get(key_param) if key_param else None
+            keys = request.query_params.getlist(key_param) if key_param else []
+            if len(keys) > MAX_KEYS:
+                raise ApiError(422, f"at most {MAX_KEYS} {key_param} values per request")
+            key = keys[0] if len(keys) == 1 else (keys or None)
             data, more = store.list_page(
                 resource, limit=_limit(request), after=_row_cursor(request), key=key
             )

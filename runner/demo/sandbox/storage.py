@@ -319,20 +319,24 @@ class SandboxStore:
         *,
         limit: int,
         after: int = 0,
-        key: str | None = None,
+        key: str | Sequence[str] | None = None,
     ) -> tuple[list[bytes], int | None]:
-        """A page of served bodies after row ``after``; the second item is the cursor for the
-        next page (None on the last page)."""
+        """A page of served bodies after row ``after`` (with natural key ``key``, or any of the
+        keys if a list); the second item is the cursor for the next page (None on the last)."""
         return self._page(COLLECTIONS[resource].table, "key", key, after, limit)
 
     def _page(
         self, table: str, column: str, value: Any, after: int, limit: int
     ) -> tuple[list[bytes], int | None]:
-        """Rows of ``table`` after row ``after`` (where ``column`` = ``value`` unless None).
-        ``table`` and ``column`` are this module's own names, never a request's."""
+        """Rows of ``table`` after row ``after`` (where ``column`` = ``value``, or is in it if a
+        list, unless None). ``table`` and ``column`` are this module's own names, never a
+        request's."""
         sql = f"SELECT n, body FROM {table} WHERE n > ?"
         params: list[Any] = [after]
-        if value is not None:
+        if isinstance(value, list | tuple):
+            sql += f" AND {column} IN ({','.join('?' * len(value))})"
+            params.extend(value)
+        elif value is not None:
             sql += f" AND {column} = ?"
             params.append(value)
         sql += " ORDER BY n LIMIT ?"
