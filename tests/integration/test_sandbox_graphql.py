@@ -375,3 +375,51 @@ def test_cost_budget_throttles_and_restores(api: httpx.Client, clock: Clock) -> 
     # REST requests are not charged to the GraphQL budget.
     assert api.get("/v1/products").status_code == 200
     assert api.get("/v1/_admin/rate").json()["cost"]["served"] == 4
+
+
+BULK = """mutation ($inputs: [ProductInput!]!) { productsCreate(inputs: $inputs) {
+  __typename ... on Product { id sku }
+  ... on ErrorResult { errorCode message }
+  ... on InvalidProductError { field }
+  ... on RefusedError { field } } }"""
+
+
+def test_bulk_create_answers_typed_errors_per_input(api: httpx.Client) -> None:
+    holder = {"sku": "HOLDER", "title": "H", "price": 1, "variants": [{"sku": "TAKEN-1"}]}
+    api.post("/v1/products", json=holder).raise_for_status()
+    modes(api, errors_in_200=True)
+    inputs = [
+        {"sku": "B1", "title": "Fine", "price": 1},
+        {"sku": "B2", "title": "Negative", "price": -2},
+        {"sku": "B3", "title": "REFUSE: embargoed", "price": 1},
+        {"sku": "B4", "title": "Steals a variant", "price": 1, "variants": [{"sku": "TAKEN-1"}]},
+        {"sku": "B5", "title": "Also fine", "price": 1},
+    ]
+    results = data(api, BULK, inputs=inputs)["productsCreate"]
+    assert [r["__typename"] for r in results] == [
+        "Product", "InvalidProductError", "RefusedError", "SkuTakenError", "Product"]  # fmt: skip
+    assert results[1] == {
+        "__typename": "InvalidProductError", "errorCode": "INVALID_PRODUCT",
+        "message": "price must be at least 0, got -2", "field": "price",
+    }  # fmt: skip
+    assert results[2]["field"] == "title" and results[2]["message"] == "title: embargoed"
+    assert "TAKEN-1 already belongs to product prd_000001" in results[3]["message"]
+    counted = api.get("/v1/_admin/keys", params=[("key", f"B{i}") for i in range(1, 6)]).json()
+    assert counted["counts"] == {"B1": 1, "B2": 0, "B3": 0, "B4": 0, "B5": 1}
+
+
+def test_bulk_create_upserts_by_default_and_duplicates_when_creates_always_create(
+    api: httpx.Client,
+) -> None:
+    inputs = [{"sku": f"U{i}", "title": f"U{i}", "price": 1} for i in range(3)]
+    first = [r["id"] for r in data(api, BULK, inputs=inputs)["productsCreate"]]
+    again = [r["id"] for r in data(api, BULK, inputs=inputs)["productsCreate"]]
+    assert first == again
+    modes(api, create="always")
+    third = [r["id"] for r in data(api, BULK, inputs=inputs)["productsCreate"]]
+    assert not set(third) & set(first)
+    assert api.get("/v1/_admin/keys").json()["duplicates"] == {
+        f"U{i}": [first[i], third[i]] for i in range(3)
+    }
+    too_many = gql(api, BULK, inputs=[inputs[0]] * 251)
+    assert "at most 250 inputs" in too_many["errors"][0]["message"]

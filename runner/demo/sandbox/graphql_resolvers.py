@@ -24,6 +24,7 @@ __all__ = ["DEFAULT_PAGE", "MAX_PAGE", "Context", "Root"]
 
 DEFAULT_PAGE = validation.DEFAULT_PAGE
 MAX_PAGE = validation.MAX_PAGE
+MAX_BULK = 250  # inputs of one productsCreate, Shopify's usual ceiling for a list argument
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,35 @@ class Root:
             "userErrors": [],
         }
 
+    def productsCreate(  # each result is a Product or a typed error of its own input
+        self, info: GraphQLResolveInfo, inputs: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        ctx: Context = info.context
+        if len(inputs) > MAX_BULK:
+            raise GraphQLError(f"at most {MAX_BULK} inputs per productsCreate, got {len(inputs)}")
+        results: list[dict[str, Any] | None] = []
+        normalized: list[dict[str, Any] | str] = []
+        for raw in inputs:
+            checked = _checked_product(ctx, from_input(raw))
+            if isinstance(checked, list):
+                results.append(_typed_refusal(checked[0]))
+                normalized.append("refused")
+            else:
+                results.append(None)
+                normalized.append(checked)
+        written = ctx.store.upsert("products", normalized, always_create=ctx.faults.create_always)
+        for index, outcome in enumerate(written):
+            if results[index] is not None:
+                continue
+            if "error" in outcome:
+                results[index] = _typed(
+                    "SkuTakenError", "SKU_TAKEN", outcome["error"], sku=outcome["sku"]
+                )
+                continue
+            found = ctx.store.get("products", parse_id("prd", outcome["id"]) or 0)
+            results[index] = {"__typename": "Product", **_product(found or {})}
+        return [result for result in results if result is not None]
+
     def productUpdate(
         self, info: GraphQLResolveInfo, id: str, input: dict[str, Any]
     ) -> dict[str, Any]:
@@ -344,6 +374,14 @@ class Root:
                     status=exc.details.get("from", ""),
                 )
             return _typed("InvalidFulfillmentError", "INVALID_FULFILLMENT", exc.message)
+
+
+def _typed_refusal(error: dict[str, Any]) -> dict[str, Any]:
+    """A product's userError as the typed error result of a bulk create."""
+    field = error["field"][-1] if error["field"] else None
+    if error["code"] == "REFUSED":
+        return _typed("RefusedError", "REFUSED", error["message"], field=field or "input")
+    return _typed("InvalidProductError", "INVALID_PRODUCT", error["message"], field=field)
 
 
 def _checked_product(ctx: Context, raw: dict[str, Any]) -> dict[str, Any] | list[dict[str, Any]]:
