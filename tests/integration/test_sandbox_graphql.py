@@ -173,6 +173,9 @@ def test_sku_list_filter_says_which_skus_exist(api: httpx.Client) -> None:
     }
     assert sorted(set(asked) & held) == sorted(a for a in asked if not a.startswith("ABSENT"))
     assert found["totalCount"] == 30 and len(asked) == 50
+    too_many = gql(api, "query ($s: [String!]) { products(skus: $s) { totalCount } }",
+                   s=[str(i) for i in range(1001)])  # fmt: skip
+    assert "at most 1000" in too_many["errors"][0]["message"]
 
 
 # -- writing: mutations, errors in 200, shared storage, modes ------------------------------------

@@ -93,6 +93,13 @@ def _window(kind: str, args: dict[str, Any]) -> tuple[int | None, int | None, in
     return (_after(kind, after) if after else 0), None, limit
 
 
+def _skus(args: dict[str, Any]) -> list[str] | None:
+    skus: list[str] | None = args.get("skus")
+    if skus is not None and len(skus) > MAX_PAGE:
+        raise GraphQLError(f"skus holds at most {MAX_PAGE} values, got {len(skus)}")
+    return skus
+
+
 def _connection(
     kind: str, page: data.Page, node: Callable[[bytes], dict[str, Any]]
 ) -> dict[str, Any]:
@@ -167,7 +174,7 @@ class Root:
 
     def products(self, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
         after, offset, limit = _window("product", args)
-        filters = data.products_filter(args.get("skus"), args.get("published"))
+        filters = data.products_filter(_skus(args), args.get("published"))
         page = data.page(info.context.store, "products", filters,
                          after=after, offset=offset, limit=limit)  # fmt: skip
         return _connection("product", page, _product)
@@ -179,7 +186,7 @@ class Root:
 
     def inventoryLevels(self, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
         after, offset, limit = _window("inventory", args)
-        filters = data.inventory_filter(args.get("skus"), args.get("location"))
+        filters = data.inventory_filter(_skus(args), args.get("location"))
         page = data.page(info.context.store, "inventory", filters,
                          after=after, offset=offset, limit=limit)  # fmt: skip
         return _connection("inventory", page, _inventory)
