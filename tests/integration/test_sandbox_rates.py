@@ -135,6 +135,8 @@ def test_budget_arithmetic() -> None:
     assert [window.take(0.1), window.take(0.2)] == [0.0, 0.0]
     assert window.take(0.25) == pytest.approx(0.75)
     assert window.take(3.5) == 0.0 and window.start == 3.0
+    # The budget counts every window a request fell in, aligned where the budget was set.
+    assert window.budget(0.5, 3.2) == 8 and window.budget(0.5, 0.9) == 2
     bucket = LeakyBucket(2, 1.0, now=0.0)
     assert bucket.take(0.0) == 0.0 and bucket.take(0.0) == 0.0
     assert bucket.take(0.0) == pytest.approx(1.0)

@@ -241,9 +241,9 @@ class Gate:
                 if budget is None:
                     continue
                 usage = self._usage[name]
-                span = usage.last - usage.first if usage.first is not None else 0.0
+                first = usage.first if usage.first is not None else usage.last
                 settings = self._faults.rate_json()[name]
-                report[name] = {**settings, **usage.report(budget.budget(span))}
+                report[name] = {**settings, **usage.report(budget.budget(first, usage.last))}
             return report
 
     def _take_rate(self) -> tuple[str | None, float, dict[str, str]]:

@@ -37,6 +37,7 @@ class FixedWindow:
             raise ValueError("a fixed window needs requests >= 1 and window_s > 0")
         self.requests = requests
         self.window_s = window_s
+        self.origin = now
         self.start = now
         self.used = 0
 
@@ -50,8 +51,12 @@ class FixedWindow:
             return 0.0
         return self.start + self.window_s - now
 
-    def budget(self, elapsed: float) -> float:
-        return self.requests * (math.floor(elapsed / self.window_s) + 1)
+    def budget(self, first: float, last: float) -> float:
+        """Requests allowed in the windows from the one of ``first`` to the one of ``last``."""
+        windows = math.floor((last - self.origin) / self.window_s) - math.floor(
+            (first - self.origin) / self.window_s
+        )
+        return float(self.requests * (windows + 1))
 
 
 class LeakyBucket:
@@ -86,8 +91,8 @@ class LeakyBucket:
             "X-RateLimit-Reset": str(math.ceil(self.level / self.leak_per_s - 1e-9)),
         }
 
-    def budget(self, elapsed: float) -> float:
-        return self.limit + self.leak_per_s * elapsed
+    def budget(self, first: float, last: float) -> float:
+        return self.limit + self.leak_per_s * (last - first)
 
 
 class CostBucket:
@@ -127,8 +132,8 @@ class CostBucket:
             "restoreRate": float(self.restore_per_s),
         }
 
-    def budget(self, elapsed: float) -> float:
-        return self.maximum + self.restore_per_s * elapsed
+    def budget(self, first: float, last: float) -> float:
+        return self.maximum + self.restore_per_s * (last - first)
 
 
 @dataclass
