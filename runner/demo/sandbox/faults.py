@@ -1,7 +1,8 @@
 """The sandbox's gate: API-key check, rate limit and fault injection, as one ASGI middleware.
 
-Faults and the rate limit apply to the API proper (``/v1/...``) but never to ``/v1/_admin/...``
-(so a test can always switch faults off again) nor to ``/healthz``. In the order applied:
+Faults and rate limits apply to the API proper (``/v1/...`` and ``/graphql``) but never to
+``/v1/_admin/...`` (so a test can always switch faults off again) nor to ``/healthz``. In the
+order applied (the budgets of :mod:`rates`, ``fixed`` then ``leaky``, come first):
 
 - rate limit: a token bucket of ``rate`` requests per second (burst = one second's worth);
   past it, 429 with ``Retry-After`` in whole seconds;

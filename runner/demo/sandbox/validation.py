@@ -13,6 +13,8 @@ import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from runner.demo.sandbox.faults import CREATE_MODES
+
 __all__ = [
     "DEFAULT_PAGE",
     "MAX_PAGE",
@@ -376,7 +378,7 @@ def fault_config_fields(raw: Any) -> dict[str, Any]:
         fields["burst_retry_after"] = int(_number(burst, "retry_after", minimum=0) or 1)
     create = _text(record, "create")
     if create is not None:
-        if create not in ("upsert", "always"):
+        if create not in CREATE_MODES:
             raise Invalid(f"create must be 'upsert' or 'always', got {create!r}")
         fields["create"] = create
     fields["errors_in_200"] = _boolean(record, "errors_in_200", False)
