@@ -3,7 +3,9 @@
 ``demo-data`` creates the reference ERP (a SQLite file) filled with deterministic demo data;
 ``sandbox`` serves the stand-in online store over HTTP until interrupted. Faults and a rate
 limit can be set at startup, by flags or by environment (``COMMERCE_SANDBOX_FAULTS``: the JSON
-body of ``PUT /v1/_admin/faults``; ``COMMERCE_SANDBOX_RATE_LIMIT``: requests per second).
+body of ``PUT /v1/_admin/faults``; ``COMMERCE_SANDBOX_RATE_LIMIT``: requests per second). The
+behaviours of real stores (``--create always``, ``--errors-in-200``, ``--rate-fixed``,
+``--rate-leaky``, ``--rate-cost``) are flags over that same fault configuration.
 """
 
 from __future__ import annotations
@@ -67,6 +69,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     box.add_argument("--burst-429", default=None, metavar="EVERY:LENGTH[:RETRY_AFTER]",
                      help="of every EVERY requests the last LENGTH get 429")  # fmt: skip
     box.add_argument("--fault-seed", type=int, default=None, help="seed of fault decisions")
+    box.add_argument("--create", choices=("upsert", "always"), default=None,
+                     help="always: every product create makes a new product (skus not "
+                          "unique, Idempotency-Key ignored), as real stores do")  # fmt: skip
+    box.add_argument("--errors-in-200", action="store_true", default=None,
+                     help="answer refused writes with 200 and the errors in the body")  # fmt: skip
+    box.add_argument("--rate-fixed", default=None, metavar="REQUESTS/SECONDS",
+                     help="at most REQUESTS per SECONDS, then 429 + Retry-After")  # fmt: skip
+    box.add_argument("--rate-leaky", default=None, metavar="LIMIT:LEAK_PER_S",
+                     help="a leaky bucket reported in X-RateLimit-* headers")  # fmt: skip
+    box.add_argument("--rate-cost", default=None, metavar="MAXIMUM:RESTORE_PER_S",
+                     help="a GraphQL cost budget reported in extensions.cost")  # fmt: skip
     box.set_defaults(func=_sandbox)
 
 
@@ -107,10 +120,34 @@ def fault_config(args: argparse.Namespace, environ: dict[str, str]) -> dict[str,
             raise ConfigError(f"--burst-429 wants EVERY:LENGTH[:RETRY_AFTER], got {args.burst_429}")
         burst = dict(zip(("every", "length", "retry_after"), map(int, parts), strict=False))
         body = {**body, "burst_429": burst}
+    if args.create is not None:
+        body = {**body, "create": args.create}
+    if args.errors_in_200:
+        body = {**body, "errors_in_200": True}
+    rate = dict(body.get("rate") or {})
+    for budget, flag, sep, names in (
+        ("fixed", "rate_fixed", "/", ("requests", "window_s")),
+        ("leaky", "rate_leaky", ":", ("limit", "leak_per_s")),
+        ("cost", "rate_cost", ":", ("maximum", "restore_per_s")),
+    ):
+        if (raw := getattr(args, flag)) is not None:
+            rate[budget] = _pair(raw, sep, f"--{flag.replace('_', '-')}", names)
+    if rate:
+        body = {**body, "rate": rate}
     try:
         return validation.fault_config_fields(body)
     except validation.Invalid as exc:
         raise ConfigError(f"sandbox faults: {exc}") from exc
+
+
+def _pair(raw: str, sep: str, flag: str, names: tuple[str, str]) -> dict[str, float]:
+    count, _, seconds = raw.partition(sep)
+    try:
+        return {names[0]: float(count), names[1]: float(seconds)}
+    except ValueError:
+        raise ConfigError(
+            f"{flag} wants {names[0].upper()}{sep}{names[1].upper()} like 40{sep}2, got {raw!r}"
+        ) from None
 
 
 def _sandbox(args: argparse.Namespace) -> int:

@@ -4,12 +4,18 @@ Handlers are ``async`` and do their SQLite work inline: a request's work is a fe
 in one transaction, and staying on the event loop avoids a thread hop per request. Every POST,
 PUT and PATCH honours ``Idempotency-Key``: the first response is stored with a fingerprint of
 the request, replayed for the same request, and a different request with the same key is 422.
+
+Two behaviours of real stores can be switched on (``PUT /v1/_admin/faults``): ``create:
+"always"`` ignores ``Idempotency-Key`` and makes every product create a new product, whatever
+its sku; ``errors_in_200`` answers a refused write (409, 422, and records whose title or
+tracking number starts with ``REFUSE:``) with 200 and ``{"errors": [{"field", "message"}]}``.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,16 +25,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from runner.demo.sandbox import orders, validation
+from runner.demo.sandbox import graphql_api, orders, queries, validation
 from runner.demo.sandbox.faults import FaultConfig, Gate
 from runner.demo.sandbox.responses import ApiError, ORJSONResponse, error_response
 from runner.demo.sandbox.storage import SandboxStore, parse_id
 
-__all__ = ["MAX_BATCH", "MAX_PAGE", "create_app"]
+__all__ = ["MAX_BATCH", "MAX_KEYS", "MAX_PAGE", "create_app"]
 
 MAX_BATCH = 5000
-MAX_PAGE = 1000
-DEFAULT_PAGE = 100
+MAX_KEYS = 250  # natural keys matched by one listing request (?sku=A&sku=B...)
+MAX_PAGE = validation.MAX_PAGE
+DEFAULT_PAGE = validation.DEFAULT_PAGE
 
 Reader = Callable[[Request], Awaitable[Response]]
 Writer = Callable[[Request, Any], Awaitable[Response]]
@@ -79,19 +86,34 @@ def create_app(
     *,
     faults: FaultConfig | None = None,
     rate_limit: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Gate:
     """The sandbox store as an ASGI app, persisting to the SQLite file ``data_path``.
 
     The returned :class:`Gate` wraps the Starlette app (reachable as ``.app``); its
     ``set_faults`` and ``set_rate_limit`` change behaviour at runtime, as ``PUT
-    /v1/_admin/faults`` does.
+    /v1/_admin/faults`` does. ``clock`` (seconds, monotonic) drives the rate budgets, so tests
+    can move time instead of sleeping.
     """
     store = SandboxStore(data_path)
+
+    def _refused(exc: ApiError) -> Response:
+        if gate.faults.errors_in_200 and exc.status in (409, 422):
+            field = exc.details.get("field")
+            detail = {k: v for k, v in exc.details.items() if k != "field"}
+            error = {"field": [field] if field else None, "message": exc.message, **detail}
+            return ORJSONResponse({"errors": [error]})
+        return error_response(exc.status, exc.message, **exc.details)
+
+    def _refuse_triggered(record: dict[str, Any], field: str = "title") -> None:
+        if gate.faults.errors_in_200 and (refused := validation.refusal(record, field)):
+            raise ApiError(422, refused[1], field=refused[0])
 
     def _writer(handler: Writer) -> Reader:
         async def endpoint(request: Request) -> Response:
             raw = await request.body()
-            key = request.headers.get("idempotency-key")
+            # The create-always mode stands for stores that do not honour idempotency keys.
+            key = None if gate.faults.create_always else request.headers.get("idempotency-key")
             fingerprint = ""
             if key:
                 digest = hashlib.sha256(f"{request.method} {request.url.path}\n".encode())
@@ -116,7 +138,7 @@ def create_app(
                 try:
                     response = await handler(request, payload)
                 except ApiError as exc:
-                    response = error_response(exc.status, exc.message, **exc.details)
+                    response = _refused(exc)
             if key and response.status_code < 500:
                 store.remember_reply(key, fingerprint, response.status_code, bytes(response.body))
             return response
@@ -139,12 +161,17 @@ def create_app(
     def _batch(resource: str, check: Callable[[Any], dict[str, Any]]) -> Writer:
         async def handler(request: Request, payload: Any) -> Response:
             normalized: list[dict[str, Any] | str] = []
+            refusing = gate.faults.errors_in_200 and resource == "products"
             for index, record in enumerate(_records(payload)):
                 try:
-                    normalized.append(check(record))
+                    checked = check(record)
                 except validation.Invalid as exc:
                     normalized.append(f"records[{index}]: {exc}")
-            results = store.upsert(resource, normalized)
+                    continue
+                refused = validation.refusal(checked) if refusing else None
+                normalized.append(f"records[{index}]: {refused[1]}" if refused else checked)
+            always = gate.faults.create_always and resource == "products"
+            results = store.upsert(resource, normalized, always_create=always)
             for record, result in zip(payload["records"], results, strict=True):
                 if "error" in result and isinstance(record, dict):
                     # Echo the client's key so it can match the error to its record.
@@ -160,7 +187,10 @@ def create_app(
 
     def _lister(resource: str, key_param: str | None = None) -> Reader:
         async def handler(request: Request) -> Response:
-            key = request.query_params.get(key_param) if key_param else None
+            keys = request.query_params.getlist(key_param) if key_param else []
+            if len(keys) > MAX_KEYS:
+                raise ApiError(422, f"at most {MAX_KEYS} {key_param} values per request")
+            key = keys[0] if len(keys) == 1 else (keys or None)
             data, more = store.list_page(
                 resource, limit=_limit(request), after=_row_cursor(request), key=key
             )
@@ -175,7 +205,9 @@ def create_app(
             record = validation.product(payload)
         except validation.Invalid as exc:
             raise ApiError(422, str(exc)) from None
-        existing = store.get_by_key("products", record["sku"])
+        _refuse_triggered(record)
+        always = gate.faults.create_always
+        existing = None if always else store.get_by_key("products", record["sku"])
         if existing is not None:
             raise ApiError(
                 409,
@@ -183,7 +215,7 @@ def create_app(
                 "PUT /v1/products/{id} to change it",
                 id=existing[1]["id"],
             )
-        result = store.upsert("products", [record])[0]
+        result = store.upsert("products", [record], always_create=always)[0]
         if "error" in result:
             raise ApiError(409, result["error"])
         return ORJSONResponse(store.get("products", parse_id("prd", result["id"]) or 0), 201)
@@ -200,7 +232,8 @@ def create_app(
             raise ApiError(422, str(exc)) from None
         if record["sku"] != request.state.product["sku"]:
             raise ApiError(422, "sku cannot change; delete the product and create it again")
-        result = store.upsert("products", [record])[0]
+        _refuse_triggered(record)
+        result = store.replace_product(n, record, check_variants=not gate.faults.create_always)
         if "error" in result:
             raise ApiError(409, result["error"])
         return ORJSONResponse(store.get("products", n))
@@ -265,6 +298,8 @@ def create_app(
         return ORJSONResponse(orders.change_status(store, _order_n(request), payload))
 
     async def ship(request: Request, payload: Any) -> Response:
+        if isinstance(payload, dict):
+            _refuse_triggered(payload, "tracking_number")
         return ORJSONResponse(orders.ship_order(store, _order_n(request), payload), 201)
 
     async def order_shipments(request: Request) -> Response:
@@ -304,6 +339,25 @@ def create_app(
             raise ApiError(422, str(exc)) from None
         gate.set_faults(FaultConfig(**fields))
         return ORJSONResponse(gate.faults.to_json())
+
+    async def admin_keys(request: Request) -> Response:
+        resource = request.query_params.get("resource", "products")
+        if resource not in ("products", "variants"):
+            raise ApiError(422, f"resource must be products or variants, got {resource!r}")
+        asked = request.query_params.getlist("key")
+        ids = queries.key_counts(store, resource, asked)
+        return ORJSONResponse(
+            {
+                "resource": resource,
+                "objects": sum(len(found) for found in ids.values()),
+                "counts": {key: len(found) for key, found in ids.items()},
+                "duplicates": {key: found for key, found in ids.items() if len(found) > 1},
+                "missing": [key for key in asked if not ids.get(key)],
+            }
+        )
+
+    async def admin_rate(request: Request) -> Response:
+        return ORJSONResponse(gate.rate_report())
 
     async def healthz(request: Request) -> Response:
         return ORJSONResponse({"status": "ok"})
@@ -348,8 +402,14 @@ def create_app(
         Route("/v1/_admin/stats", _reader(admin_stats), methods=["GET"]),
         Route("/v1/_admin/faults", _reader(get_faults), methods=["GET"]),
         Route("/v1/_admin/faults", _reader(put_faults), methods=["PUT"]),
+        Route("/v1/_admin/keys", _reader(admin_keys), methods=["GET"]),
+        Route("/v1/_admin/rate", _reader(admin_rate), methods=["GET"]),
     ]
     starlette = Starlette(routes=routes)
     starlette.state.store = store
-    gate = Gate(starlette, api_key, faults=faults, rate_limit=rate_limit)
+    gate = Gate(starlette, api_key, faults=faults, rate_limit=rate_limit, clock=clock)
+    # Added once the gate exists: the GraphQL API reads its modes and its cost budget.
+    starlette.router.routes.append(
+        Route("/graphql", graphql_api.endpoint(store, gate), methods=["POST"])
+    )
     return gate

@@ -1,7 +1,8 @@
 """The sandbox's gate: API-key check, rate limit and fault injection, as one ASGI middleware.
 
-Faults and the rate limit apply to the API proper (``/v1/...``) but never to ``/v1/_admin/...``
-(so a test can always switch faults off again) nor to ``/healthz``. In the order applied:
+Faults and rate limits apply to the API proper (``/v1/...`` and ``/graphql``) but never to
+``/v1/_admin/...`` (so a test can always switch faults off again) nor to ``/healthz``. In the
+order applied (the budgets of :mod:`rates`, ``fixed`` then ``leaky``, come first):
 
 - rate limit: a token bucket of ``rate`` requests per second (burst = one second's worth);
   past it, 429 with ``Retry-After`` in whole seconds;
@@ -18,6 +19,12 @@ Faults and the rate limit apply to the API proper (``/v1/...``) but never to ``/
 
 Decisions come from a ``random.Random(seed)``: the same seed and the same request sequence give
 the same faults.
+
+The same configuration switches the behaviours of real stores on (each off by default):
+``create="always"`` (every create makes a new object, natural keys are not unique, and
+``Idempotency-Key`` is ignored), ``errors_in_200`` (a refused write answers 200 with the error in
+the body) and the rate budgets of :mod:`runner.demo.sandbox.rates` (``fixed``, ``leaky``, and
+``cost`` for GraphQL). Time comes from the ``clock`` the gate is given, so tests can move it.
 """
 
 from __future__ import annotations
@@ -29,13 +36,18 @@ import math
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["FaultConfig", "Gate", "TokenBucket"]
+from runner.demo.sandbox.rates import CostBucket, FixedWindow, LeakyBucket, Usage, whole_seconds
+
+__all__ = ["CREATE_MODES", "FaultConfig", "Gate", "TokenBucket"]
+
+CREATE_MODES = ("upsert", "always")
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,31 @@ class FaultConfig:
     burst_length: int = 0
     burst_retry_after: int = 1
     seed: int = 0
+    create: str = "upsert"
+    errors_in_200: bool = False
+    fixed_requests: int = 0
+    fixed_window_s: float = 1.0
+    leaky_limit: int = 0
+    leaky_per_s: float = 0.0
+    cost_maximum: int = 0
+    cost_per_s: float = 0.0
+
+    @property
+    def create_always(self) -> bool:
+        return self.create == "always"
+
+    def rate_json(self) -> dict[str, Any]:
+        return {
+            "fixed": {"requests": self.fixed_requests, "window_s": self.fixed_window_s}
+            if self.fixed_requests
+            else None,
+            "leaky": {"limit": self.leaky_limit, "leak_per_s": self.leaky_per_s}
+            if self.leaky_limit
+            else None,
+            "cost": {"maximum": self.cost_maximum, "restore_per_s": self.cost_per_s}
+            if self.cost_maximum
+            else None,
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +102,9 @@ class FaultConfig:
             if self.burst_every
             else None,
             "seed": self.seed,
+            "create": self.create,
+            "errors_in_200": self.errors_in_200,
+            "rate": self.rate_json(),
         }
 
     def replace(self, **fields: Any) -> FaultConfig:
@@ -108,6 +148,17 @@ async def _send_json(send: Send, status: int, body: dict[str, Any], **headers: s
     await send({"type": "http.response.body", "body": payload})
 
 
+def _with_headers(send: Send, headers: dict[str, str]) -> Send:
+    extra = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return sending
+
+
 class Gate:
     """ASGI middleware in front of the sandbox app: auth, then rate limit, then faults."""
 
@@ -118,11 +169,13 @@ class Gate:
         *,
         faults: FaultConfig | None = None,
         rate_limit: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
+        self.clock = clock
         self._api_key = api_key.encode()
         self._lock = threading.Lock()
-        self._bucket = TokenBucket(rate_limit, time.monotonic()) if rate_limit else None
+        self._bucket = TokenBucket(rate_limit, clock()) if rate_limit else None
         self.set_faults(faults or FaultConfig())
 
     @property
@@ -130,14 +183,89 @@ class Gate:
         return self._faults
 
     def set_faults(self, faults: FaultConfig) -> None:
+        """Switch to ``faults``; the rate budgets start full and their counts from zero."""
+        now = self.clock()
         with self._lock:
             self._faults = faults
             self._random = random.Random(faults.seed)
             self._count = 0
+            self._fixed = (
+                FixedWindow(faults.fixed_requests, faults.fixed_window_s, now)
+                if faults.fixed_requests
+                else None
+            )
+            self._leaky = (
+                LeakyBucket(faults.leaky_limit, faults.leaky_per_s, now)
+                if faults.leaky_limit
+                else None
+            )
+            self._cost = (
+                CostBucket(faults.cost_maximum, faults.cost_per_s, now)
+                if faults.cost_maximum
+                else None
+            )
+            self._usage = {"fixed": Usage(), "leaky": Usage(), "cost": Usage()}
 
     def set_rate_limit(self, rate: float | None) -> None:
         with self._lock:
-            self._bucket = TokenBucket(rate, time.monotonic()) if rate else None
+            self._bucket = TokenBucket(rate, self.clock()) if rate else None
+
+    def reserve_cost(self, requested: int) -> dict[str, Any] | None:
+        """Reserve a GraphQL query's cost. None when no cost budget is set; else the
+        ``throttleStatus`` with ``granted`` telling whether the query may run."""
+        now = self.clock()
+        with self._lock:
+            if self._cost is None:
+                return None
+            granted = self._cost.reserve(requested, now)
+            if not granted:
+                self._usage["cost"].count(now, served=False)
+            status = self._cost.status(now)
+        return {"granted": granted, **status}
+
+    def settle_cost(self, requested: int, actual: int) -> dict[str, Any] | None:
+        """Give back what a query reserved beyond its actual cost; the throttle status after."""
+        now = self.clock()
+        with self._lock:
+            if self._cost is None:
+                return None
+            self._cost.refund(max(0, requested - actual), now)
+            self._usage["cost"].count(now, served=True, used=actual)
+            return self._cost.status(now)
+
+    def rate_report(self) -> dict[str, Any]:
+        """Per active budget: served, throttled, used, and the share of the budget used."""
+        with self._lock:
+            report: dict[str, Any] = {}
+            for name, budget in (("fixed", self._fixed), ("leaky", self._leaky),
+                                 ("cost", self._cost)):  # fmt: skip
+                if budget is None:
+                    continue
+                usage = self._usage[name]
+                first = usage.first if usage.first is not None else usage.last
+                settings = self._faults.rate_json()[name]
+                report[name] = {**settings, **usage.report(budget.budget(first, usage.last))}
+            return report
+
+    def _take_rate(self) -> tuple[str | None, float, dict[str, str]]:
+        """The fixed window and the leaky bucket: (refusing budget or None, seconds to wait,
+        headers for the response)."""
+        now = self.clock()
+        refused: str | None = None
+        wait = 0.0
+        headers: dict[str, str] = {}
+        with self._lock:
+            if self._fixed is not None:
+                wait = self._fixed.take(now)
+                self._usage["fixed"].count(now, served=not wait)
+                refused = "fixed" if wait else None
+            if self._leaky is not None and refused is None:
+                wait = self._leaky.take(now)
+                self._usage["leaky"].count(now, served=not wait)
+                refused = "leaky" if wait else None
+            if self._leaky is not None:
+                headers = self._leaky.headers(now)
+        return refused, wait, headers
 
     def _authorized(self, scope: Scope) -> bool:
         for name, value in scope["headers"]:
@@ -153,7 +281,7 @@ class Gate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith("/v1/"):
+        if scope["type"] != "http" or not (path.startswith("/v1/") or path == "/graphql"):
             await self.app(scope, receive, send)
             return
         if not self._authorized(scope):
@@ -167,8 +295,21 @@ class Gate:
         if path.startswith("/v1/_admin/"):
             await self.app(scope, receive, send)
             return
+        refused, budget_wait, rate_headers = self._take_rate()
+        if refused:
+            seconds = whole_seconds(budget_wait)
+            await _send_json(
+                send,
+                429,
+                {"error": f"rate limit exceeded ({refused})", "retry_after": seconds},
+                retry_after=str(seconds),
+                **{k.replace("-", "_"): v for k, v in rate_headers.items()},
+            )
+            return
+        if rate_headers:
+            send = _with_headers(send, rate_headers)
         with self._lock:
-            wait = self._bucket.take(time.monotonic()) if self._bucket else 0.0
+            wait = self._bucket.take(self.clock()) if self._bucket else 0.0
             faults = self._faults
             index = self._count
             self._count += 1

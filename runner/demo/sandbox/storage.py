@@ -25,6 +25,8 @@ from typing import Any
 
 import orjson
 
+from runner.demo.sandbox import tables
+
 __all__ = [
     "COLLECTIONS",
     "SEED_STORES",
@@ -69,43 +71,6 @@ COLLECTIONS = {
     "delivery-modes": Collection("delivery_modes", lambda r: r["code"], "code", None),
 }
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS {t} (
-    n INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL UNIQUE,
-    content BLOB NOT NULL,
-    body BLOB NOT NULL,
-    updated_at TEXT NOT NULL
-);
-"""
-_OTHER_TABLES = """
-CREATE TABLE IF NOT EXISTS variant_skus (
-    sku TEXT PRIMARY KEY,
-    product_n INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS variant_skus_product ON variant_skus (product_n);
-CREATE TABLE IF NOT EXISTS stores (id TEXT PRIMARY KEY, body BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS orders (
-    n INTEGER PRIMARY KEY AUTOINCREMENT,
-    status TEXT NOT NULL,
-    body BLOB NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS orders_updated ON orders (updated_at, n);
-CREATE TABLE IF NOT EXISTS shipments (
-    n INTEGER PRIMARY KEY AUTOINCREMENT,
-    order_n INTEGER NOT NULL REFERENCES orders (n),
-    body BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS shipments_order ON shipments (order_n);
-CREATE TABLE IF NOT EXISTS idempotency (
-    key TEXT PRIMARY KEY,
-    fingerprint TEXT NOT NULL,
-    status INTEGER NOT NULL,
-    body BLOB NOT NULL,
-    created_at TEXT NOT NULL
-);
-"""
 _ALL_TABLES = [c.table for c in COLLECTIONS.values()] + [
     "variant_skus",
     "stores",
@@ -165,11 +130,7 @@ class SandboxStore:
         self._conn.execute("PRAGMA busy_timeout = 5000")
         self._last_stamp = ""
         with self.transaction() as conn:
-            for collection in COLLECTIONS.values():
-                conn.execute(_SCHEMA.format(t=collection.table))
-            for statement in _OTHER_TABLES.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            tables.create(conn, [c.table for c in COLLECTIONS.values()])
             self._seed_stores(conn)
 
     def close(self) -> None:
@@ -213,12 +174,21 @@ class SandboxStore:
     # -- keyed collections -------------------------------------------------------------------
 
     def upsert(
-        self, resource: str, records: Sequence[dict[str, Any] | str]
+        self,
+        resource: str,
+        records: Sequence[dict[str, Any] | str],
+        *,
+        always_create: bool = False,
     ) -> list[dict[str, Any]]:
         """Upsert normalized records (a ``str`` stands for a record that failed validation and
-        is echoed back as its error). Returns one result per record, in order."""
+        is echoed back as its error). Returns one result per record, in order.
+
+        ``always_create`` (products only) makes every record a new product with a new id, even
+        when its sku or variant skus exist already: the create-always mode of real stores."""
         collection = COLLECTIONS[resource]
-        keys = [collection.key(r) for r in records if not isinstance(r, str)]
+        if always_create and resource != "products":
+            raise ValueError("only products are created always; other resources are set by key")
+        keys = [] if always_create else [collection.key(r) for r in records if isinstance(r, dict)]
         results: list[dict[str, Any]] = []
         with self.transaction() as conn:
             existing = self._existing(conn, collection.table, keys)
@@ -227,8 +197,31 @@ class SandboxStore:
                 if isinstance(record, str):
                     results.append({"error": record})
                     continue
-                results.append(self._upsert_one(conn, collection, record, existing, batch))
+                if always_create:
+                    existing.clear()
+                results.append(
+                    self._upsert_one(
+                        conn, collection, record, existing, batch, check_variants=not always_create
+                    )
+                )
         return results
+
+    def replace_product(
+        self, n: int, record: dict[str, Any], *, check_variants: bool = True
+    ) -> dict[str, Any]:
+        """Write ``record`` over the product at row ``n`` (an update by id: with duplicate skus,
+        the key alone would not say which product). ``check_variants=False`` lets variant skus
+        that other products hold stand, as in the create-always mode."""
+        collection = COLLECTIONS["products"]
+        with self.transaction() as conn:
+            row = conn.execute("SELECT content FROM products WHERE n = ?", (n,)).fetchone()
+            if row is None:
+                return {"id": make_id("prd", n), "error": f"no product {make_id('prd', n)}"}
+            existing = {collection.key(record): (n, row[0])}
+            batch = _Batch(conn, "products", self.now())
+            return self._upsert_one(
+                conn, collection, record, existing, batch, check_variants=check_variants
+            )
 
     def _existing(
         self, conn: sqlite3.Connection, table: str, keys: list[str]
@@ -238,8 +231,10 @@ class SandboxStore:
         for start in range(0, len(unique), 900):
             chunk = unique[start : start + 900]
             marks = ",".join("?" * len(chunk))
+            # Newest first, so that where keys repeat (create-always mode) the oldest row wins.
             rows = conn.execute(
-                f"SELECT key, n, content FROM {table} WHERE key IN ({marks})", chunk
+                f"SELECT key, n, content FROM {table} WHERE key IN ({marks}) ORDER BY n DESC",
+                chunk,
             )
             found.update({key: (n, content) for key, n, content in rows})
         return found
@@ -251,6 +246,8 @@ class SandboxStore:
         record: dict[str, Any],
         existing: dict[str, tuple[int, bytes]],
         batch: _Batch,
+        *,
+        check_variants: bool = True,
     ) -> dict[str, Any]:
         key = collection.key(record)
         result: dict[str, Any] = {collection.key_field: record[collection.key_field]}
@@ -263,7 +260,7 @@ class SandboxStore:
                 result["id"] = make_id(collection.prefix, previous[0])
             result["status"] = "unchanged"
             return result
-        if collection.table == "products":
+        if collection.table == "products" and check_variants:
             conflict = self._variant_conflict(conn, record, previous[0] if previous else None)
             if conflict:
                 return {**result, "error": conflict}
@@ -322,20 +319,24 @@ class SandboxStore:
         *,
         limit: int,
         after: int = 0,
-        key: str | None = None,
+        key: str | Sequence[str] | None = None,
     ) -> tuple[list[bytes], int | None]:
-        """A page of served bodies after row ``after``; the second item is the cursor for the
-        next page (None on the last page)."""
+        """A page of served bodies after row ``after`` (with natural key ``key``, or any of the
+        keys if a list); the second item is the cursor for the next page (None on the last)."""
         return self._page(COLLECTIONS[resource].table, "key", key, after, limit)
 
     def _page(
         self, table: str, column: str, value: Any, after: int, limit: int
     ) -> tuple[list[bytes], int | None]:
-        """Rows of ``table`` after row ``after`` (where ``column`` = ``value`` unless None).
-        ``table`` and ``column`` are this module's own names, never a request's."""
+        """Rows of ``table`` after row ``after`` (where ``column`` = ``value``, or is in it if a
+        list, unless None). ``table`` and ``column`` are this module's own names, never a
+        request's."""
         sql = f"SELECT n, body FROM {table} WHERE n > ?"
         params: list[Any] = [after]
-        if value is not None:
+        if isinstance(value, list | tuple):
+            sql += f" AND {column} IN ({','.join('?' * len(value))})"
+            params.extend(value)
+        elif value is not None:
             sql += f" AND {column} = ?"
             params.append(value)
         sql += " ORDER BY n LIMIT ?"
@@ -354,14 +355,18 @@ class SandboxStore:
     def get_by_key(self, resource: str, key: str) -> tuple[int, dict[str, Any]] | None:
         table = COLLECTIONS[resource].table
         with self.reading() as conn:
-            row = conn.execute(f"SELECT n, body FROM {table} WHERE key = ?", (key,)).fetchone()
+            row = conn.execute(
+                f"SELECT n, body FROM {table} WHERE key = ? ORDER BY n LIMIT 1", (key,)
+            ).fetchone()
         return (row[0], orjson.loads(row[1])) if row else None
 
     def delete(self, resource: str, *, n: int | None = None, key: str | None = None) -> bool:
         table = COLLECTIONS[resource].table
         with self.transaction() as conn:
             if n is None:
-                row = conn.execute(f"SELECT n FROM {table} WHERE key = ?", (key,)).fetchone()
+                row = conn.execute(
+                    f"SELECT n FROM {table} WHERE key = ? ORDER BY n LIMIT 1", (key,)
+                ).fetchone()
                 if row is None:
                     return False
                 n = row[0]
@@ -395,12 +400,14 @@ class SandboxStore:
     def find_sku(self, sku: str) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
         """The product a shopper's sku refers to, and the variant if it is a variant's."""
         with self.reading() as conn:
-            row = conn.execute("SELECT body FROM products WHERE key = ?", (sku,)).fetchone()
+            row = conn.execute(
+                "SELECT body FROM products WHERE key = ? ORDER BY n LIMIT 1", (sku,)
+            ).fetchone()
             if row is not None:
                 return orjson.loads(row[0]), None
             row = conn.execute(
                 "SELECT p.body FROM variant_skus v JOIN products p ON p.n = v.product_n"
-                " WHERE v.sku = ?",
+                " WHERE v.sku = ? ORDER BY v.product_n LIMIT 1",
                 (sku,),
             ).fetchone()
         if row is None:

@@ -13,7 +13,11 @@ import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from runner.demo.sandbox.faults import CREATE_MODES
+
 __all__ = [
+    "DEFAULT_PAGE",
+    "MAX_PAGE",
     "Invalid",
     "delivery_mode",
     "fault_config_fields",
@@ -22,7 +26,12 @@ __all__ = [
     "order_request",
     "price",
     "product",
+    "refusal",
 ]
+
+# Page sizes of every listing, REST and GraphQL.
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$")
@@ -335,6 +344,7 @@ def fault_config_fields(raw: Any) -> dict[str, Any]:
     record = _object(raw, "the fault configuration")
     allowed = frozenset(
         {"error_rate", "latency_ms", "drop_rate", "drop_phase", "burst_429", "seed"}
+        | {"create", "errors_in_200", "rate"}
     )
     _only(record, allowed, "faults")
     fields: dict[str, Any] = {}
@@ -366,4 +376,60 @@ def fault_config_fields(raw: Any) -> dict[str, Any]:
         fields["burst_every"] = every
         fields["burst_length"] = length
         fields["burst_retry_after"] = int(_number(burst, "retry_after", minimum=0) or 1)
+    create = _text(record, "create")
+    if create is not None:
+        if create not in CREATE_MODES:
+            raise Invalid(f"create must be 'upsert' or 'always', got {create!r}")
+        fields["create"] = create
+    fields["errors_in_200"] = _boolean(record, "errors_in_200", False)
+    if record.get("rate") is not None:
+        fields.update(_rate_fields(_object(record["rate"], "rate")))
     return fields
+
+
+_RATES = {
+    # budget: (its count and its seconds as the API names them, the FaultConfig fields they fill)
+    "fixed": (("requests", "window_s"), ("fixed_requests", "fixed_window_s")),
+    "leaky": (("limit", "leak_per_s"), ("leaky_limit", "leaky_per_s")),
+    "cost": (("maximum", "restore_per_s"), ("cost_maximum", "cost_per_s")),
+}
+
+
+def _rate_fields(rate: dict[str, Any]) -> dict[str, Any]:
+    """``{"fixed": {"requests", "window_s"}, "leaky": {"limit", "leak_per_s"}, "cost":
+    {"maximum", "restore_per_s"}}``, each optional (null or absent: that budget is off)."""
+    _only(rate, frozenset(_RATES), "rate")
+    fields: dict[str, Any] = {}
+    for name, ((count, per), (count_field, per_field)) in _RATES.items():
+        if rate.get(name) is None:
+            continue
+        budget = _object(rate[name], f"rate.{name}")
+        _only(budget, frozenset({count, per}), f"rate.{name}")
+        try:
+            amount = _number(budget, count, required=True, minimum=1)
+            seconds = _number(budget, per, required=True, minimum=None)
+        except Invalid as exc:
+            raise Invalid(f"rate.{name}.{exc}") from None
+        assert amount is not None and seconds is not None
+        if amount != int(amount) or seconds <= 0:
+            raise Invalid(f"rate.{name}: {count} must be a whole number and {per} positive")
+        fields[count_field] = int(amount)
+        fields[per_field] = seconds
+    return fields
+
+
+REFUSE_PREFIX = "REFUSE:"
+
+
+def refusal(record: dict[str, Any], text_field: str = "title") -> tuple[str, str] | None:
+    """The business error a real store would answer for a record it refuses after validation
+    (the errors-in-200 mode's deterministic trigger): ``(field, message)`` or None.
+
+    A ``text_field`` starting with ``REFUSE:`` is refused with the rest as the reason. (A
+    negative price is the other trigger: ``product`` refuses it in every mode, and the mode
+    moves that refusal into a 200.)"""
+    text = record.get(text_field)
+    if isinstance(text, str) and text.startswith(REFUSE_PREFIX):
+        reason = text[len(REFUSE_PREFIX) :].strip() or "refused by the store"
+        return text_field, f"{text_field}: {reason}"
+    return None
