@@ -74,6 +74,12 @@ def _delete_by_key(table: sa.Table, scope: sa.Column[Any], job: str, name: str) 
     )
 
 
+def _holds_quarantine(conn: sa.Connection, job: str, step: str) -> bool:
+    # One index probe per batch, so steps with an empty quarantine pay no delete.
+    probe = sa.select(quarantine.c.id).where(quarantine.c.job == job, quarantine.c.step == step)
+    return conn.execute(probe.limit(1)).first() is not None
+
+
 def _chunks(items: list[Any], size: int = IN_CHUNK) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -303,6 +309,11 @@ class SqlStateStore(CoordinationMixin):
             unmapped = [{"k": encode_key(k)} for k in commit.unmapped]
             if unmapped:
                 conn.execute(_delete_by_key(keymap, keymap.c.entity, job, commit.entity), unmapped)
+            if commit.hashes and _holds_quarantine(conn, job, step):
+                # A delivered key supersedes the record quarantined under it (the source was
+                # fixed and a run sent the new row): otherwise it would wait there forever.
+                conn.execute(_delete_by_key(quarantine, quarantine.c.step, job, step),
+                             [{"k": encode_key(k)} for k in commit.hashes])
             self._quarantine_put(conn, commit, now)
             released = list(commit.released)
             for chunk in _chunks(released):
