@@ -28,9 +28,10 @@ NOTICES = {
     "run-requested": "Run requested: the scheduler starts it within about a second; this page "
                      "shows it once it has started.",
     "released": "Retried: the record was delivered and left quarantine.",
-    "still-quarantined": "Retried: the destination or the mapping refused the record again; "
-                         "its reason below is the new one. Fix the data or the mapping, then "
-                         "retry.",
+    "still-quarantined": "Retried: refused again; its reason below is the new one. Retry "
+                         "sends the row as it was read. After fixing the source, press Run now "
+                         "on the job instead: the run sends the fixed row and releases the "
+                         "record.",
     "busy": "Not retried: a run of this job is in progress. Retry when it has finished.",
     "retry-failed": "Not retried: the step could not be run (see the job's run history for "
                     "the error).",

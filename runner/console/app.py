@@ -92,6 +92,14 @@ def _when(moment: dt.datetime | None) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
 
 
+def _when_parts(moment: dt.datetime | None) -> Markup:
+    """``_when`` that wraps between date and time only (a table cell may break it)."""
+    if moment is None:
+        return Markup("-")
+    day, _, clock = _when(moment).partition(" ")
+    return Markup('<span class="nw">{}</span> <span class="nw">{}</span>').format(day, clock)
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(_HERE / "templates"),
@@ -101,6 +109,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = _when
+    env.filters["whenw"] = _when_parts
     env.filters["duration"] = views.duration
     env.filters["q"] = lambda value: quote(str(value), safe="")
     return env

@@ -176,7 +176,7 @@ def test_drop_removes_the_record_and_read_only_refuses_actions(
     [rec] = state.quarantine_list("copy")
     read_only = _client(project, state, read_only=True)
     page = read_only.get("/quarantine").text
-    assert "Retry" not in page and "Drop" not in page and "Read-only" in page
+    assert "<form" not in page and "<button" not in page and "Read-only" in page
     paired = read_only.cookies.get(CSRF_COOKIE)  # a valid CSRF token: read-only still refuses
     refused = read_only.post(f"/quarantine/{rec.id}/drop", data={"csrf": paired})
     assert refused.status_code == 403 and "read-only" in refused.text
