@@ -50,8 +50,9 @@ def retry(source: ConsoleSource, qid: int) -> str:
     from runner.engine import retry_quarantined  # the engine is heavy; only for this button
 
     try:
+        # Its own lock owner name: the job lock is never shared with this runner's runs.
         report = retry_quarantined(source.project(), source.state, ids=[qid],
-                                   owner=source.owner)
+                                   owner=f"{source.owner}/console")
     except LockedError:
         return "busy"
     except SyncError as exc:

@@ -113,6 +113,15 @@ def test_a_quarantined_record_is_shown_escaped_and_released_after_the_source_is_
     assert browser.execute_script("return window.__pwned === undefined")  # ...never run
     assert _by_css(browser, "pre.record script") == []
     shoot("quarantine")
+    # Refresh waits while focus is in the page's live region (clicking the summary put it
+    # there); once the reader moves on, the region is replaced and the record stays open.
+    browser.execute_script("document.getElementById('live').dataset.seen = '1';"
+                           "document.activeElement.blur()")
+    _until("a refresh", lambda: browser.execute_script(
+        "return document.getElementById('live').dataset.seen === undefined"), timeout=15)
+    [record] = _by_css(browser, "article.qrecord")
+    assert record.find_element("css selector", "details").get_attribute("open") is not None
+    assert PLANTED_NAME in record.find_element("css selector", "pre.record").text
 
     # Retry before the fix: the same row is refused again and the page says what to do.
     record.find_element("css selector", "form[action$='/retry'] button").click()

@@ -1,4 +1,4 @@
-"""The operations console over Starlette's TestClient, on a real SQLite state store.
+"""The operations console on a real server over loopback, on a real SQLite state store.
 
 Security first: a console bound off loopback refuses to start without a token, the token is
 checked on every request, every POST needs the CSRF token, and neither a secret nor markup
@@ -12,11 +12,12 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
+import httpx
 import pytest
-from starlette.testclient import TestClient
 
 from runner.console import ConsoleOptions, ConsoleSource, check_bind, create_app
 from runner.console.security import CSRF_COOKIE
@@ -24,6 +25,7 @@ from runner.errors import ConfigError, register_secret
 from runner.project import load_project
 from runner.state import open_state
 from runner.state.base import BatchCommit, StateStore
+from tests.support.loopback import serve_app
 
 SECRET = "console-test-secret-9f2c41d7"
 TOKEN = "console-token-0123456789abcdef"
@@ -66,12 +68,23 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _client(project: object, state: StateStore, **options: object) -> TestClient:
-    source = ConsoleSource(project=lambda: project, state=state, clock=_now)
-    return TestClient(create_app(source, ConsoleOptions(**options)))  # type: ignore[arg-type]
+Client = Callable[..., httpx.Client]
 
 
-def _csrf(client: TestClient) -> str:
+@pytest.fixture()
+def console(project: object, state: StateStore) -> Iterator[Client]:
+    """``console(**options)``: a client of a console served on loopback with those options."""
+    with ExitStack() as stack:
+        def make(**options: object) -> httpx.Client:
+            source = ConsoleSource(project=lambda: project, state=state, clock=_now)
+            app = create_app(source, ConsoleOptions(**options))  # type: ignore[arg-type]
+            url = stack.enter_context(serve_app(app))
+            return stack.enter_context(httpx.Client(base_url=url, follow_redirects=True))
+
+        yield make
+
+
+def _csrf(client: httpx.Client) -> str:
     page = client.get("/")
     assert page.status_code == 200
     match = re.search(r'name="csrf" value="([^"]+)"', page.text)
@@ -120,8 +133,8 @@ def test_serve_off_loopback_without_a_token_exits_2_with_the_fix(tmp_path: Path)
 
 
 # --- token -------------------------------------------------------------------------------------
-def test_with_a_token_every_request_must_carry_it(project: object, state: StateStore) -> None:
-    client = _client(project, state, token=TOKEN)
+def test_with_a_token_every_request_must_carry_it(console: Client, state: StateStore) -> None:
+    client = console(token=TOKEN)
     assert client.get("/", headers={"accept": "text/html"}, follow_redirects=False) \
         .headers["location"] == "/login"
     assert client.get("/quarantine").status_code == 401
@@ -131,9 +144,9 @@ def test_with_a_token_every_request_must_carry_it(project: object, state: StateS
 
 
 def test_the_login_form_sets_a_cookie_that_is_not_the_token(
-    project: object, state: StateStore
+    console: Client, state: StateStore
 ) -> None:
-    client = _client(project, state, token=TOKEN)
+    client = console(token=TOKEN)
     form = client.get("/login")
     csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
     wrong = client.post("/login", data={"csrf": csrf, "token": "not-the-token-at-all"})
@@ -147,9 +160,9 @@ def test_the_login_form_sets_a_cookie_that_is_not_the_token(
 
 # --- CSRF and actions ----------------------------------------------------------------------------
 def test_run_now_without_or_with_a_wrong_csrf_token_is_403_and_triggers_nothing(
-    project: object, state: StateStore
+    console: Client, state: StateStore
 ) -> None:
-    client = _client(project, state)
+    client = console()
     good = _csrf(client)
     assert client.post("/jobs/copy/run").status_code == 403
     assert client.post("/jobs/copy/run", data={"csrf": good + "x"}).status_code == 403
@@ -159,9 +172,9 @@ def test_run_now_without_or_with_a_wrong_csrf_token_is_403_and_triggers_nothing(
 
 
 def test_run_now_with_the_csrf_token_asks_the_scheduler(
-    project: object, state: StateStore
+    console: Client, state: StateStore
 ) -> None:
-    client = _client(project, state)
+    client = console()
     done = client.post("/jobs/copy/run", data={"csrf": _csrf(client)}, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"].startswith("/jobs/copy?")
     assert state.take_triggers() == ["copy"]
@@ -170,28 +183,28 @@ def test_run_now_with_the_csrf_token_asks_the_scheduler(
 
 
 def test_drop_removes_the_record_and_read_only_refuses_actions(
-    project: object, state: StateStore
+    console: Client, state: StateStore
 ) -> None:
     _plant(state)
     [rec] = state.quarantine_list("copy")
-    read_only = _client(project, state, read_only=True)
+    read_only = console(read_only=True)
     page = read_only.get("/quarantine").text
     assert "<form" not in page and "<button" not in page and "Read-only" in page
     paired = read_only.cookies.get(CSRF_COOKIE)  # a valid CSRF token: read-only still refuses
     refused = read_only.post(f"/quarantine/{rec.id}/drop", data={"csrf": paired})
     assert refused.status_code == 403 and "read-only" in refused.text
     assert state.quarantine_count("copy") == 1
-    client = _client(project, state)
+    client = console()
     done = client.post(f"/quarantine/{rec.id}/drop", data={"csrf": _csrf(client)})
     assert "Dropped" in done.text and state.quarantine_count("copy") == 0
 
 
 # --- what pages show -----------------------------------------------------------------------------
 def test_no_secret_and_no_markup_from_data_reaches_any_page_unescaped(
-    project: object, state: StateStore
+    console: Client, state: StateStore
 ) -> None:
     _plant(state)
-    client = _client(project, state)
+    client = console()
     pages = {path: client.get(path) for path in
              ("/", "/jobs/copy", "/quarantine", "/quarantine?job=copy&step=items")}
     for path, page in pages.items():
@@ -211,9 +224,9 @@ def test_no_secret_and_no_markup_from_data_reaches_any_page_unescaped(
 
 
 def test_overview_shows_outcome_counts_and_freshness_in_words(
-    project: object, state: StateStore
+    console: Client, state: StateStore
 ) -> None:
-    client = _client(project, state)
+    client = console()
     never = client.get("/").text
     assert "STALE: never synced successfully (objective 1h)" in never
     run = state.begin_run("copy", "", "incremental")
@@ -232,17 +245,17 @@ def test_overview_shows_outcome_counts_and_freshness_in_words(
     assert f"Run {run}" in history and "<th scope=\"row\">items</th>" in history
 
 
-def test_the_lease_holder_is_shown(project: object, state: StateStore) -> None:
+def test_the_lease_holder_is_shown(console: Client, state: StateStore) -> None:
     slot = dt.datetime(2026, 1, 1, 3, tzinfo=dt.UTC)
     assert state.try_claim("copy", slot, "runner-b@host-2", 600.0)
-    client = _client(project, state)
+    client = console()
     assert "runner-b@host-2" in client.get("/").text
     assert "held by runner-b@host-2 until" in client.get("/jobs/copy").text
 
 
 def test_an_unknown_job_is_a_404_page_that_says_where_to_go(
-    project: object, state: StateStore
+    console: Client, state: StateStore
 ) -> None:
-    page = _client(project, state).get("/jobs/%3Cscript%3E")
+    page = console().get("/jobs/%3Cscript%3E")
     assert page.status_code == 404 and "no job named" in page.text
     assert "<script>" not in page.text
