@@ -186,7 +186,8 @@ class _Pages:
         runs = views.group_runs(self.source.state.runs(name, limit=_RUN_LIMIT))
         [row] = [r for r in views.job_rows({name: jobs[name]}, self.source.state,
                                            self.source.clock(), set(self.source.running()))]
-        return self.render(request, "job.html", job=jobs[name], row=row, runs=runs)
+        return self.render(request, "job.html", job=jobs[name], row=row, runs=runs,
+                           duplicates=views.duplicates(self.source.state, name))
 
     def quarantine(self, request: Request) -> Response:
         job = request.query_params.get("job") or None

@@ -25,6 +25,7 @@ __all__ = [
     "Lease",
     "QuarantineGroup",
     "RunView",
+    "duplicates",
     "freshness",
     "group_runs",
     "job_rows",
@@ -41,6 +42,19 @@ class ClaimLister(Protocol):
     """The part of a state store that lists claims still running (SQL stores have it)."""
 
     def held_claims(self) -> list[tuple[str, dt.datetime, str, dt.datetime]]: ...
+
+
+@runtime_checkable
+class DuplicateLister(Protocol):
+    """The duplicates report of the audit (``StateStore.duplicates_list``) where the store
+    keeps one: natural keys the destination holds more than once."""
+
+    def duplicates_list(self, job: str | None = None) -> list[Any]: ...
+
+
+def duplicates(state: StateStore, job: str) -> list[Any]:
+    """The job's duplicates reports; none from a store that keeps no such report."""
+    return state.duplicates_list(job) if isinstance(state, DuplicateLister) else []
 
 
 @dataclass(frozen=True)

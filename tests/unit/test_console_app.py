@@ -14,7 +14,9 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -259,3 +261,42 @@ def test_an_unknown_job_is_a_404_page_that_says_where_to_go(
     page = console().get("/jobs/%3Cscript%3E")
     assert page.status_code == 404 and "no job named" in page.text
     assert "<script>" not in page.text
+
+
+@dataclass(frozen=True)
+class _Duplicate:  # the fields of the audit's DuplicateReport
+    job: str
+    entity: str
+    key: tuple[str, ...]
+    ids: tuple[str, ...]
+    kept: str
+    found_at: dt.datetime
+
+
+class _StoreWithDuplicates:
+    """The SQLite store plus the audit's ``duplicates_list`` (a store method being added on
+    main): the job page shows the report only where the store keeps one."""
+
+    def __init__(self, store: StateStore, found: list[_Duplicate]) -> None:
+        self._store, self._found = store, found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def duplicates_list(self, job: str | None = None) -> list[_Duplicate]:
+        return [d for d in self._found if job is None or d.job == job]
+
+
+def test_duplicates_are_shown_only_where_the_store_reports_them(
+    project: object, state: StateStore
+) -> None:
+    found = [_Duplicate("copy", "items", ("A",), ("p-1", "p-<9>"), "p-1", _now())]
+    pages = []
+    for store in (state, _StoreWithDuplicates(state, found), _StoreWithDuplicates(state, [])):
+        source = ConsoleSource(project=lambda: project, state=store, clock=_now)  # type: ignore[arg-type]
+        with serve_app(create_app(source)) as url:
+            pages.append(httpx.get(url + "/jobs/copy").text)
+    plain, reported, empty = pages
+    assert "held more than once" not in plain and "held more than once" not in empty
+    assert "Keys the destination holds more than once" in reported
+    assert "<td>A</td><td>p-1, p-&lt;9&gt;</td>" in reported
