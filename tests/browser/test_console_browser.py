@@ -37,6 +37,19 @@ def _by_css(browser: Any, css: str) -> list[Any]:
     return list(browser.find_elements(By.CSS_SELECTOR, css))
 
 
+def _luminance(css_colour: str) -> float:
+    r, g, b = (int(c) / 255 for c in re.findall(r"\d+", css_colour)[:3])
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def _contrast(element: Any) -> float:
+    """WCAG contrast of an element's text on its own background (badges, buttons)."""
+    fg = _luminance(element.value_of_css_property("color"))
+    bg = _luminance(element.value_of_css_property("background-color"))
+    return (max(fg, bg) + 0.05) / (min(fg, bg) + 0.05)
+
+
 def _row(browser: Any, job: str) -> Any:
     [row] = _by_css(browser, f'tr[data-job="{job}"]')
     return row
@@ -57,6 +70,9 @@ def test_the_jobs_page_loads_and_flags_the_stale_job(
     # Flagged in colour too: the badge is not the page's default text colour.
     colour = stale.value_of_css_property("color")
     assert colour != browser.find_element("css selector", "body").value_of_css_property("color")
+    # Text on coloured backgrounds keeps WCAG AA contrast (4.5:1).
+    for element in _by_css(browser, ".badge") + _by_css(browser, "button"):
+        assert _contrast(element) >= 4.5, (element.text, _contrast(element))
     shoot("overview")
 
 
