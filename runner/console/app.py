@@ -38,6 +38,7 @@ from runner.console.security import (
     SESSION_COOKIE,
     authorized,
     csrf_ok,
+    is_loopback,
     new_csrf,
     session_value,
 )
@@ -115,6 +116,13 @@ def _environment() -> Environment:
     return env
 
 
+def _hostname(host: str) -> str:
+    """``[::1]:8080`` -> ``::1``; ``localhost:8080`` -> ``localhost``."""
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
 class _Guard(BaseHTTPMiddleware):
     """The token check on every request, and headers that keep the pages in their lane."""
 
@@ -124,6 +132,13 @@ class _Guard(BaseHTTPMiddleware):
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         path = request.url.path
+        if self._token is None and not is_loopback(_hostname(request.headers.get("host", ""))):
+            # Without a token only loopback may ask: a page of another site whose name was
+            # re-pointed at 127.0.0.1 (DNS rebinding) still sends its own name as Host.
+            return PlainTextResponse(
+                "421: this console answers to 127.0.0.1 or localhost only; set "
+                "COMMERCE_SYNC_CONSOLE_TOKEN to serve it under another name\n", status_code=421,
+            )
         if not path.startswith(_OPEN_PATHS) and not authorized(request, self._token):
             if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
                 return RedirectResponse("/login", status_code=303)

@@ -134,6 +134,18 @@ def test_serve_off_loopback_without_a_token_exits_2_with_the_fix(tmp_path: Path)
     assert not (tmp_path / "s.db").exists()  # refused before anything started
 
 
+def test_without_a_token_only_loopback_names_are_answered(console: Client) -> None:
+    client = console()
+    for host in ("127.0.0.1:8080", "localhost", "[::1]:9000"):
+        assert client.get("/", headers={"host": host}).status_code == 200, host
+    # DNS rebinding: another site's name pointed at 127.0.0.1 arrives with that name.
+    rebound = client.get("/", headers={"host": "evil.example:8080"})
+    assert rebound.status_code == 421 and "COMMERCE_SYNC_CONSOLE_TOKEN" in rebound.text
+    assert console(token=TOKEN).get(
+        "/", headers={"host": "console.example", "authorization": f"Bearer {TOKEN}"}
+    ).status_code == 200
+
+
 # --- token -------------------------------------------------------------------------------------
 def test_with_a_token_every_request_must_carry_it(console: Client, state: StateStore) -> None:
     client = console(token=TOKEN)
