@@ -42,6 +42,8 @@ def register(sub: Any) -> None:
     demo.add_argument("--data", default=DEFAULT_SANDBOX, help=f"sandbox file ({DEFAULT_SANDBOX})")
     demo.add_argument("--port", type=int, default=8765, help="sandbox port on 127.0.0.1 (8765)")
     demo.add_argument("--state", default=None, help="state store (default var/state.db)")
+    demo.add_argument("--console-port", type=int, default=0, metavar="N",
+                      help="serve the operations console on 127.0.0.1:N (0: off, the default)")
     demo.set_defaults(func=cmd_demo)
 
     order = sub.add_parser(
@@ -117,7 +119,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(shopper_hints(f"http://127.0.0.1:{args.port}"), file=sys.stderr)
     serve_args = argparse.Namespace(
         paths=paths, state=args.state, metrics_port=0, owner=None, lease=60.0,
-        max_workers=2, reload_interval=3.0,
+        max_workers=2, reload_interval=3.0, console_port=args.console_port,
+        console_host="127.0.0.1", console_read_only=False,
     )
     try:
         return cmd_serve(serve_args)

@@ -44,6 +44,14 @@ def register(sub: Any) -> None:
                             "var/state.db); share a PostgreSQL URL between several runners")
     serve.add_argument("--metrics-port", type=int, default=0,
                        help="serve /metrics and /healthz on 127.0.0.1:N (0: off)")
+    serve.add_argument("--console-port", type=int, default=0, metavar="N",
+                       help="serve the operations console on --console-host:N (0: off, the "
+                            "default)")
+    serve.add_argument("--console-host", default="127.0.0.1",
+                       help="the console's address (default 127.0.0.1); any other address "
+                            "needs COMMERCE_SYNC_CONSOLE_TOKEN in the environment")
+    serve.add_argument("--console-read-only", action="store_true",
+                       help="the console shows state but has no run/retry/drop buttons")
     serve.add_argument("--owner", default=None,
                        help="this runner's name in claims (default: host:pid)")
     serve.add_argument("--lease", type=float, default=60.0, metavar="SECONDS",
@@ -88,6 +96,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from runner.scheduler.service import LISTENER_BEAT_S, Scheduler, mark_listening
     from runner.state import open_state
 
+    console_token = os.environ.get("COMMERCE_SYNC_CONSOLE_TOKEN") or None
+    if args.console_port:
+        from runner.console import check_bind
+
+        check_bind(args.console_host, console_token)  # before anything starts
     paths = _paths(args)
     project = _load(paths)
     if project.errors and not project.jobs:
@@ -132,6 +145,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             metrics, args.metrics_port,
             healthy=lambda: time.monotonic() - scheduler.last_tick < 10.0,
         ).start()
+    console = _console(args, scheduler, state, owner, console_token)
     fresh_next = [0.0]
     beat_next = [time.monotonic() + LISTENER_BEAT_S]
     mark_listening(state, _utcnow())  # before the first tick: /healthz ok means triggers work
@@ -157,8 +171,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
             mark_listening(state, _utcnow(), stopped=True)
         except StateError as exc:  # the heartbeat goes stale on its own
             log.warning("serve.heartbeat_failed", extra={"error": str(exc)})
+        if console is not None:
+            console.close()
         state.close()
     return EXIT_OK
+
+
+def _console(
+    args: argparse.Namespace, scheduler: Any, state: Any, owner: str, token: str | None
+) -> Any:
+    """The console's server, started; None when ``--console-port`` is 0."""
+    if not args.console_port:
+        return None
+    from runner.console import ConsoleOptions, ConsoleServer, ConsoleSource, create_app
+    from runner.errors import register_secret
+
+    register_secret(token)  # a token in an error text is masked like any secret
+    source = ConsoleSource(
+        project=lambda: scheduler.project, state=state, clock=_utcnow,
+        running=scheduler.running, wake=scheduler.wake, owner=owner,
+    )
+    app = create_app(source, ConsoleOptions(read_only=args.console_read_only, token=token))
+    return ConsoleServer(app, args.console_host, args.console_port).start()
 
 
 def cmd_trigger(args: argparse.Namespace) -> int:

@@ -147,6 +147,17 @@ class CoordinationMixin:
         with self._read() as conn:
             return [(row.job, row.slot) for row in conn.execute(stmt)]
 
+    def held_claims(self) -> list[tuple[str, dt.datetime, str, dt.datetime]]:
+        """``(job, slot, owner, lease_expires_at)`` of every claim still ``running``, by job:
+        which runner holds which job's lease (read by the operations console)."""
+        stmt = (
+            sa.select(claims.c.job, claims.c.slot, claims.c.owner, claims.c.lease_expires_at)
+            .where(claims.c.status == "running")
+            .order_by(claims.c.job, claims.c.slot)
+        )
+        with self._read() as conn:
+            return [(r.job, r.slot, r.owner, r.lease_expires_at) for r in conn.execute(stmt)]
+
     def release_claim(self, job: str, slot: dt.datetime, owner: str, status: RunStatus) -> None:
         now = utcnow()
         with self._write() as conn:

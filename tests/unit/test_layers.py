@@ -105,3 +105,11 @@ def test_loading_and_validation_never_import_the_runtime() -> None:
     for module in ("runner.config", "runner.build", "runner.validate", "runner.project"):
         assert _offences(module, ("runner.cli", "runner.scheduler", "runner.engine",
                                   "runner.state")) == []
+
+
+def test_the_console_sits_between_cli_and_scheduler() -> None:
+    # cli -> console -> scheduler -> engine: nothing below reaches up into the console.
+    for layer in ("runner.scheduler", "runner.engine", "runner.state", "runner.transforms"):
+        assert _offences(layer, ("runner.console",)) == []
+    assert _offences("runner.console", ("runner.cli",)) == []
+    assert "runner.scheduler.status" in MODULES["runner.console.views"]

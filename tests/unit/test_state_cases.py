@@ -312,6 +312,32 @@ class StateContract:
         assert entry.last_finished_at is not None
         assert entry.last_finished_at >= entry.last_success_at
 
+    def test_a_delivered_key_releases_its_quarantined_record(self, store: SqlStateStore) -> None:
+        run1 = store.begin_run("inventory", "stock", "incremental")
+        commit(store, run1, quarantine=[(("SKU-1",), {"qty": "x"}, "qty is not a number"),
+                                        (("SKU-2",), {"qty": "y"}, "qty is not a number")])
+        commit(store, run1, step="prices", quarantine=[(("SKU-1",), {"p": "?"}, "bad price")])
+        # The source row was fixed and a later run delivered SKU-1: its record is superseded,
+        # in this step only; SKU-2 (not delivered) and the other step's record stay.
+        run2 = store.begin_run("inventory", "stock", "incremental")
+        commit(store, run2, hashes={("SKU-1",): "h1", ("SKU-3",): "h3"})
+        left = {(q.step, q.key) for q in store.quarantine_list("inventory")}
+        assert left == {("stock", ("SKU-2",)), ("prices", ("SKU-1",))}
+
+    def test_held_claims_name_the_runner_of_each_running_claim(
+        self, store: SqlStateStore
+    ) -> None:
+        slot = dt.datetime(2024, 1, 1, 3, 0, tzinfo=UTC)
+        assert store.held_claims() == []
+        assert store.try_claim("inventory", slot, "runner-a", 60)
+        assert store.try_claim("catalog", slot, "runner-b", 60)
+        assert store.try_claim("prices", slot, "runner-a", 60)
+        store.release_claim("prices", slot, "runner-a", "succeeded")
+        held = store.held_claims()
+        assert [(job, owner) for job, _, owner, _ in held] == [
+            ("catalog", "runner-b"), ("inventory", "runner-a")]
+        assert all(s == slot and expires > slot for _, s, _, expires in held)
+
     def test_claim_once_takeover_after_expiry_never_after_finish(
         self, store: SqlStateStore
     ) -> None:
