@@ -122,18 +122,35 @@ def _medusa_env(database_url: str, port: int) -> dict[str, str]:
     return env
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the server's process group, SIGKILL after 20 s."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
+def _group_alive(pgid: int) -> bool:
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop(process: subprocess.Popen[bytes], grace: float = 20) -> None:
+    """SIGTERM to the server's process group, SIGKILL after ``grace`` seconds; returns once no
+    process of the group is left (a worker outliving the server would hold ~500 MB)."""
+    pgid = process.pid  # start_new_session: the server leads its own group
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        process.poll()
+        if not _group_alive(pgid):
+            break
+        time.sleep(0.2)
+    else:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+            os.killpg(pgid, signal.SIGKILL)
+    process.wait(timeout=10)
+    for _ in range(50):
+        if not _group_alive(pgid):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"processes of Medusa's group {pgid} survived SIGKILL")
 
 
 @contextlib.contextmanager
@@ -157,7 +174,7 @@ def medusa_server(app_dir: Path, database_url: str, log_dir: Path) -> Iterator[M
         _wait_healthy(server, timeout=180)
         yield server
     finally:
-        _stop(process)
+        stop(process)
 
 
 def _wait_healthy(server: MedusaServer, timeout: float) -> None:

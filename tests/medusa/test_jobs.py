@@ -9,15 +9,22 @@ and leaves Medusa's object counts as they were.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from runner.demo.erp import record_shipment
+from runner.demo.erp import record_shipment, set_sell_online
+from runner.state import open_state
 
 from .store import MedusaStore, place_order
 from .world import (
+    PIPELINES,
     MedusaWorld,
     expected_catalogue,
     expected_stock,
@@ -90,6 +97,26 @@ def test_inventory_puts_the_selected_catalogue_with_variants_and_stock_in_medusa
     assert (counts["products"], counts["variants"], counts["location_levels"]) == (21, 24, 24)
 
     assert_rerun_writes_nothing(world, "inventory")
+
+
+def test_medusa_finds_each_synced_object_by_its_natural_key(world: MedusaWorld) -> None:
+    # The requests a `match:` (find before create) can use with Medusa 2.21, checked here so
+    # that a Medusa upgrade that drops one fails this test rather than a retailer's run.
+    item, sku = world.erp("SELECT v.item_id, v.sku FROM variants v JOIN products p"
+                          " ON p.item_id = v.item_id WHERE p.sell_online = 1 LIMIT 1")[0]
+    product_id = world.products()[item]["id"]
+
+    def ids(path: str, records: str, **params: str) -> list[str]:
+        reply = world.http.get(path, params={"fields": "id", **params}).raise_for_status()
+        return [r["id"] for r in reply.json()[records]]
+
+    assert ids("/admin/products", "products", external_id=item) == [product_id]
+    assert ids("/admin/products", "products", handle=item.lower()) == [product_id]
+    assert ids("/admin/products", "products", external_id="NO-SUCH-ITEM") == []
+    (variant,) = ids("/admin/product-variants", "variants", sku=sku)
+    assert variant in {v["id"] for v in world.products()[item]["variants"]}
+    assert len(ids("/admin/inventory-items", "inventory_items", sku=sku)) == 1
+    assert ids("/admin/product-variants", "variants", sku="NO-SUCH-SKU") == []
 
 
 def test_an_erp_price_change_reaches_the_variant_and_a_rerun_sends_nothing(
@@ -180,6 +207,12 @@ def test_after_a_lost_state_store_the_complete_sync_adopts_what_exists(
                  for item, p in world.products().items()}
     world.lose_state()
 
+    # An incremental run first (the mistake to expect): Medusa refuses every product it holds
+    # ("already exists"), so they wait in quarantine and nothing is created twice.
+    incremental = step(world.run("inventory"), "products")
+    assert (incremental.created, incremental.quarantined) == (0, 21)
+    assert world.counts() == before
+
     result = world.run("complete-sync")
 
     # Nothing created twice: products and shipping options are found by their list requests
@@ -199,3 +232,50 @@ def test_after_a_lost_state_store_the_complete_sync_adopts_what_exists(
             step(result, "upload-shipments").quarantined) == (1, 1)
     assert world.stock() == expected_stock(world)
 
+
+
+def test_a_sigkill_while_creating_products_leaves_no_duplicate_and_nothing_missing(
+    world: MedusaWorld,
+) -> None:
+    # AX's case for the complete sync: more products selected to sell online. The inventory
+    # job runs as the CLI does, and is killed once Medusa holds some of the new products but
+    # before the run committed them to the state store (one batch of 59 commits at its end).
+    new = [i for (i,) in world.erp("SELECT item_id FROM products WHERE sell_online = 0")]
+    assert len(new) == 59
+    set_sell_online(world.erp_path, new, True)
+    before = world.counts()["products"]
+    world.state.close()
+    env = {**os.environ, "ERP_DATABASE_URL": f"sqlite:///{world.erp_path}",
+           **world.store.env()}
+    cli = [sys.executable, "-m", "runner", "run", "inventory", "--pipelines", str(PIPELINES),
+           "--state", str(world.state_path)]
+    process = subprocess.Popen(cli, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while world.counts()["products"] < before + 5:
+            assert process.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "Medusa got no new product in 300 s"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+    time.sleep(2)  # a create in flight when the client died still completes in Medusa
+    made_before_kill = world.counts()["products"] - before
+    assert 5 <= made_before_kill < 59
+    world.state = open_state(f"sqlite:///{world.state_path}")
+
+    again = step(world.run("inventory"), "products")
+
+    # Nothing created twice (Medusa refuses a handle it holds) and nothing missing: what the
+    # killed run made waits in quarantine, the rest is created now.
+    products = world.products()
+    assert set(products) == set(expected_catalogue(world))
+    assert world.counts()["products"] == before + 59
+    assert again.created == 59 - made_before_kill
+    assert again.quarantined == made_before_kill
+    # The complete sync adopts what the killed run made: afterwards every product is known.
+    world.run("complete-sync")
+    assert world.counts()["products"] == before + 59
+    assert set(written(world.run("inventory")).values()) == {0}
