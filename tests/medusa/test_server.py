@@ -48,3 +48,11 @@ def test_stop_of_a_process_that_already_exited_returns() -> None:
     stop(process)
     with pytest.raises(ProcessLookupError):
         os.killpg(process.pid, 0)
+
+
+def test_without_node_the_install_says_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from . import server
+
+    monkeypatch.setattr(server.shutil, "which", lambda tool: None)
+    with pytest.raises(server.MedusaUnavailable, match=r"node is not on PATH; install Node\.js"):
+        server.install()
