@@ -265,8 +265,11 @@ class _JobBuilder:
                                missing or "quarantine")
         each = None
         if "each" in node:
-            if kind != "field":
-                self.error(join_path(path, "each"), "each needs `field`: the list to map")
+            # A lookup's `take` can be a list too (an API's nested items); mapping.py maps
+            # whatever list the producer gives.
+            if kind not in ("field", "lookup"):
+                self.error(join_path(path, "each"),
+                           "each needs `field` (or `lookup`): the list to map")
                 return None
             each_path = join_path(path, "each")
             built = [self.field_map(t, n, join_path(each_path, t)) for t, n in node["each"].items()]

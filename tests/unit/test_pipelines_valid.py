@@ -28,3 +28,16 @@ def test_pipeline_file_loads_on_its_own_schema_wise(path: Path) -> None:
     cross_file = ("unknown job", "depends_on cycle", "records no entity", "in keymap")
     errors = [str(p) for p in project.errors if not any(c in p.message for c in cross_file)]
     assert errors == []
+
+
+# Sets of pipelines for particular stores live in subfolders, selected with --pipelines DIR.
+STORE_SETS = sorted(p for p in PIPELINES.iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("folder", STORE_SETS, ids=[p.name for p in STORE_SETS])
+def test_store_pipeline_sets_validate_together(folder: Path) -> None:
+    files = sorted(p for p in folder.glob("*.yaml"))
+    project = load_project([folder], env={})
+    assert [str(p) for p in project.errors] == []
+    assert len(project.jobs) == len(files)
+    assert files, f"{folder} holds no pipelines"
