@@ -18,8 +18,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from runner.cli.demo_cmd import DEFAULT_ERP, DEFAULT_SANDBOX
 from runner.errors import ConfigError, FatalError, register_secret
 
@@ -127,6 +125,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_order(args: argparse.Namespace) -> int:
+    import httpx  # here, not at the top: `--help` builds this parser and must not pay for httpx
+
     url, key = _store()
     headers = {"X-API-Key": key}
     try:

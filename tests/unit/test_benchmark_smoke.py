@@ -29,9 +29,12 @@ def test_benchmark_command_prints_every_figure(tmp_path: Path) -> None:
     figures = [line.split("|")[1].strip() for line in table[1:]]
     expected = [
         "complete sync, 1,500 products",
+        "the same, to the sequential hand-written loop",
         "complete sync, by row hash",
         "incremental, 1% changed",
         "incremental, 1% changed",
+        "start-up: commerce-sync --help",
+        "start-up: commerce-sync validate pipelines",
         "peak RSS at 300 products",
         "peak RSS at 1,500 products / at 300",
         "orders import, 60 orders",
