@@ -21,12 +21,14 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
-
-import httpx
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 from runner.errors import ConfigError, register_secret
 from runner.spec import Filter
+
+if TYPE_CHECKING:
+    # Only an annotation here: a run that uses no HTTP connector, and `validate`, skip httpx.
+    import httpx
 
 __all__ = [
     "ENTRY_POINT_GROUP",

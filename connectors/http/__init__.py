@@ -7,7 +7,7 @@ safe ``{field}`` placeholders (:mod:`connectors.http.template`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import jsonschema
 
@@ -24,10 +24,26 @@ from runner.errors import ConfigError, ConfigProblem, redact
 
 from .check import check_options
 from .schema import DESTINATION_OPTIONS, SOURCE_OPTIONS
-from .sink import HttpSink, open_http_sink
-from .source import HttpSource
+
+if TYPE_CHECKING:
+    from .sink import HttpSink
+    from .source import HttpSource
 
 __all__ = ["HttpConnector", "HttpSink", "HttpSource"]
+
+
+def __getattr__(name: str) -> Any:
+    # The source and sink import httpx (~0.1 s): loaded when a step opens them, so that
+    # `validate`, which only needs the options schemas, does not pay for it.
+    if name in ("HttpSink", "ListableHttpSink"):
+        from . import sink
+
+        return getattr(sink, name)
+    if name == "HttpSource":
+        from .source import HttpSource
+
+        return HttpSource
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _validate(options: Mapping[str, Any], schema: Mapping[str, Any], role: str) -> None:
@@ -58,9 +74,13 @@ class HttpConnector(Connector):
     def open_source(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Source:
         register_secret_options(options, SOURCE_OPTIONS)
         _validate(options, SOURCE_OPTIONS, "source")
+        from .source import HttpSource
+
         return HttpSource(options, ctx)
 
     def open_sink(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Sink:
         register_secret_options(options, DESTINATION_OPTIONS)
         _validate(options, DESTINATION_OPTIONS, "destination")
+        from .sink import open_http_sink
+
         return open_http_sink(options, ctx)

@@ -12,9 +12,10 @@ import json
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from connectors.api import Connector, available_connectors, load_connector
+if TYPE_CHECKING:
+    from connectors.api import Connector
 
 ORDER = 80
 DEFAULT_DOCS = "docs/connectors.md"
@@ -24,6 +25,9 @@ __all__ = ["ORDER", "load_all", "register", "render_docs"]
 
 def load_all() -> tuple[dict[str, type[Connector]], dict[str, str]]:
     """Every registered connector class, and the reason for each that cannot be imported."""
+    # Imported here so that `--help` does not load the connector API (and httpx).
+    from connectors.api import available_connectors, load_connector
+
     loaded: dict[str, type[Connector]] = {}
     broken: dict[str, str] = {}
     for name, target in sorted(available_connectors().items()):

@@ -16,12 +16,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from runner.cli.demo_cmd import DEFAULT_ERP, DEFAULT_SANDBOX
 from runner.errors import ConfigError, FatalError, register_secret
+
+if TYPE_CHECKING:
+    import httpx
 
 ORDER = 5
 DEFAULT_KEY = "sandbox-key"
@@ -168,6 +169,8 @@ def _get(client: httpx.Client, path: str, url: str, **kw: Any) -> Any:
 
 
 def cmd_demo_order(args: argparse.Namespace) -> int:
+    import httpx  # here, not at the top: `--help` builds this parser and must not pay for httpx
+
     url, key = _store(args.url, args.api_key)
     headers = {"X-API-Key": key}
     try:

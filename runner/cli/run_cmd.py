@@ -19,13 +19,13 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import ConfigError, LockedError, redact
-from runner.spec import Job
 
 # The engine, the state store and the loader pull in SQLAlchemy and the transforms: imported
 # when a command runs, so that `commerce-sync --help` and other commands stay quick.
 if TYPE_CHECKING:
     from runner.engine import JobResult, StepPlan
     from runner.project import Project
+    from runner.spec import Job
     from runner.state.base import StateStore
 
 ORDER = 20

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 import orjson
 
 from runner.errors import ConfigProblem
-from runner.project import load_project
 
 ORDER = 10
 EXIT_OK, EXIT_CONFIG = 0, 2
@@ -68,6 +67,10 @@ def summary(files: int, problems: Sequence[ConfigProblem]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Here, not at the top: `--help` builds every command's parser and must not pay for the
+    # validator (jsonschema, the connectors) it does not run.
+    from runner.project import load_project
+
     project = load_project(args.paths or ["pipelines"], strict_env=args.strict_env)
     for line in format_problems(project.problems, args.format):
         print(line)

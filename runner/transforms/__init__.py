@@ -19,6 +19,7 @@ from .expressions import FUNCTIONS, CompiledExpression, compile_expression
 from .filters import Predicate, compile_filter, filter_fields
 from .hashing import jsonable, row_hash
 from .plugins import Plugin, available_plugins, load_plugin, petl_plugin, split_name
+from .prehash import SourceHasher, Unchanged, source_hasher
 from .records import KeymapResolver, Rejected, Transformed, dedupe_by_key
 from .shape import flatten, nest
 
@@ -31,7 +32,9 @@ __all__ = [
     "Plugin",
     "Predicate",
     "Rejected",
+    "SourceHasher",
     "Transformed",
+    "Unchanged",
     "available_plugins",
     "compile_expression",
     "compile_filter",
@@ -44,5 +47,6 @@ __all__ = [
     "nest",
     "petl_plugin",
     "row_hash",
+    "source_hasher",
     "split_name",
 ]

@@ -14,7 +14,7 @@ A record whose key fields are all null or empty is rejected: it could not be wri
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from runner.errors import ConfigError, RecordError, RunFailed, SyncError
@@ -24,6 +24,7 @@ from .filters import Predicate, compile_filter, filter_fields
 from .mapping import Lookups, compile_mappings, mapping_reads
 from .paths import getter, root_field
 from .plugins import Plugin, apply_plugin, load_plugin
+from .prehash import Key, SourceHasher, Unchanged, skip_unchanged
 from .records import KeymapResolver, Rejected, Transformed
 from .shape import flatten_record, nest
 
@@ -121,6 +122,66 @@ class CompiledStep:
             return self._apply_simple(rows)
         return self._apply_general(rows)
 
+    def apply_changed(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        hasher: SourceHasher,
+        stored: Callable[[Sequence[Key]], Mapping[Key, str]],
+        *,
+        lookahead: int = 500,
+    ) -> Iterator[Item | Unchanged]:
+        """:meth:`apply` that maps only the records whose source hash (after filter and nest)
+        is not the one ``stored`` holds for their key; the others come out as ``Unchanged``.
+        Transformed records carry their ``source_hash``. ``hasher`` comes from
+        :func:`~runner.transforms.source_hasher` for this step (no plugins, no flatten)."""
+        step = self.step
+        if step.flatten is not None or self._plugins:
+            raise ConfigError(f"step {step.name!r}: a step with flatten or plugins cannot "
+                              "hash its source records; use apply()")
+        pending: deque[Rejected] = deque()
+        stream = self._shaped(rows, pending)
+        map_row = self._map
+        key_of = self._key
+        for item in skip_unchanged(stream, hasher, stored, lookahead=lookahead):
+            while pending:
+                yield pending.popleft()
+            if isinstance(item, Unchanged):
+                yield item
+                continue
+            record, digest = item
+            try:
+                out = map_row(record) if map_row is not None else dict(record)
+            except RecordError as exc:
+                yield Rejected(record, str(exc), self._source_key(record))
+                continue
+            key = key_of(out)
+            if not any(key):
+                yield Rejected(record, _no_key(step.key), None)
+                continue
+            yield Transformed(out, key, record, digest)
+        while pending:
+            yield pending.popleft()
+
+    def _shaped(
+        self, rows: Iterable[Mapping[str, Any]], pending: deque[Rejected]
+    ) -> Iterator[Mapping[str, Any]]:
+        """The residual filter then nest; a row the filter cannot evaluate goes to ``pending``."""
+        keep = self._filter
+        source_key = self._source_key
+
+        def filtered() -> Iterator[Mapping[str, Any]]:
+            for row in rows:
+                try:
+                    if keep is None or keep(row):
+                        yield row
+                except RecordError as exc:
+                    pending.append(Rejected(row, str(exc), source_key(row)))
+
+        stream: Iterable[Mapping[str, Any]] = filtered() if keep is not None else rows
+        if self.step.nest is not None:
+            stream = nest(stream, self.step.nest)
+        return iter(stream)
+
     # The common case in one loop: no generator layers between the rows and the mapping.
     def _apply_simple(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[Item]:
         keep = self._filter
@@ -158,21 +219,9 @@ class CompiledStep:
     def _apply_general(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[Item]:
         step = self.step
         pending: deque[Rejected] = deque()
-        keep = self._filter
         map_row = self._map
         source_key = self._source_key
-
-        def filtered() -> Iterator[Mapping[str, Any]]:
-            for row in rows:
-                try:
-                    if keep is None or keep(row):
-                        yield row
-                except RecordError as exc:
-                    pending.append(Rejected(row, str(exc), source_key(row)))
-
-        stream: Iterable[Mapping[str, Any]] = filtered() if keep is not None else rows
-        if step.nest is not None:
-            stream = nest(stream, step.nest)
+        stream = self._shaped(rows, pending)
         flat = step.flatten
         current: list[Mapping[str, Any]] = [{}]
 

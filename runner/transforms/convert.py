@@ -21,6 +21,7 @@ value (``price: 'abc' is not a decimal``). Rules:
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -150,6 +151,11 @@ def _to_int(target: str) -> Converter:
 def _to_float(target: str) -> Converter:
     def to_float(value: Any) -> Any:
         t = type(value)
+        if t is float:
+            # The usual case (a REAL column), answered without a conversion.
+            if math.isfinite(value):
+                return value
+            raise _bad(target, value, "a finite number")
         if t is str:
             value = value.strip()
             if not value:
@@ -160,7 +166,7 @@ def _to_float(target: str) -> Converter:
             result = float(value)
         except (ValueError, OverflowError) as exc:
             raise _bad(target, value, "a number") from exc
-        if result != result or result in (float("inf"), float("-inf")):
+        if not math.isfinite(result):
             raise _bad(target, value, "a finite number")
         return result
 

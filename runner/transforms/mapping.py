@@ -76,6 +76,8 @@ def compile_mappings(
     conversions = tuple(typed)
     fetch = itemgetter(*copy_sources) if copy_sources else None
     single = len(copy_sources) == 1
+    if fetch is not None and not single and not conversions and not calc:
+        return _copies_only(copy_targets, copies, fetch)
 
     def map_row(row: Mapping[str, Any]) -> dict[str, Any]:
         out = template.copy()
@@ -101,6 +103,23 @@ def compile_mappings(
         return out
 
     return map_row
+
+
+def _copies_only(
+    targets: tuple[str, ...], copies: list[tuple[str, str]], fetch: Callable[[Any], Any]
+) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """``map_row`` for a mapping of plain copies only (e.g. the items of an ``each``): one
+    ``dict(zip())`` of the fetched values, with no template to copy (targets are in mapping
+    order already)."""
+
+    def copy_row(row: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            return dict(zip(targets, fetch(row), strict=True))
+        except KeyError:
+            get = row.get
+            return {target: get(source) for target, source in copies}
+
+    return copy_row
 
 
 def _is_plain_copy(fm: FieldMap, *, typed: bool = False) -> bool:
@@ -336,6 +355,13 @@ def _each(
         items = produce(row)
         if items is None:
             return None
+        if type(items) is list and all(type(item) is dict for item in items):
+            # The usual case (a nested or JSON list of objects): one comprehension; an item
+            # that fails is mapped again below, for the message naming its index.
+            try:
+                return [item_map(item) for item in items]
+            except RecordError:
+                pass
         if not isinstance(items, list | tuple):
             raise RecordError(f"{target}: {show(items)} is not a list", field=target)
         out = []

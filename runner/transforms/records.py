@@ -18,11 +18,14 @@ class Transformed:
 
     ``key`` holds the values of the step's key fields, each ``str()``-normalised (None -> "").
     ``source`` is the row it came from (after nest/flatten), for quarantine and the cursor.
+    ``source_hash`` is the hash of that row, when the step hashes before mapping
+    (:meth:`~runner.transforms.CompiledStep.apply_changed`).
     """
 
     record: dict[str, Any]
     key: tuple[str, ...]
     source: Mapping[str, Any]
+    source_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

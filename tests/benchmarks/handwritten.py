@@ -1,12 +1,16 @@
 """The practical limit: the benchmark's jobs as minimal hand-written scripts (sqlite3 + httpx).
 
-    python tests/benchmarks/handwritten.py inventory --erp ERP.db --url URL --key KEY
+    python tests/benchmarks/handwritten.py inventory --erp DB --url URL --key KEY [--in-flight N]
     python tests/benchmarks/handwritten.py orders --erp ERP.db --url URL --key KEY
 
 No framework, no state, no retries, no idempotency keys: what someone would write in an
 afternoon for one catalogue. They send the same records as tests/benchmarks/pipelines/*.yaml
 (the sell-online filter in the SQL, the same fields, the same batch sizes) so that the ratio
 of the runner to them is the cost of the framework. Prints one JSON line: records, seconds.
+
+`inventory --in-flight 2` (the default) keeps two requests in flight, as the runner does: the
+next batch is built while the store works on the last two, which is what a competent engineer
+would write. `--in-flight 1` is the sequential loop, each request waiting for the one before.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import argparse
 import sqlite3
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -58,28 +64,40 @@ def _products(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
         yield current
 
 
-def inventory(erp: str, url: str, key: str) -> int:
+def inventory(erp: str, url: str, key: str, in_flight: int = 2) -> int:
     conn = sqlite3.connect(erp)
     sent = 0
-    with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=120) as client:
+    pending: deque[Future[None]] = deque()
+    with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=120) as client, \
+            ThreadPoolExecutor(max_workers=in_flight) as pool:  # fmt: skip
+
+        def send(batch: list[dict[str, Any]]) -> None:
+            # Encode here, on the main thread, like the runner: only the request overlaps.
+            body = orjson.dumps({"records": batch})
+            while len(pending) >= in_flight:
+                pending.popleft().result()
+            pending.append(pool.submit(_post, client, body))
+
         batch: list[dict[str, Any]] = []
         for record in _products(conn):
             batch.append(record)
             if len(batch) == BATCH:
-                _post(client, batch)
+                send(batch)
                 sent += len(batch)
                 batch = []
         if batch:
-            _post(client, batch)
+            send(batch)
             sent += len(batch)
+        while pending:
+            pending.popleft().result()
     conn.close()
     return sent
 
 
-def _post(client: httpx.Client, batch: list[dict[str, Any]]) -> None:
+def _post(client: httpx.Client, body: bytes) -> None:
     response = client.post(
         "/v1/products/batch",
-        content=orjson.dumps({"records": batch}),
+        content=body,
         headers={"Content-Type": "application/json"},
     )
     response.raise_for_status()
@@ -146,10 +164,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--erp", required=True, help="the reference ERP (SQLite file)")
     parser.add_argument("--url", required=True, help="the sandbox store's base URL")
     parser.add_argument("--key", required=True, help="the sandbox store's API key")
+    parser.add_argument("--in-flight", type=int, default=2,
+                        help="inventory: requests in flight at once (default 2, as the runner)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    work = inventory if args.job == "inventory" else orders
-    count = work(args.erp, args.url.rstrip("/"), args.key)
+    url = args.url.rstrip("/")
+    if args.job == "inventory":
+        count = inventory(args.erp, url, args.key, args.in_flight)
+    else:
+        count = orders(args.erp, url, args.key)
     print(orjson.dumps({"records": count, "seconds": time.perf_counter() - started}).decode())
     return 0
 

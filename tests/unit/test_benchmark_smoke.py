@@ -29,9 +29,13 @@ def test_benchmark_command_prints_every_figure(tmp_path: Path) -> None:
     figures = [line.split("|")[1].strip() for line in table[1:]]
     expected = [
         "complete sync, 1,500 products",
+        "the same, to the sequential hand-written loop",
         "complete sync, by row hash",
+        "CPU seconds of the complete sync by cursor",
         "incremental, 1% changed",
         "incremental, 1% changed",
+        "start-up: commerce-sync --help",
+        "start-up: commerce-sync validate pipelines",
         "peak RSS at 300 products",
         "peak RSS at 1,500 products / at 300",
         "orders import, 60 orders",
@@ -45,5 +49,5 @@ def test_benchmark_command_prints_every_figure(tmp_path: Path) -> None:
         assert runner and runner[0].isdigit(), line
         if ratio:
             assert float(ratio) > 0, line
-    assert "by cursor" in figures[2] and "by row hash" in figures[3]
+    assert "by cursor" in figures[4] and "by row hash" in figures[5]
 

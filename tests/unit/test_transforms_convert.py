@@ -90,6 +90,8 @@ def test_decimal_scale_exponent_is_exact() -> None:
         ("int", [1], "is not an integer"),
         ("float", "nan", "is not a finite number"),
         ("float", "inf", "is not a finite number"),
+        ("float", float("nan"), "is not a finite number"),
+        ("float", float("-inf"), "is not a finite number"),
         ("float", True, "is not a number"),
         ("float", "x", "is not a number"),
         ("decimal", "abc", "price: 'abc' is not a decimal"),

@@ -61,9 +61,10 @@ def reasons(items: list[Transformed | Rejected]) -> list[str]:
 def test_public_surface_is_pinned() -> None:
     assert sorted(transforms.__all__) == sorted([
         "FUNCTIONS", "TYPES", "CompiledExpression", "CompiledStep", "KeymapResolver", "Plugin",
-        "Predicate", "Rejected", "Transformed", "available_plugins", "compile_expression",
-        "compile_filter", "compile_step", "dedupe_by_key", "filter_fields", "flatten",
-        "jsonable", "load_plugin", "nest", "petl_plugin", "row_hash", "split_name",
+        "Predicate", "Rejected", "SourceHasher", "Transformed", "Unchanged", "available_plugins",
+        "compile_expression", "compile_filter", "compile_step", "dedupe_by_key", "filter_fields",
+        "flatten", "jsonable", "load_plugin", "nest", "petl_plugin", "row_hash", "source_hasher",
+        "split_name",
     ])
     for name in transforms.__all__:
         assert hasattr(transforms, name)
@@ -250,6 +251,29 @@ def test_each_maps_every_item_and_names_the_bad_one() -> None:
         {"sku": "SO3", "items": None},
     ]
     assert reasons(items) == ["items[1].quantity: 'x' is not an integer"]
+
+
+def test_each_of_plain_copies_keeps_order_fills_missing_and_names_the_bad_item() -> None:
+    # Items mapped by copies only take a faster path: the same output and errors as the rest.
+    step = make_step((
+        FieldMap("sku", field="order_no"),
+        FieldMap("items", field="lines", each=(
+            FieldMap("sku", field="item"), FieldMap("size", field="sz"),
+        )),
+    ))
+    rows = [
+        {"order_no": "SO1", "lines": [{"sz": "M", "item": "a"}, {"item": "b"}]},
+        {"order_no": "SO2", "lines": [{"item": "a", "sz": "S"}, "not an object"]},
+        {"order_no": "SO3", "lines": ({"item": "c", "sz": "L"},)},
+    ]
+    items = run(step, rows)
+    out = records(items)
+    assert out == [
+        {"sku": "SO1", "items": [{"sku": "a", "size": "M"}, {"sku": "b", "size": None}]},
+        {"sku": "SO3", "items": [{"sku": "c", "size": "L"}]},
+    ]
+    assert [list(item) for item in out[0]["items"]] == [["sku", "size"], ["sku", "size"]]
+    assert reasons(items) == ["items[1]: 'not an object' is not an object"]
 
 
 # --- nest / flatten -----------------------------------------------------------------------------

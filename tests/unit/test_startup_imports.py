@@ -1,0 +1,55 @@
+"""Start-up stays quick: `--help` and `validate` do not import what they do not use (issue 16).
+
+Timing is measured by tests/benchmarks/run.py; here the cause is pinned instead, because a
+single top-level import of SQLAlchemy, httpx or jsonschema in a CLI path costs 0.05-0.2 s on
+every start and would otherwise come back unnoticed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = """
+import contextlib, io, sys
+from runner.cli.main import main
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    try:
+        code = main(sys.argv[1:])
+    except SystemExit as exc:
+        code = exc.code
+print(code)
+print(" ".join(sorted(name for name in sys.modules if "." not in name)))
+"""
+
+HEAVY = ("sqlalchemy", "httpx", "starlette", "uvicorn", "prometheus_client", "petl")
+
+
+def loaded_by(*argv: str) -> tuple[str, set[str]]:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *argv],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, check=True,
+    )  # fmt: skip
+    code, modules = done.stdout.splitlines()[-2:]
+    return code, set(modules.split())
+
+
+def test_help_imports_no_connector_library_nor_validator() -> None:
+    code, modules = loaded_by("--help")
+    assert code == "0"
+    assert not modules & {*HEAVY, "jsonschema", "croniter", "yaml"}, sorted(modules)
+
+
+@pytest.mark.parametrize("argv", [("validate", "pipelines"), ("connectors", "list")])
+def test_validate_and_connectors_list_load_no_database_or_http_library(
+    argv: tuple[str, ...],
+) -> None:
+    code, modules = loaded_by(*argv)
+    assert code == "0"
+    assert "jsonschema" in modules or argv[0] != "validate"  # the probe did run the validator
+    assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
