@@ -13,21 +13,9 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from graphql import GraphQLSyntaxError, parse
-from graphql.language import (
-    NonNullTypeNode,
-    OperationDefinitionNode,
-    VariableNode,
-    Visitor,
-    visit,
-)
-
 from connectors.api import CheckContext, OptionProblem
-from runner.errors import FatalError
 
-from .graphql_batch import AliasedBatch
-from .match import MATCH_SPECIALS
-from .template import placeholders
+from .template import MATCH_SPECIALS, placeholders
 
 __all__ = ["check_options"]
 
@@ -96,71 +84,16 @@ def check_template(
                 yield _error(where, _unknown(head, allowed, what))
 
 
-def _variable_names(template: Any, fields: frozenset[str] | None) -> set[str] | None:
-    """The variables a ``variables`` block provides (None: not knowable without data)."""
-    if isinstance(template, Mapping):
-        return {str(k) for k in template}
-    if template in ("{record}",) and fields is not None:
-        return set(fields)
-    return None
+def check_graphql(*args: Any, **kw: Any) -> Iterator[OptionProblem]:
+    from .check_graphql import check_graphql as check  # graphql-core only when needed
+
+    return check(*args, **kw)
 
 
-class _Used(Visitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: set[str] = set()
+def _check_graphql_batch(name: str, opts: Mapping[str, Any]) -> list[OptionProblem]:
+    from .check_graphql import check_graphql_batch
 
-    def enter_variable_definition(self, *_: Any) -> Any:
-        return Visitor.SKIP  # a definition is not a use
-
-    def enter_variable(self, node: VariableNode, *_: Any) -> None:
-        self.names.add(node.name.value)
-
-
-def check_graphql(
-    document: str, variables: Any, path: str, fields: frozenset[str] | None,
-    supplied: frozenset[str] = frozenset(), doc_key: str = "document",
-) -> Iterator[OptionProblem]:
-    """Parse ``document`` and check its variables against what the block provides
-    (``supplied``: variables the connector adds itself, such as a paging cursor)."""
-    try:
-        ast = parse(document)
-    except GraphQLSyntaxError as exc:
-        hint = ""
-        if "{{" in document or "}}" in document:
-            hint = "; the document is sent as written: write single braces"
-        yield _error(f"{path}.{doc_key}", f"the GraphQL document does not parse: "
-                                         f"{exc.message} (line {_line(exc)}){hint}")
-        return
-    operations = [d for d in ast.definitions if isinstance(d, OperationDefinitionNode)]
-    if len(operations) != 1:
-        yield _error(f"{path}.{doc_key}", f"the document holds {len(operations)} operations; "
-                                         "write exactly one")
-        return
-    declared = {d.variable.name.value: d for d in operations[0].variable_definitions or ()}
-    used = _Used()
-    visit(ast, used)
-    for name in sorted(used.names - set(declared)):
-        yield _error(f"{path}.{doc_key}", f"${name} is used but not declared; add it to the "
-                                         "operation's variables")
-    provided = _variable_names(variables, fields)
-    if provided is None:
-        return
-    provided |= supplied
-    for name, definition in sorted(declared.items()):
-        required = isinstance(definition.type, NonNullTypeNode)
-        if required and definition.default_value is None and name not in provided:
-            yield _error(f"{path}.variables", f"the document declares ${name} as required "
-                                              f"(non-null) but variables does not provide it; "
-                                              f"add {name}: \"{{field}}\"")
-    for name in sorted(provided - set(declared) - supplied):
-        yield OptionProblem(f"{path}.variables.{name}", f"the document declares no ${name}; "
-                            "declare it or remove it from variables", "warning")
-
-
-def _line(exc: GraphQLSyntaxError) -> str:
-    locations = exc.locations or []
-    return f"{locations[0].line}:{locations[0].column}" if locations else "?"
+    return check_graphql_batch(name, opts)
 
 
 def check_options(options: Mapping[str, Any], ctx: CheckContext) -> list[OptionProblem]:
@@ -223,27 +156,6 @@ def _check_action(
             if part in batch:
                 problems += check_template(batch[part], f"{name}.batch.{part}",
                                            frozenset({"records", "count"}), "a batch value")
-    return problems
-
-
-def _check_graphql_batch(name: str, opts: Mapping[str, Any]) -> list[OptionProblem]:
-    """A GraphQL batch repeats the mutation's root fields under aliases: the document must
-    select fields at its root, and the REST wrapper options mean nothing there."""
-    problems = []
-    try:
-        AliasedBatch(opts["graphql"]["document"])
-    except GraphQLSyntaxError:
-        pass  # already said by check_graphql
-    except FatalError as exc:
-        problems.append(_error(f"{name}.graphql.document", str(exc)))
-    for part in ("body", "results", "id_path", "error_path"):
-        if part in opts["batch"]:
-            problems.append(OptionProblem(
-                f"{name}.batch.{part}", f"batch.{part} is for REST batches; a GraphQL batch "
-                f"maps each record's answer back itself (remove {part})", "warning"))
-    if not isinstance(opts["graphql"].get("variables", {}), Mapping):
-        problems.append(_error(f"{name}.graphql.variables", "a GraphQL batch needs variables "
-                               "as a mapping, e.g. variables: {input: \"{record}\"}"))
     return problems
 
 

@@ -22,7 +22,7 @@ from runner.errors import FatalError
 
 from .client import Decision, HttpClient
 from .pagination import graphql_pages, rest_pages
-from .template import MISSING, Template, get_path, placeholders
+from .template import MATCH_SPECIALS, MISSING, Template, get_path, placeholders
 
 __all__ = ["MATCH_SPECIALS", "Matcher"]
 
@@ -30,7 +30,6 @@ Key = tuple[Any, ...]
 
 # Placeholders a match request can use besides the key fields themselves (one key per
 # request): ``keys`` (the chunk's keys) and ``key`` (one key as text).
-MATCH_SPECIALS = frozenset({"keys", "key"})
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,13 @@ from urllib.parse import quote
 
 from runner.errors import ConfigError, RecordError
 
-__all__ = ["MISSING", "Template", "check_template", "get_path", "placeholders", "render"]
+__all__ = [
+    "MATCH_SPECIALS", "MISSING", "Template", "check_template", "get_path", "placeholders",
+    "render",
+]
+
+# The placeholders of a match request: the keys of one request, or the one key of its path.
+MATCH_SPECIALS = frozenset({"keys", "key"})
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)\}")
 
