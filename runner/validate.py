@@ -38,6 +38,7 @@ from connectors.api import (
 from runner.build import ResolvedBlock, build_job, resolve_block, suggest
 from runner.config import YAML11_BOOLEAN_WORDS, Document, join_path
 from runner.connector_checks import check_connector_block, record_fields
+from runner.schema_branches import humanize_branches
 from runner.spec import FieldMap, Job, Step
 
 __all__ = ["SCHEMA_PATH", "Registry", "check_document", "check_project", "pipeline_schema"]
@@ -155,71 +156,15 @@ def _humanize(
     if kind == "propertyNames":
         return [(path, f"{shown}: {error.message}", False)]
     if kind in ("oneOf", "anyOf") and isinstance(error.validator_value, list):
-        return _humanize_branches(error, base, path, secret=secret, skip=skip)
+        return humanize_branches(
+            error, path,
+            lambda sub: _humanize(sub, base, secret=secret, skip=skip),
+            describe=_show, type_of=_type_name, type_names=_TYPE_NAMES,
+        )
     message = error.message
     if secret:
         message = f"the value does not satisfy {kind!r}: {schema.get(kind)!r}"
     return [(path, message, False)]
-
-
-def _discriminator(branches: list[Any]) -> str | None:
-    """The property every branch pins with a ``const`` (``type`` for auth and pagination)."""
-    if not branches or not all(isinstance(b, Mapping) for b in branches):
-        return None
-    first = branches[0].get("properties") or {}
-    for name in first:
-        if all("const" in ((b.get("properties") or {}).get(name) or {}) for b in branches):
-            return str(name)
-    return None
-
-
-def _humanize_branches(
-    error: jsonschema.ValidationError, base: str, path: str, *, secret: bool, skip: int
-) -> list[tuple[str, str, bool]]:
-    """One line for a value that fits none of the alternatives: the one it most likely meant
-    (the branch its discriminator names, else jsonschema's best match), not the schema."""
-    branches = list(error.validator_value)
-    instance = error.instance
-    name = _discriminator(branches)
-    if name is not None and isinstance(instance, dict):
-        allowed = [b["properties"][name]["const"] for b in branches]
-        value = instance.get(name)
-        if value not in allowed:
-            options = ", ".join(map(str, allowed))
-            hint = suggest(value, [str(a) for a in allowed]) if isinstance(value, str) else ""
-            if name not in instance:
-                return [(path, f"missing required key {name!r} (one of {options})", False)]
-            return [(join_path(path, name),
-                     f"{_show(value)} is not one of {options}{hint}", False)]
-        index = allowed.index(value)
-        inside = [e for e in error.context or [] if e.relative_schema_path
-                  and e.relative_schema_path[0] == index]
-        lines = [(p, f"for {name} {value!r}: {m}", k) for sub in inside
-                 for p, m, k in _humanize(sub, base, secret=secret, skip=skip)]
-        return lines or [(path, f"does not fit {name} {value!r}", False)]
-    if all(isinstance(b, Mapping) and set(b) == {"required"} for b in branches):
-        keys = [str(k) for b in branches for k in b["required"]]
-        given = [k for k in keys if isinstance(instance, dict) and k in instance]
-        verb = "give only one of" if given else "needs one of"
-        return [(path, f"{verb}: {', '.join(keys)}", False)]
-    # The one alternative of the value's own type (a mapping for `{connect, read}`) is meant.
-    kind = _type_name(instance)
-    typed = [i for i, b in enumerate(branches)
-             if isinstance(b, Mapping) and kind == _TYPE_NAMES.get(str(b.get("type")))]
-    if len(typed) == 1:
-        inside = [e for e in error.context or [] if e.relative_schema_path
-                  and e.relative_schema_path[0] == typed[0]]
-        lines = [line for sub in inside
-                 for line in _humanize(sub, base, secret=secret, skip=skip)]
-        if lines:
-            return lines
-    best = jsonschema.exceptions.best_match(error.context or [])
-    if best is None:
-        return [(path, f"does not fit any of its {len(branches)} accepted forms", False)]
-    forms = "; ".join(str(b.get("description", "")).rstrip(".") for b in branches
-                      if isinstance(b, Mapping) and b.get("description"))
-    return [(p, f"{m}{f' (accepted forms: {forms})' if forms else ''}", k)
-            for p, m, k in _humanize(best, base, secret=secret, skip=skip)[:1]]
 
 
 def _schema_problems(doc: Document) -> None:

@@ -12,12 +12,13 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import orjson
 
-from runner.errors import ConfigError, StateError
+from runner.errors import ConfigError, ConfigProblem, StateError
 
 ORDER = 40
 
@@ -235,7 +236,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     from runner.scheduler.status import job_statuses, render_text
     from runner.state import open_state
 
-    project = _load(_paths(args))
+    paths = _paths(args)
+    project = _load(paths)
+    if not project.jobs:
+        # Nothing to report on: an empty table would look like a healthy, idle project.
+        where = ", ".join(str(Path(p).resolve()) for p in paths)
+        raise ConfigError([*project.errors, ConfigProblem(
+            "", 0, 0, "", f"no job to report on: looked for pipeline files in {where}; run "
+            "this from the project's folder, or name it: commerce-sync status PATH")])
     for problem in project.errors:
         print(f"warning: {problem}", file=sys.stderr)
     state = open_state(args.state)

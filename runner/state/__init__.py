@@ -23,7 +23,7 @@ from runner.state.base import (
     ScheduleEntry,
     StateStore,
 )
-from runner.state.engine import DEFAULT_LOCATION, ENV_VAR, make_engine, resolve_url
+from runner.state.engine import DEFAULT_LOCATION, ENV_VAR, failure, make_engine, resolve_url
 from runner.state.schema import SCHEMA_VERSION, migrate
 from runner.state.store import SqlStateStore
 
@@ -66,11 +66,7 @@ def open_state(location: str | None = None) -> SqlStateStore:
         raise
     except (sa.exc.SQLAlchemyError, OSError) as exc:
         engine.dispose()
-        reason = getattr(exc, "orig", None) or exc
-        raise StateError(
-            f"cannot open the state store {where}: {redact(str(reason))}; check that it is "
-            "reachable and writable"
-        ) from exc
+        raise failure(engine, where, exc, "cannot open the state store") from exc
     if start != SCHEMA_VERSION:
         log.info(
             "state.migrated",

@@ -17,9 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.pool import StaticPool
 
-from runner.errors import StateError, register_secret, register_url_secrets
+from runner.errors import StateError, redact, register_secret, register_url_secrets
 
-__all__ = ["DEFAULT_LOCATION", "ENV_VAR", "make_engine", "resolve_url"]
+__all__ = ["DEFAULT_LOCATION", "ENV_VAR", "failure", "make_engine", "resolve_url"]
 
 ENV_VAR = "COMMERCE_SYNC_STATE"
 DEFAULT_LOCATION = "var/state.db"
@@ -50,6 +50,25 @@ def resolve_url(location: str | None) -> sa.URL:
     raise StateError(
         f"state store backend {backend!r} is not supported; use a SQLite file path or a "
         "postgresql:// URL"
+    )
+
+
+def failure(engine: sa.Engine, where: str, exc: BaseException, doing: str) -> StateError:
+    """A state store failure in words a user can act on: the driver's own first line (never
+    SQLAlchemy's SQL and parameters) and, for a store that cannot be written, which file it is
+    and what to do about it."""
+    reason = getattr(exc, "orig", None) or exc
+    lines = str(reason).strip().splitlines()
+    text = redact(lines[0] if lines else type(reason).__name__)
+    if "readonly" in text.lower() or "read-only" in text.lower():
+        target = engine.url.database if engine.dialect.name == "sqlite" else where
+        return StateError(
+            f"{doing}: the state store {target} is read-only ({text}); make the file and its "
+            f"folder writable by this user, or point --state or {ENV_VAR} at a writable location"
+        )
+    return StateError(
+        f"{doing}: the state store {where} failed: {text}; check that it is reachable and "
+        "writable (another process may hold SQLite's write lock too long)"
     )
 
 

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from runner.errors import LockedError, StateError
 from runner.state.codec import utcnow
+from runner.state.engine import failure
 from runner.state.schema import locks
 
 __all__ = ["HEARTBEAT_S", "STALE_AFTER_S", "pg_job_lock", "pid_alive", "sqlite_job_lock"]
@@ -152,7 +153,8 @@ def sqlite_job_lock(
         try:
             acquired, holder = _sqlite_try_acquire(engine, job, owner, serial)
         except sa.exc.SQLAlchemyError as exc:
-            raise StateError(f"could not take the lock of job {job!r}: {exc}") from exc
+            raise failure(engine, str(engine.url.database), exc,
+                          f"could not take the lock of job {job!r}") from exc
         if acquired:
             break
         if time.monotonic() >= deadline:

@@ -34,6 +34,7 @@ from runner.state.base import (
 )
 from runner.state.codec import decode_json, decode_key, encode_json, encode_key, utcnow
 from runner.state.coordination import CoordinationMixin
+from runner.state.engine import failure
 from runner.state.locks import pg_job_lock, sqlite_job_lock
 from runner.state.schema import (
     cursors,
@@ -69,11 +70,6 @@ def _pg() -> Any:
     from sqlalchemy.dialects import postgresql
 
     return postgresql
-
-
-def _reason(exc: BaseException) -> BaseException:
-    """The driver's own error when there is one: shorter, and without SQLAlchemy's SQL dump."""
-    return getattr(exc, "orig", None) or exc
 
 
 def _delete_by_key(table: sa.Table, scope: sa.Column[Any], job: str, name: str) -> sa.Delete:
@@ -138,10 +134,7 @@ class SqlStateStore(CoordinationMixin):
             raise self._failed(exc) from exc
 
     def _failed(self, exc: BaseException) -> StateError:
-        return StateError(
-            f"the state store {self._where} failed: {redact(str(_reason(exc)))}; check that it "
-            "is reachable and writable (another process may hold SQLite's write lock too long)"
-        )
+        return failure(self._engine, self._where, exc, "state store")
 
     def close(self) -> None:
         self._engine.dispose()

@@ -37,7 +37,7 @@ def test_bad_erp_records_are_quarantined_and_the_rest_lands(tmp_path: Path) -> N
                          "WHERE item_id = ?", (broken,))
             conn.execute("UPDATE products SET list_price = 'NaN' WHERE item_id = ?", (nan,))
         done = w.run("run", "inventory", "--step", "products")
-        assert done.returncode == 3, done.stdout + done.stderr  # partial: records held
+        assert done.returncode == 3, done.stdout + done.stderr  # partial: 5 set aside
         assert "quarantined 5" in done.stdout, done.stdout
 
         bad = {wrong_type, missing, oversized, broken, nan}
@@ -81,7 +81,7 @@ def test_malformed_orders_never_become_half_written_sales_orders(tmp_path: Path)
                               (no_lines, empty)):
             w.tamper_order(order["id"], change)
         done = w.run("run", "online-orders", "--step", "download-orders")
-        assert done.returncode == 3, done.stdout + done.stderr  # partial: records held
+        assert done.returncode == 3, done.stdout + done.stderr  # partial: 4 orders set aside
 
         bad_ids = {o["id"] for o in (wrong_type, no_sku, zero_qty, no_lines)}
         held = _quarantine(w, "online-orders")

@@ -64,7 +64,7 @@ def test_secrets_stay_out_of_logs_errors_plan_state_and_quarantine(
         # in this process: their secrets differ from those of any other test here).
         done = w.cli("--log-level", "DEBUG", "--log-format", "json", "run", "complete-sync",
                      "--force")
-        assert done.returncode == 3, done.stderr  # partial: the leaky record was quarantined
+        assert done.returncode == 3, done.stderr  # finished, the oversized record set aside
         assert '"level"' in done.stderr or "{" in done.stderr
         seen += [("json debug run stdout", done.stdout), ("json debug run stderr", done.stderr)]
         text = w.run("--log-level", "DEBUG", "run", "inventory")
@@ -94,7 +94,7 @@ def test_secrets_stay_out_of_logs_errors_plan_state_and_quarantine(
         pg = _with_password(pg_database, PG_PASSWORD)
         on_pg = w.run("--log-level", "DEBUG", "--log-format", "json", "run", "inventory",
                       COMMERCE_SYNC_STATE=pg)
-        assert on_pg.returncode == 3, on_pg.stderr  # partial: the leaky record again
+        assert on_pg.returncode == 3, on_pg.stderr  # a fresh state: the record set aside again
         seen.append(("pg state run", on_pg.stdout + on_pg.stderr))
         history = w.run("history", "--format", "json", COMMERCE_SYNC_STATE=pg)
         seen.append(("pg history", history.stdout + history.stderr))
