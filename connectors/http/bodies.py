@@ -89,6 +89,18 @@ def graphql_error(body: Any) -> str | None:
     return _fold("; ".join(found)) if found else None
 
 
+def rest_error(body: Any) -> str | None:
+    """A REST answer that says it failed while its status says 200: a non-empty top-level
+    ``errors`` (WooCommerce, Magento and others answer so); None otherwise. A batch answer's
+    per-record errors are read by the batch's ``error_path``, not here."""
+    if not isinstance(body, Mapping):
+        return None
+    errors = body.get("errors")
+    if not errors:
+        return None
+    return _fold("; ".join(_user_errors(errors)))
+
+
 def jsonrpc_error(body: Any) -> str | None:
     """A JSON-RPC ``error`` member, whatever the ``jsonrpc`` key says (1.0 servers send
     ``"error": null`` on success, so null is no error)."""

@@ -26,7 +26,7 @@ from connectors.api import ConnectorContext
 from runner.errors import FatalError, RecordError, RetryableError, redact
 
 from .auth import Auth, build_auth
-from .bodies import graphql_error, html_text, jsonrpc_error, looks_like_html
+from .bodies import graphql_error, html_text, jsonrpc_error, looks_like_html, rest_error
 from .template import MISSING, get_path
 
 __all__ = ["Decision", "HttpClient", "Reply", "Rule", "encode_json"]
@@ -133,13 +133,17 @@ class Reply:
             text = text[:_EXCERPT].replace("\n", " ")
         return redact(f"{self.where()} -> {self.status}: {text}")
 
-    def embedded_error(self, protocol: Protocol) -> str | None:
+    def embedded_error(self, protocol: Protocol, single_record: bool = True) -> str | None:
         """The error an answer carries in its body: GraphQL ``errors``, ``userErrors`` or a
-        typed error result; a JSON-RPC ``error`` member."""
+        typed error result; a JSON-RPC ``error`` member; the non-empty ``errors`` of a
+        successful REST answer to one record (a REST batch's answer is read per record, and a
+        4xx is better told by its status)."""
         if protocol == "graphql":
             found = graphql_error(self.json())
         elif protocol == "jsonrpc":
             found = jsonrpc_error(self.json())
+        elif single_record and 200 <= self.status < 300:
+            found = rest_error(self.json())
         else:
             return None
         return None if found is None else redact(f"{self.where()}: {found}")
@@ -408,7 +412,7 @@ class HttpClient:
                 return rule.action
         status = reply.status
         if 200 <= status < 300:
-            if reply.embedded_error(protocol) is not None:
+            if reply.embedded_error(protocol, single_record) is not None:
                 return Decision.QUARANTINE if single_record else Decision.FAIL
             return Decision.OK
         if status in _TEMPORARY:

@@ -1,0 +1,60 @@
+"""Against the sandbox store behaving as real stores do (issue 13): objects made outside the
+runner are adopted by ``match: {when: always}``, and errors a store reports inside HTTP 200 are
+quarantined with the store's own message while the rest lands, then sent again by a later run
+once the cause is fixed. The CLI runs as a subprocess; the store is read through its admin API."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import httpx
+
+from runner.demo.sandbox import FaultConfig
+from tests.support.create_always import API_KEY, GRAPHQL, REST, ids_per_sku, rig
+
+
+def _always(pipeline: str) -> str:
+    return pipeline.replace("      match:\n", "      match:\n        when: always\n", 1)
+
+
+def test_a_first_sync_adopts_what_the_store_already_holds(tmp_path: Path) -> None:
+    with rig(tmp_path, _always(REST)) as r:
+        r.add_items(0, 6)
+        headers = {"X-API-Key": API_KEY}
+        made = {}
+        for sku in ("P0001", "P0004"):  # created by hand in the store's admin, say
+            answer = httpx.post(f"{r.url}/v1/products", headers=headers, json={
+                "sku": sku, "title": "typed by hand", "price": 1.0}, timeout=10)
+            answer.raise_for_status()
+            made[sku] = answer.json()["id"]
+        done = r.run("run", "products")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "created 4, updated 2" in done.stdout, done.stdout
+        assert ids_per_sku(r.store_keys()) == dict.fromkeys(r.erp_skus(), 1)
+        adopted = httpx.get(f"{r.url}/v1/products/{made['P0001']}", headers=headers, timeout=10)
+        assert adopted.json()["title"] == "product 1"  # the ERP's data, on the same object
+
+
+def test_errors_inside_200_are_quarantined_and_sent_again_once_fixed(tmp_path: Path) -> None:
+    for pipeline in (REST, GRAPHQL):
+        base = tmp_path / ("graphql" if pipeline is GRAPHQL else "rest")
+        base.mkdir()
+        faults = FaultConfig(create="always", errors_in_200=True)
+        with rig(base, pipeline, faults) as r:
+            r.add_items(0, 5)
+            with sqlite3.connect(r.erp) as conn:  # the store refuses this title in a 200
+                conn.execute("UPDATE items SET name = 'REFUSE: on hold' WHERE item_id = 'P0002'")
+            first = r.run("run", "products")
+            assert first.returncode == 3, first.stdout + first.stderr  # partial
+            assert set(ids_per_sku(r.store_keys())) == r.erp_skus() - {"P0002"}
+            held = json.loads(r.run("quarantine", "list", "--format", "json").stdout)
+            assert [h["key"] for h in held] == [["P0002"]]
+            assert "on hold" in held[0]["reason"]  # the store's own words, not a status line
+            with sqlite3.connect(r.erp) as conn:
+                conn.execute("UPDATE items SET name = 'on sale' WHERE item_id = 'P0002'")
+            second = r.run("run", "products")  # no hash was stored: the record is sent again
+            assert second.returncode == 0, second.stdout + second.stderr
+            assert ids_per_sku(r.store_keys()) == dict.fromkeys(r.erp_skus(), 1)
+            assert json.loads(r.run("quarantine", "list", "--format", "json").stdout) == []
