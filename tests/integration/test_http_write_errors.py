@@ -196,3 +196,33 @@ def test_html_error_pages_give_their_text_not_markup(api: tuple[str, t.ApiState]
     assert "-> 500: 500 Internal Server Error: Internal Server Error Invalid value" in message
     assert "<" not in message and "console.log" not in message and "font-family" not in message
     assert len(state.requests) == 2 + 2  # HTML400 and C once, HTML500 twice
+
+
+def test_the_engines_retrier_honours_retry_after_and_bounds_requests() -> None:
+    """With the engine's own Retrier (not a test double): a server answering 429 with
+    ``Retry-After: 7`` is waited at least 7 s each time (on a fake clock), and a batch that
+    always fails makes exactly ``attempts`` requests."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from runner.engine.retry import Retrier
+    from runner.spec import RetryPolicy
+
+    seen: list[int] = []
+
+    async def busy(request: Request) -> JSONResponse:
+        seen.append(len(await request.body()))
+        return JSONResponse({"error": "slow down"}, 429, {"Retry-After": "7"})
+
+    waits: list[float] = []
+    retrier = Retrier(RetryPolicy(attempts=4, backoff_s=0.1, max_backoff_s=1.0), waits.append)
+    with serve_app(Starlette(routes=[Route("/v1/busy", busy, methods=["POST"])])) as base:
+        options = {"base_url": base,
+                   "create": {"path": "/v1/busy", "body": "{record}",
+                              "batch": {"size": 10, "body": {"records": "{records}"}}}}
+        with pytest.raises(RunFailed, match="still failing after 4 attempts"):
+            write(options, [create("S1"), create("S2")], retry=retrier, sleep=waits.append)
+    assert len(seen) == 4  # one batch, attempts requests, no retry loop inside another
+    assert len(waits) == 3 and min(waits) >= 7.0
