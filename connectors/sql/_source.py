@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator, Mapping
 from itertools import repeat
 from typing import Any
@@ -161,7 +160,7 @@ class SqlSource:
     def _rows(
         self, engine: sa.Engine, stmt: sa.Select[Any]
     ) -> Iterator[dict[str, Any] | BadRecord]:
-        started = time.monotonic()
+        started = self._ctx.clock()
         count = 0
         try:
             with engine.connect() as conn:
@@ -183,7 +182,7 @@ class SqlSource:
             raise _db.translate(exc, self._what, self._url) from exc
         log.info("sql.source.read", extra={
             "job": self._ctx.job, "step": self._ctx.step, "rows": count,
-            "duration_s": round(time.monotonic() - started, 3)})
+            "duration_s": round(self._ctx.clock() - started, 3)})
 
     def close(self) -> None:
         if self._engine is not None:
