@@ -14,7 +14,6 @@ import functools
 import logging
 import random
 import ssl
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from connectors.api import ConnectorContext
 from runner.errors import FatalError, RecordError, RetryableError, redact
 
 from .auth import Auth, build_auth
+from .pacing import Pacer
 from .template import MISSING, get_path
 
 __all__ = ["Decision", "HttpClient", "Reply", "Rule", "encode_json"]
@@ -164,29 +164,6 @@ def encode_json(value: Any) -> bytes:
         raise RecordError(f"the record cannot be encoded as JSON: {exc}") from exc
 
 
-class TokenBucket:
-    """``rate`` requests per second with a burst of one second's worth, shared by threads."""
-
-    def __init__(self, rate: float) -> None:
-        self._rate = rate
-        self._capacity = max(1.0, rate)
-        self._tokens = self._capacity
-        self._last = time.monotonic()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                self._tokens = min(self._capacity, self._tokens + (now - self._last) * self._rate)
-                self._last = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return
-                wait = (1 - self._tokens) / self._rate
-            time.sleep(wait)
-
-
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
     # Loading the CA bundle costs ~0.1 s; one verifying context serves every client.
@@ -250,7 +227,11 @@ class HttpClient:
         self.max_backoff = float(retry.get("max_backoff", 30))
         self.rules = tuple(Rule.from_options(r) for r in options.get("responses") or ())
         rate = options.get("rate_limit")
-        self._bucket = TokenBucket(float(rate)) if rate else None
+        self._pacer = Pacer(
+            max_in_flight=int(options.get("max_in_flight", 4)),
+            rate_limit=float(rate) if rate else None, clock=ctx.clock, sleep=ctx.sleep,
+            where={"job": ctx.job, "step": ctx.step},
+        )
         verify = bool(options.get("verify_tls", True))
         if not verify:
             log.warning(
@@ -342,13 +323,12 @@ class HttpClient:
         attempt = 0
         while True:
             attempt += 1
-            if self._bucket is not None:
-                self._bucket.acquire()
             request = self._client.build_request(
                 method, url, params=query or None, content=content, headers=all_headers
             )
             self.auth.apply(request)
             where = f"{method} {request.url.path}"
+            slot = self._pacer.before(body if protocol == "graphql" else None)  # pacing hook
             started = time.monotonic()
             try:
                 response = self._client.send(request)
@@ -366,6 +346,8 @@ class HttpClient:
                     ) from exc
                 self._wait(attempt, None, where, reason)
                 continue
+            finally:
+                slot.release()
             duration = time.monotonic() - started
             log.debug(
                 "http.response",
@@ -374,6 +356,7 @@ class HttpClient:
                        "duration_s": round(duration, 4)},
             )
             reply = Reply(response, method)
+            throttled = slot.observe(response, reply.json)  # pacing hook: the server's budget
             if response.status_code == 401 and not renewed and self.auth.renew():
                 renewed = True
                 log.info("http.reauthenticate", extra={"job": self._ctx.job,
@@ -381,6 +364,8 @@ class HttpClient:
                 attempt -= 1  # a renewed credential is not a retry of a failing server
                 continue
             reply.decision = self.decide(reply, protocol, single_record)
+            if throttled:  # e.g. a GraphQL THROTTLED error inside a 200
+                reply.decision = Decision.RETRY
             if reply.decision is not Decision.RETRY:
                 return reply
             delay = retry_after_seconds(response.headers.get("Retry-After"))
