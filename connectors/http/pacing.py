@@ -5,7 +5,7 @@ hands the response to :meth:`Slot.observe` after reading it. The pacer learns th
 what the server says:
 
 - ``X-RateLimit-Limit/Remaining/Reset`` (or the draft standard's ``RateLimit-*``): the remaining
-  budget is spread over the time to reset, and no more requests are in flight than remain. On a
+  budget is spread over the time to reset, counting the requests in flight as spent. On a
   leaky bucket this settles at the leak rate with the bucket half full: the whole budget is
   used, and nothing is throttled.
 - ``Retry-After`` on a 429/503: every request of the client waits, not only the one refused. A
@@ -140,12 +140,9 @@ class Pacer:
     def _limit(self) -> int:
         if not self._answered:
             return 1
-        limit = self.max_in_flight
         if self._refused_at is not None and self._learned is None and self._remaining is None:
             return 1  # refused, and the rate is not known yet: probe one request at a time
-        if self._remaining is not None and self._clock() < self._reset_at:
-            limit = min(limit, max(1, int(self._remaining)))
-        return limit
+        return self.max_in_flight
 
     def _wait(self, now: float, key: str | None) -> float:
         waits = [self._paused_until - now]

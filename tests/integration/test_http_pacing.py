@@ -83,7 +83,9 @@ def test_retry_after_pauses_every_thread_of_a_sink() -> None:
             sink.close()
         elapsed = time.monotonic() - started
     assert all(o.ok for o in outcomes) and budget.accepted == 200
-    assert budget.throttled <= 10, budget.throttled
+    # the one burst of 8 sent before the first refusal, then a few while the rate is probed
+    # (without the pacer: ~660 refusals for the same 200 writes)
+    assert budget.throttled <= 20, budget.throttled
     assert elapsed < 3.5
 
 
