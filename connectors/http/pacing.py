@@ -4,10 +4,11 @@ The client asks :meth:`Pacer.before` for a slot before it sends a request (this 
 hands the response to :meth:`Slot.observe` after reading it. The pacer learns the budget from
 what the server says:
 
-- ``X-RateLimit-Limit/Remaining/Reset`` (or the draft standard's ``RateLimit-*``): the remaining
-  budget is spread over the time to reset, counting the requests in flight as spent. On a
-  leaky bucket this settles at the leak rate with the bucket half full: the whole budget is
-  used, and nothing is throttled.
+- ``X-RateLimit-Limit/Remaining/Reset`` (or the draft standard's ``RateLimit-*``): requests go
+  freely while more than twice ``max_in_flight`` remain, and the last ones are spread over the
+  time to reset; the requests in flight count as spent. A fixed window is used whole and never
+  overdrawn; a leaky bucket settles near full, sending at its leak rate (spreading all of the
+  remaining budget would settle half full, leaving half the burst unused).
 - ``Retry-After`` on a 429/503: every request of the client waits, not only the one refused. A
   server that says nothing else has its rate learned. Between two refusals its bucket went
   from empty to empty, so what it accepted in between, over the time between, is its rate: the
@@ -173,8 +174,11 @@ class Pacer:
                                self._tokens + (now - self._tokens_at) * self._rate) - 1
             self._tokens_at = now
         if self._remaining is not None and now < self._reset_at:
-            interval = (self._reset_at - now) / max(self._remaining, 1.0)
-            self._next_at = max(self._next_at, now) + interval
+            if self._remaining > 2 * self.max_in_flight:
+                self._next_at = now  # plenty left: a leaky bucket is used up to near full
+            else:
+                interval = (self._reset_at - now) / max(self._remaining, 1.0)
+                self._next_at = max(self._next_at, now) + interval
             self._remaining -= 1
         elif self._learned is not None:
             self._next_at = max(self._next_at, now) + 1 / self._learned

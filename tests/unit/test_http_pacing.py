@@ -33,8 +33,9 @@ def test_remaining_budget_is_spread_over_the_time_to_reset() -> None:
     p = pacer(clock)
     answer(p, headers={"X-RateLimit-Limit": "40", "X-RateLimit-Remaining": "10",
                        "X-RateLimit-Reset": "5"})
-    waits = [sent_after(clock, p) for _ in range(4)]
-    assert waits == [0.0, 0.5, 0.5, 0.5]  # 10 left over 5 s: one every 0.5 s
+    waits = [sent_after(clock, p) for _ in range(5)]
+    # 10 left: 2 go at once (more than 2 x max_in_flight remain), then 8 left over 5 s
+    assert waits == [0.0, 0.0, 0.0, 0.625, 0.625]
 
 
 def test_no_budget_left_waits_until_the_reset_and_an_epoch_reset_is_understood() -> None:
