@@ -17,7 +17,7 @@ from tests.support.budget_testapp import Budget, FakeClock, make_budget_app
 from tests.support.http_testapp import open_http_sink, open_http_source
 from tests.support.loopback import serve_app
 
-PAGES = 300
+PAGES = 150
 
 
 def _read(budget: Budget, clock: FakeClock, **options: Any) -> int:
@@ -49,8 +49,9 @@ def test_leaky_bucket_headers_are_used_whole_without_a_429(clock: FakeClock) -> 
     assert _read(budget, clock, **REST_READ) == PAGES * 10
     assert budget.throttled == 0
     assert budget.used() >= 0.9
-    # the pacer waited for the budget rather than for nothing: ~ (301 - 40/2) / 2 s
-    assert 120 < clock.slept < 160
+    # it waited for the leak, not for nothing: 32 go at once (the bucket to near full), the
+    # other 119 at the leak rate of 2/s
+    assert 55 < clock.slept < 65
 
 
 def test_graphql_cost_points_are_waited_for(clock: FakeClock) -> None:
@@ -63,7 +64,9 @@ def test_graphql_cost_points_are_waited_for(clock: FakeClock) -> None:
 def test_a_fixed_rate_signalled_only_by_retry_after_is_learned(clock: FakeClock) -> None:
     budget = Budget("fixed", rate=10, capacity=10, items=PAGES * 10, clock=clock)
     assert _read(budget, clock, **REST_READ) == PAGES * 10
-    assert budget.throttled_share() <= 0.03
+    # refusals are a start-up cost (the burst spent, then probing until 5 answers measure the
+    # rate), not a steady one: the same ~7 at 150 or 300 pages
+    assert budget.throttled <= 8, budget.throttled
     assert budget.used() >= 0.9
 
 
