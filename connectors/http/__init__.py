@@ -11,12 +11,20 @@ from typing import Any, ClassVar
 
 import jsonschema
 
-from connectors.api import Connector, ConnectorContext, Sink, Source, register_secret_options
+from connectors.api import (
+    CheckContext,
+    Connector,
+    ConnectorContext,
+    OptionProblem,
+    Sink,
+    Source,
+    register_secret_options,
+)
 from runner.errors import ConfigError, ConfigProblem, redact
 
 from .schema import DESTINATION_OPTIONS, SOURCE_OPTIONS
 from .sink import HttpSink, ListableHttpSink
-from .source import HttpSource
+from .source import HttpSource, path_problems
 
 __all__ = ["HttpConnector", "HttpSink", "HttpSource"]
 
@@ -40,6 +48,10 @@ class HttpConnector(Connector):
     description = "REST, GraphQL and JSON-RPC APIs: paged reads, templated and batched writes."
     source_options: ClassVar[Mapping[str, Any] | None] = SOURCE_OPTIONS
     destination_options: ClassVar[Mapping[str, Any] | None] = DESTINATION_OPTIONS
+
+    def check(self, options: Mapping[str, Any], ctx: CheckContext) -> list[OptionProblem]:
+        del ctx
+        return [OptionProblem(where, message) for where, message in path_problems(options)]
 
     def open_source(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Source:
         register_secret_options(options, SOURCE_OPTIONS)

@@ -49,3 +49,22 @@ def test_malformed_paths_say_where(path: str, message: str) -> None:
 def test_any_key_can_be_quoted(keys: list[str]) -> None:
     quoted = ".".join('"' + k.replace("\\", "\\\\").replace('"', '\\"') + '"' for k in keys)
     assert split_path(quoted) == tuple(keys)
+
+
+def test_validate_hears_of_a_malformed_path_before_any_run() -> None:
+    from connectors.api import CheckContext
+    from connectors.http import HttpConnector
+
+    connector = HttpConnector()
+    source = {"base_url": "http://x", "request": {"path": "/p"}, "records": 'data."x',
+              "select": {"carrier": 'c["carrier_product."', "ok": 'c["carrier_product."]'},
+              "pagination": {"type": "cursor", "next_path": "meta[x]"}}
+    problems = connector.check(source, CheckContext("source"))
+    assert [(p.path, p.severity) for p in problems] == [
+        ("records", "error"), ("pagination.next_path", "error"), ("select.carrier", "error")]
+    assert "unclosed quote" in problems[0].message
+    destination = {"base_url": "http://x", "upsert": {"path": "/p"}, "list": {
+        "path": "/p", "id_path": "node.id", "key_fields": ["node.sku", 'node["sku'],
+        "pagination": {"type": "relay", "page_info": "data.pageInfo"}}}
+    assert [p.path for p in connector.check(destination, CheckContext("destination"))] == [
+        "list.key_fields[1]"]
