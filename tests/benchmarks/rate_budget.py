@@ -29,6 +29,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from connectors.api import WriteOp
+from runner.engine.retry import call_with_retry
+from runner.spec import RetryPolicy
 from tests.support.budget_testapp import Budget, make_budget_app
 from tests.support.http_testapp import open_http_sink
 from tests.support.loopback import serve_app
@@ -50,8 +52,12 @@ def run(kind: str, seconds: float, in_flight: int) -> str:
     label, budget_options, destination = KINDS[kind]
     budget = Budget(kind, **budget_options)  # type: ignore[arg-type]
     with serve_app(make_budget_app(budget)) as base:
-        sink = open_http_sink({"base_url": base, "max_in_flight": in_flight,
-                               "retry": {"attempts": 50, "backoff": 0.05}, **destination})
+        # the engine's own retrier, as a run would use it (floors each wait at Retry-After)
+        policy = RetryPolicy(attempts=50, backoff_s=0.05, max_backoff_s=1.0)
+        sink = open_http_sink(
+            {"base_url": base, "max_in_flight": in_flight,
+             "retry": {"attempts": 50, "backoff": 0.05}, **destination},
+            retry=lambda fn, what: call_with_retry(fn, policy, what=what, sleep=time.sleep))
         started = time.monotonic()
         sent = 0
         try:

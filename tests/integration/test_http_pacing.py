@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from connectors.api import ReadRequest, WriteOp
-from tests.support.budget_testapp import Budget, FakeClock, make_budget_app
+from tests.support.budget_testapp import Budget, FakeClock, make_budget_app, retry_refusals
 from tests.support.http_testapp import open_http_sink, open_http_source
 from tests.support.loopback import serve_app
 
@@ -23,7 +23,8 @@ PAGES = 150
 def _read(budget: Budget, clock: FakeClock, **options: Any) -> int:
     with serve_app(make_budget_app(budget)) as base:
         source = open_http_source({"base_url": base, "retry": {"attempts": 10, "backoff": 0},
-                                   **options}, clock=clock, sleep=clock.sleep)
+                                   **options}, clock=clock, sleep=clock.sleep,
+                                   retry=retry_refusals)
         try:
             return sum(1 for _ in source.read(ReadRequest()))
         finally:
@@ -77,7 +78,8 @@ def test_retry_after_pauses_every_thread_of_a_sink() -> None:
     with serve_app(make_budget_app(budget)) as base:
         sink = open_http_sink({"base_url": base, "max_in_flight": 8,
                                "retry": {"attempts": 20, "backoff": 0.01},
-                               "create": {"path": "/items", "id_path": "data.id"}})
+                               "create": {"path": "/items", "id_path": "data.id"}},
+                              retry=retry_refusals)
         ops = [WriteOp("create", (f"S{i}",), {"sku": f"S{i}"}) for i in range(200)]
         started = time.monotonic()
         try:
@@ -102,7 +104,8 @@ def leaky_server() -> Iterator[tuple[str, Budget]]:
 def test_concurrent_writes_stay_inside_a_leaky_bucket(leaky_server: tuple[str, Budget]) -> None:
     base, budget = leaky_server
     sink = open_http_sink({"base_url": base, "max_in_flight": 8,
-                           "create": {"path": "/items", "id_path": "data.id"}})
+                           "create": {"path": "/items", "id_path": "data.id"}},
+                          retry=retry_refusals)
     try:
         outcomes = sink.write([WriteOp("create", (f"S{i}",), {"sku": i}) for i in range(300)])
     finally:
