@@ -28,7 +28,7 @@ from runner.errors import FatalError
 from .client import Decision, HttpClient, Protocol, Reply
 from .template import MISSING, get_path
 
-__all__ = ["PageRequest", "Paging", "pages"]
+__all__ = ["PageRequest", "Paging", "graphql_pages", "pages", "rest_pages"]
 
 Kind = Literal["page", "offset", "cursor", "relay", "link", "next_url"]
 DEFAULT_MAX_PAGES = 100_000
@@ -253,3 +253,30 @@ def pages(client: HttpClient, request: PageRequest, paging: Paging) -> Iterator[
             yield records
         if not walk.advance(client, records, token):
             return
+
+
+def rest_pages(
+    client: HttpClient, *, method: str, path: str, params: Mapping[str, Any], body: Any,
+    records_path: str, pagination: Mapping[str, Any] | None,
+) -> Iterator[list[Any]]:
+    """:func:`pages` for one REST request (the form the write side's ``match`` calls)."""
+    request = PageRequest(method.upper(), path, records=records_path, query=dict(params),
+                          body=body)
+    return pages(client, request, Paging.from_options(pagination))
+
+
+def graphql_pages(
+    client: HttpClient, options: Mapping[str, Any], variables: Mapping[str, Any]
+) -> Iterator[list[Any]]:
+    """:func:`pages` for a GraphQL query: ``options`` has ``query``, ``records`` and ``path``,
+    and ``pagination`` or the shorter ``page_info`` (+ ``cursor_variable``)."""
+    pagination = options.get("pagination")
+    if pagination is None and options.get("page_info"):
+        pagination = {"type": "relay", "page_info": options["page_info"],
+                      "param": options.get("cursor_variable", "after")}
+    request = PageRequest(
+        "POST", options.get("path", "/graphql"), records=options["records"],
+        body={"query": options["query"], "variables": dict(variables)},
+        protocol="graphql", data_key="variables",
+    )
+    return pages(client, request, Paging.from_options(pagination, where="body"))

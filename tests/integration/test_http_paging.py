@@ -192,3 +192,24 @@ def test_select_addresses_a_key_with_a_trailing_dot_and_quarantines_a_missing_pa
     bad = rows[2]
     assert isinstance(bad, BadRecord)
     assert "select.carrier" in bad.reason and "carrier_product[\"carrier_product.\"]" in bad.reason
+
+
+def test_the_rest_and_graphql_forms_kept_for_match_page_the_same_way(
+    base: str, state: PagingState,
+) -> None:
+    from connectors.api import ConnectorContext
+    from connectors.http.client import HttpClient
+    from connectors.http.pagination import graphql_pages, rest_pages
+    from connectors.http.template import MISSING
+
+    client = HttpClient({"base_url": base}, ConnectorContext(job="t", step="s"))
+    try:
+        rest = [i["sku"] for page in rest_pages(
+            client, method="get", path="/cursor", params={"limit": 2500}, body=MISSING,
+            records_path="data", pagination={"type": "cursor"}) for i in page]
+        gql = [i["sku"] for page in graphql_pages(
+            client, {**GQL_RELAY, "records": "data.products.nodes",
+                     "page_info": "data.products.pageInfo"}, {"first": 1000}) for i in page]
+    finally:
+        client.close()
+    assert sorted(rest) == sorted(gql) == sorted(ALL_SKUS)
