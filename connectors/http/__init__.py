@@ -22,9 +22,10 @@ from connectors.api import (
 )
 from runner.errors import ConfigError, ConfigProblem, redact
 
+from .read_check import path_problems
 from .schema import DESTINATION_OPTIONS, SOURCE_OPTIONS
 from .sink import HttpSink, ListableHttpSink
-from .source import HttpSource, path_problems
+from .source import HttpSource
 
 __all__ = ["HttpConnector", "HttpSink", "HttpSource"]
 
