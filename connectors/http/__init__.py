@@ -23,6 +23,7 @@ from connectors.api import (
 from runner.errors import ConfigError, ConfigProblem, redact
 
 from .check import check_options
+from .read_check import path_problems
 from .schema import DESTINATION_OPTIONS, SOURCE_OPTIONS
 
 if TYPE_CHECKING:
@@ -69,7 +70,8 @@ class HttpConnector(Connector):
     def check(self, options: Mapping[str, Any], ctx: CheckContext) -> list[OptionProblem]:
         """Placeholders against the step's fields, GraphQL documents parsed with their
         variables, option combinations the sink would refuse: no I/O."""
-        return check_options(options, ctx)
+        paths = [OptionProblem(where, message) for where, message in path_problems(options)]
+        return check_options(options, ctx) + paths
 
     def open_source(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Source:
         register_secret_options(options, SOURCE_OPTIONS)

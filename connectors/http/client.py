@@ -13,8 +13,6 @@ import enum
 import functools
 import logging
 import ssl
-import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -27,6 +25,7 @@ from runner.errors import FatalError, RecordError, RetryableError, redact
 
 from .auth import Auth, build_auth
 from .bodies import graphql_error, html_text, jsonrpc_error, looks_like_html, rest_error
+from .pacing import Pacer, Slot
 from .template import MISSING, get_path
 
 __all__ = ["Decision", "HttpClient", "Reply", "Rule", "encode_json"]
@@ -167,29 +166,6 @@ def encode_json(value: Any) -> bytes:
         raise RecordError(f"the record cannot be encoded as JSON: {exc}") from exc
 
 
-class TokenBucket:
-    """``rate`` requests per second with a burst of one second's worth, shared by threads."""
-
-    def __init__(self, rate: float) -> None:
-        self._rate = rate
-        self._capacity = max(1.0, rate)
-        self._tokens = self._capacity
-        self._last = time.monotonic()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                self._tokens = min(self._capacity, self._tokens + (now - self._last) * self._rate)
-                self._last = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return
-                wait = (1 - self._tokens) / self._rate
-            time.sleep(wait)
-
-
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
     # Loading the CA bundle costs ~0.1 s; one verifying context serves every client.
@@ -249,7 +225,11 @@ class HttpClient:
         self._headers = dict(options.get("headers") or {})
         self.rules = tuple(Rule.from_options(r) for r in options.get("responses") or ())
         rate = options.get("rate_limit")
-        self._bucket = TokenBucket(float(rate)) if rate else None
+        self._pacer = Pacer(
+            max_in_flight=int(options.get("max_in_flight", 4)),
+            rate_limit=float(rate) if rate else None, clock=ctx.clock, sleep=ctx.sleep,
+            where={"job": ctx.job, "step": ctx.step},
+        )
         verify = bool(options.get("verify_tls", True))
         if not verify:
             log.warning(
@@ -341,28 +321,33 @@ class HttpClient:
             all_headers["Content-Type"] = "application/json"
         query = {k: _param(v) for k, v in (params or {}).items()}
 
+        cost_body = body if protocol == "graphql" else None  # the pacer learns query costs
+
         def attempt() -> Reply:
             return self._attempt(method, url, query, content, all_headers, protocol,
-                                 single_record)
+                                 single_record, cost_body)
 
         return self._ctx.retry(attempt, f"{method} {httpx.URL(url).path}")
 
     def _attempt(
         self, method: str, url: str, query: Mapping[str, Any], content: bytes | None,
-        headers: Mapping[str, str], protocol: Protocol, single_record: bool,
+        headers: Mapping[str, str], protocol: Protocol, single_record: bool, cost_body: Any,
     ) -> Reply:
         """One attempt: the request, and once more with a renewed credential after a 401 (a
         renewed credential is not a retry of a failing server)."""
         renewed = False
         while True:
-            response = self._exchange(method, url, query, content, headers)
+            response, slot = self._exchange(method, url, query, content, headers, cost_body)
             reply = Reply(response, method)
+            throttled = slot.observe(response, reply.json)  # pacing hook: the server's budget
             if response.status_code == 401 and not renewed and self.auth.renew():
                 renewed = True
                 log.info("http.reauthenticate", extra={
                     "job": self._ctx.job, "step": self._ctx.step, "path": reply.where()})
                 continue
             reply.decision = self.decide(reply, protocol, single_record)
+            if throttled:  # e.g. a GraphQL THROTTLED error inside a 200
+                reply.decision = Decision.RETRY
             if reply.decision is Decision.RETRY:
                 delay = retry_after_seconds(response.headers.get("Retry-After"))
                 log.warning("http.retryable", extra={
@@ -377,14 +362,13 @@ class HttpClient:
 
     def _exchange(
         self, method: str, url: str, query: Mapping[str, Any], content: bytes | None,
-        headers: Mapping[str, str],
-    ) -> httpx.Response:
-        if self._bucket is not None:
-            self._bucket.acquire()
+        headers: Mapping[str, str], cost_body: Any,
+    ) -> tuple[httpx.Response, Slot]:
         request = self._client.build_request(
             method, url, params=query or None, content=content, headers=headers
         )
         self.auth.apply(request)
+        slot = self._pacer.before(cost_body)  # pacing hook: waits for the server's budget
         started = self._ctx.clock()
         try:
             response = self._client.send(request)
@@ -398,13 +382,15 @@ class HttpClient:
                 f"{method} {request.url.path} {kind}; the API may be down or slow (raise "
                 "timeout if it is just slow)"
             ) from exc
+        finally:
+            slot.release()
         log.debug(
             "http.response",
             extra={"job": self._ctx.job, "step": self._ctx.step, "method": method,
                    "path": request.url.path, "status": response.status_code,
                    "duration_s": round(self._ctx.clock() - started, 4)},
         )
-        return response
+        return response, slot
 
     def decide(self, reply: Reply, protocol: Protocol, single_record: bool) -> Decision:
         for rule in self.rules:

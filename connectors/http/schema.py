@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .schema_read import GRAPHQL_READ, JSONRPC_READ, LIST, PAGINATION, REQUEST, SELECT
 from .schema_write import ACTION as _ACTION
 from .schema_write import match_schema
 
@@ -226,121 +227,6 @@ _RESPONSES: dict[str, Any] = {
     },
 }
 
-_PAGINATION: dict[str, Any] = {
-    "type": "object",
-    "description": "How to get the next page; stops on an empty page or when there is no next.",
-    "required": ["type"],
-    "oneOf": [
-        {
-            "type": "object",
-            "description": "Page numbers.",
-            "additionalProperties": False,
-            "required": ["type"],
-            "properties": {
-                "type": {"const": "page", "description": "Page number pagination."},
-                "param": {**_STR, "default": "page", "description": "Page parameter.",
-                          "examples": ["page"]},
-                "size_param": {**_STR, "description": "Page size parameter.",
-                               "examples": ["per_page"]},
-                "size": {"type": "integer", "minimum": 1, "description": "Page size.",
-                         "examples": [100]},
-                "start": {"type": "integer", "default": 1, "description": "First page number.",
-                          "examples": [1]},
-            },
-        },
-        {
-            "type": "object",
-            "description": "Offset and limit.",
-            "additionalProperties": False,
-            "required": ["type"],
-            "properties": {
-                "type": {"const": "offset", "description": "Offset pagination."},
-                "offset_param": {**_STR, "default": "offset", "description": "Offset parameter.",
-                                 "examples": ["offset"]},
-                "limit_param": {**_STR, "default": "limit", "description": "Limit parameter.",
-                                "examples": ["limit"]},
-                "limit": {"type": "integer", "minimum": 1, "default": 100,
-                          "description": "Page size.", "examples": [100]},
-            },
-        },
-        {
-            "type": "object",
-            "description": "An opaque cursor from the body sent back as a parameter.",
-            "additionalProperties": False,
-            "required": ["type"],
-            "properties": {
-                "type": {"const": "cursor", "description": "Cursor pagination."},
-                "param": {**_STR, "default": "cursor", "description": "Cursor parameter.",
-                          "examples": ["cursor"]},
-                "next_path": {**_STR, "default": "next_cursor",
-                              "description": "Dotted path of the next cursor in the body.",
-                              "examples": ["meta.next_cursor"]},
-            },
-        },
-        {
-            "type": "object",
-            "description": "RFC 5988 `Link: <...>; rel=\"next\"` header.",
-            "additionalProperties": False,
-            "required": ["type"],
-            "properties": {"type": {"const": "link", "description": "Link header pagination."}},
-        },
-        {
-            "type": "object",
-            "description": "The next page's URL in the body.",
-            "additionalProperties": False,
-            "required": ["type"],
-            "properties": {
-                "type": {"const": "next_url", "description": "Next URL in the body."},
-                "next_path": {**_STR, "default": "links.next",
-                              "description": "Dotted path of the next URL.",
-                              "examples": ["links.next"]},
-            },
-        },
-    ],
-}
-
-_REQUEST: dict[str, Any] = {
-    "type": "object",
-    "description": "The read request; `{cursor}` in params is the incremental watermark "
-    "(the parameter is left out on a first run).",
-    "additionalProperties": False,
-    "required": ["path"],
-    "properties": {
-        "method": {**_STR, "default": "GET", "description": "HTTP method.", "examples": ["GET"]},
-        "path": {**_STR, "description": "Path relative to base_url.", "examples": ["/v1/orders"]},
-        "params": {
-            "type": "object",
-            "description": "Query parameters (templates).",
-            "examples": [{"updated_since": "{cursor}", "limit": 100}],
-        },
-        "body": {"description": "JSON body template (POST searches).", "examples": [{}]},
-    },
-}
-
-_GRAPHQL_READ: dict[str, Any] = {
-    "type": "object",
-    "description": "Read through a GraphQL query with Relay-style cursor pagination.",
-    "additionalProperties": False,
-    "required": ["query", "records"],
-    "properties": {
-        "path": {**_STR, "default": "/graphql", "description": "GraphQL endpoint path.",
-                 "examples": ["/graphql"]},
-        "query": {**_STR, "description": "The query document; declare `$after` for paging.",
-                  "examples": ["query($after: String) { orders(after: $after) { ... } }"]},
-        "variables": {"type": "object", "default": {},
-                      "description": "Variables (templates; `{cursor}` available).",
-                      "examples": [{"since": "{cursor}"}]},
-        "records": {**_STR, "description": "Dotted path of the records list.",
-                    "examples": ["data.orders.nodes"]},
-        "page_info": {**_STR, "description": "Dotted path of pageInfo {hasNextPage, endCursor}; "
-                      "without it only one page is read.",
-                      "examples": ["data.orders.pageInfo"]},
-        "cursor_variable": {**_STR, "default": "after",
-                            "description": "Variable receiving endCursor.",
-                            "examples": ["after"]},
-    },
-}
-
 _COMMON: dict[str, Any] = {
     "base_url": {**_STR, "description": "Root URL of the API.",
                  "examples": ["https://store.example.com/api"]},
@@ -380,46 +266,28 @@ _COMMON: dict[str, Any] = {
     "responses": _RESPONSES,
 }
 
-_LIST: dict[str, Any] = {
-    "type": "object",
-    "description": "How to list the destination (natural key -> id) for a complete sync.",
-    "additionalProperties": False,
-    "required": ["path", "id_path"],
-    "properties": {
-        "path": {**_STR, "description": "List path.", "examples": ["/v1/products"]},
-        "params": {"type": "object", "description": "Query parameters.",
-                   "examples": [{"fields": "id,sku"}]},
-        "records": {**_STR, "default": "data", "description": "Dotted path of the records list.",
-                    "examples": ["data"]},
-        "key_fields": {"type": "array", "items": {"type": "string"},
-                       "description": "Fields forming the natural key (default: the step key).",
-                       "examples": [["sku"]]},
-        "id_path": {**_STR, "description": "Dotted path of the id in a record.",
-                    "examples": ["id"]},
-        "pagination": _PAGINATION,
-    },
-}
-
 SOURCE_OPTIONS: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "http source",
-    "description": "Read records from a REST or GraphQL API, page by page.",
+    "description": "Read records from a REST, GraphQL or JSON-RPC API, page by page.",
     "type": "object",
     "additionalProperties": False,
     "required": ["base_url"],
     "properties": {
         **_COMMON,
-        "request": _REQUEST,
+        "request": REQUEST,
         "records": {**_STR, "default": "data",
                     "description": "Dotted path of the records list (\"\" for a top-level list).",
                     "examples": ["data", ""]},
-        "pagination": _PAGINATION,
-        "graphql": _GRAPHQL_READ,
+        "pagination": PAGINATION,
+        "graphql": GRAPHQL_READ,
+        "jsonrpc": JSONRPC_READ,
+        "select": SELECT,
         "fields": {"type": "array", "items": {"type": "string"},
                    "description": "The fields records carry (checked by the validator).",
                    "examples": [["order_id", "status"]]},
     },
-    "oneOf": [{"required": ["request"]}, {"required": ["graphql"]}],
+    "oneOf": [{"required": ["request"]}, {"required": ["graphql"]}, {"required": ["jsonrpc"]}],
 }
 
 DESTINATION_OPTIONS: dict[str, Any] = {
@@ -446,8 +314,8 @@ DESTINATION_OPTIONS: dict[str, Any] = {
         "update": _ACTION,
         "delete": _ACTION,
         "unpublish": _ACTION,
-        "list": _LIST,
-        "match": match_schema(_PAGINATION),
+        "list": LIST,
+        "match": match_schema(PAGINATION),
     },
     "anyOf": [{"required": ["upsert"]}, {"required": ["create"]}, {"required": ["update"]}],
 }

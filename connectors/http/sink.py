@@ -16,8 +16,8 @@ from runner.errors import FatalError, RecordError, redact
 
 from .client import Decision, HttpClient, Protocol, Reply, encode_json
 from .graphql_batch import AliasedBatch
+from .listing import list_keys
 from .match import Matcher
-from .pagination import rest_pages
 from .template import MISSING, Template, check_template, get_path
 
 __all__ = ["HttpSink", "ListableHttpSink", "MatchableHttpSink", "open_http_sink"]
@@ -435,25 +435,7 @@ class HttpSink:
                 "this http destination cannot be listed; add destination.list with path, "
                 "records, key_fields and id_path"
             )
-        spec = self._list
-        key_fields = tuple(spec.get("key_fields") or self._ctx.key_fields)
-        if not key_fields:
-            raise FatalError("destination.list needs key_fields (or a step key) to list keys")
-        pages = rest_pages(
-            self._client, method="GET", path=spec["path"], params=spec.get("params") or {},
-            body=MISSING, records_path=spec.get("records", "data"),
-            pagination=spec.get("pagination"),
-        )
-        for page in pages:
-            for item in page:
-                dest_id = _id_of(item, spec["id_path"])
-                key = tuple(get_path(item, f) for f in key_fields)
-                if dest_id is None or any(part is MISSING for part in key):
-                    log.warning("http.list_item_skipped", extra={
-                        "job": self._ctx.job, "step": self._ctx.step,
-                        "reason": "missing key field or id"})
-                    continue
-                yield key, dest_id
+        return list_keys(self._client, self._list, self._ctx)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -1,0 +1,115 @@
+"""The pacer on a fake clock: what it waits for, after which signal, and for how long."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import httpx
+
+from connectors.http.pacing import Pacer
+from tests.support.budget_testapp import FakeClock
+
+
+def pacer(clock: FakeClock, **options: Any) -> Pacer:
+    return Pacer(clock=clock, sleep=clock.sleep, wall=lambda: 1_700_000_000.0, **options)
+
+
+def answer(p: Pacer, status: int = 200, headers: dict[str, str] | None = None,
+           body: Any = None, request_body: Any = None) -> bool:
+    slot = p.before(request_body)
+    return slot.observe(httpx.Response(status, headers=headers or {}), lambda: body)
+
+
+def sent_after(clock: FakeClock, p: Pacer, body: Any = None) -> float:
+    """Seconds the pacer made the next request wait."""
+    before = clock.now
+    p.before(body).release()
+    return round(clock.now - before, 6)
+
+
+def test_remaining_budget_is_spread_over_the_time_to_reset() -> None:
+    clock = FakeClock()
+    p = pacer(clock)
+    answer(p, headers={"X-RateLimit-Limit": "40", "X-RateLimit-Remaining": "10",
+                       "X-RateLimit-Reset": "5"})
+    waits = [sent_after(clock, p) for _ in range(5)]
+    # 10 left: 2 go at once (more than 2 x max_in_flight remain), then 8 left over 5 s
+    assert waits == [0.0, 0.0, 0.0, 0.625, 0.625]
+
+
+def test_no_budget_left_waits_until_the_reset_and_an_epoch_reset_is_understood() -> None:
+    clock = FakeClock()
+    p = pacer(clock)
+    answer(p, headers={"X-RateLimit-Remaining": "0",
+                       "X-RateLimit-Reset": str(1_700_000_000 + 7)})
+    assert sent_after(clock, p) == 7.0
+
+
+def test_retry_after_pauses_every_caller_not_only_the_refused_one() -> None:
+    clock = FakeClock()
+    p = pacer(clock, max_in_flight=4)
+    answer(p)
+    refused = p.before()
+    other = p.before()  # another thread's request, in flight at the same time
+    assert refused.observe(httpx.Response(429, headers={"Retry-After": "3"}), lambda: None)
+    other.release()
+    assert sent_after(clock, p) == 3.0
+    assert p.throttled == 1
+
+
+def test_graphql_cost_waits_for_the_points_a_query_needs() -> None:
+    clock = FakeClock()
+    p = pacer(clock)
+    query = {"query": "{ products(first: 250) { nodes { id } } }"}
+    cost = {"requestedQueryCost": 52, "actualQueryCost": 50,
+            "throttleStatus": {"maximumAvailable": 1000, "currentlyAvailable": 12,
+                               "restoreRate": 50}}
+    assert not answer(p, body={"data": {}, "extensions": {"cost": cost}}, request_body=query)
+    assert sent_after(clock, p, query) == 0.8  # (52 - 12) / 50
+    # the next one waits for its 52 points again, now taken from an empty bucket
+    assert sent_after(clock, p, query) == 1.04
+
+
+def test_a_throttled_error_in_a_200_is_reported_for_a_retry() -> None:
+    clock = FakeClock()
+    p = pacer(clock)
+    body = {"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
+            "extensions": {"cost": {"requestedQueryCost": 10, "throttleStatus": {
+                "maximumAvailable": 100, "currentlyAvailable": 4, "restoreRate": 2}}}}
+    assert answer(p, body=body, request_body={"query": "{ q }"})
+    assert sent_after(clock, p, {"query": "{ q }"}) == 3.0  # (10 - 4) / 2
+
+
+def test_a_fixed_client_rate_limit_runs_on_the_context_clock() -> None:
+    clock = FakeClock()
+    p = pacer(clock, rate_limit=2)
+    answer(p)
+    waits = [sent_after(clock, p) for _ in range(4)]
+    assert waits == [0.0, 0.5, 0.5, 0.5]  # a burst of 2 (one spent above), then 2 a second
+
+
+def test_requests_in_flight_count_as_spent_until_the_server_answers() -> None:
+    clock = FakeClock()
+    p = pacer(clock, max_in_flight=8)
+    answer(p)
+    answered, in_flight = p.before(), p.before()
+    # The server said 3 left while another request is still out: 2 remain for the next 10 s.
+    answered.observe(httpx.Response(200, headers={"X-RateLimit-Remaining": "3",
+                                                  "X-RateLimit-Reset": "10"}), lambda: None)
+    in_flight.release()
+    assert [sent_after(clock, p) for _ in range(3)] == [0.0, 5.0, 5.0]
+
+
+def test_the_first_request_goes_alone() -> None:
+    clock = FakeClock()
+    p = pacer(clock, max_in_flight=8)
+    first = p.before()
+    got: list[object] = []
+    waiter = threading.Thread(target=lambda: got.append(p.before()))
+    waiter.start()
+    waiter.join(0.2)
+    assert not got  # the budget is unknown until the first answer
+    first.observe(httpx.Response(200), lambda: None)
+    waiter.join(5)
+    assert got
