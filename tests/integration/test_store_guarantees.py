@@ -58,3 +58,69 @@ def test_errors_inside_200_are_quarantined_and_sent_again_once_fixed(tmp_path: P
             assert second.returncode == 0, second.stdout + second.stderr
             assert ids_per_sku(r.store_keys()) == dict.fromkeys(r.erp_skus(), 1)
             assert json.loads(r.run("quarantine", "list", "--format", "json").stdout) == []
+
+
+CUSTOMERS = """version: 1
+name: web-customers
+steps:
+  - name: customers
+    source:
+      connector: http
+      base_url: "${COMMERCE_URL}"
+      auth: {type: api_key, key: "${COMMERCE_API_KEY}", header: X-API-Key}
+      request: {path: /v1/orders, params: {limit: 200}}
+      records: data
+      pagination: {type: cursor, param: cursor, next_path: next_cursor}
+    key: email
+    map:
+      email: {field: customer.email, required: true}
+      name: customer.name
+    destination:
+      connector: sql
+      url: "${ERP_DATABASE_URL}"
+      table: web_customers
+      mode: upsert
+"""
+
+
+def test_the_erp_adopts_customers_it_already_holds(tmp_path: Path) -> None:
+    """The ERP side of a first sync: a customer the ERP already has (by email, from its own
+    shop counter) is updated in place, not added again: the SQL destination upserts by the
+    natural key its table declares unique."""
+    from runner.demo.erp import create_erp
+    from runner.demo.sandbox import create_app
+    from runner.engine import run_job
+    from runner.project import load_project
+    from runner.state import open_state
+    from tests.integration.jobs_harness import PIPELINES, JobsWorld
+    from tests.support.loopback import serve_app
+
+    erp = tmp_path / "erp.db"
+    create_erp(erp, products=40)
+    with sqlite3.connect(erp) as conn:
+        conn.execute("CREATE TABLE web_customers (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                     "email TEXT NOT NULL UNIQUE, name TEXT)")
+        conn.execute("INSERT INTO web_customers (email, name) VALUES ('e2e@example.com', "
+                     "'E. Tester (counter)')")
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    (folder / "customers.yaml").write_text(CUSTOMERS, encoding="utf-8")
+    with serve_app(create_app(str(tmp_path / "sandbox.db"), API_KEY)) as url:
+        env = {"ERP_DATABASE_URL": f"sqlite:///{erp}", "COMMERCE_URL": url,
+               "COMMERCE_API_KEY": API_KEY}
+        inventory = load_project([PIPELINES], env=env)
+        project = load_project([folder], env=env)
+        project.raise_for_errors()
+        state = open_state(f"sqlite:///{tmp_path / 'state.db'}")
+        with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30) as http:
+            shop = JobsWorld(tmp_path, erp, tmp_path / "state.db", url, inventory, http, state)
+            shop.run("delivery-and-stores")
+            shop.run("inventory")
+            sku = next(iter(shop.published()))
+            shop.place_order([sku])  # by e2e@example.com, the customer the ERP already has
+        result = run_job(project.job("web-customers"), project=project, state=state)
+        assert result.status == "succeeded", result.error
+        state.close()
+    with sqlite3.connect(erp) as conn:
+        rows = conn.execute("SELECT id, email, name FROM web_customers").fetchall()
+    assert rows == [(1, "e2e@example.com", "Edda Tester")]  # the same row, the store's name
