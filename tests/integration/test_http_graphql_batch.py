@@ -3,35 +3,18 @@ many records per request, each record's answer, id and error mapped back to it."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import graphql
-import pytest
 
 from connectors.api import WriteOp, WriteOutcome
 from tests.support import http_testapp as t
-from tests.support.loopback import serve_app
-
-_STATE = t.ApiState()
 
 PRODUCT_CREATE = (
     "mutation Create($input: ProductInput!) { productCreate(input: $input) {"
     " __typename ... on ProductCreatePayload { product { id } userErrors { field message } }"
     " ... on ProductCreateError { errorCode message } } }"
 )
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    with serve_app(t.make_app(_STATE)) as base_url:
-        yield base_url
-
-
-@pytest.fixture
-def api(server: str) -> tuple[str, t.ApiState]:
-    _STATE.reset()
-    return server, _STATE
 
 
 def write(options: dict[str, Any], ops: list[WriteOp]) -> list[WriteOutcome]:

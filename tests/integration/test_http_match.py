@@ -3,31 +3,22 @@ destination hold, under which ids (REST query, REST path, GraphQL; batched, page
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from connectors.api import Listable, Matchable
 from tests.support import http_testapp as t
-from tests.support.loopback import serve_app
-
-_STATE = t.ApiState()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    with serve_app(t.make_app(_STATE)) as base_url:
-        yield base_url
 
 
 @pytest.fixture
-def api(server: str) -> tuple[str, t.ApiState]:
-    _STATE.reset()
+def api(testapp: tuple[str, t.ApiState]) -> tuple[str, t.ApiState]:
+    server, state = testapp
+    state.reset()
     # p1..p6; A is held twice (a store whose creates are not idempotent)
     for sku in ("A", "B", "A", "C", "D", "E"):
-        _STATE.products.append({"id": f"p{len(_STATE.products) + 1}", "sku": sku})
-    return server, _STATE
+        state.products.append({"id": f"p{len(state.products) + 1}", "sku": sku})
+    return server, state
 
 
 def options(base: str, match: dict[str, Any], **extra: Any) -> dict[str, Any]:

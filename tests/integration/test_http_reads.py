@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,22 +11,7 @@ import pytest
 from connectors.api import BadRecord, CursorWindow, ReadRequest
 from runner.errors import FatalError, RetryableError, RunFailed
 from tests.support import http_testapp as t
-from tests.support.loopback import serve_app
 from tests.support.retrier import FakeRetrier
-
-_STATE = t.ApiState()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    with serve_app(t.make_app(_STATE)) as base_url:
-        yield base_url
-
-
-@pytest.fixture
-def api(server: str) -> tuple[str, t.ApiState]:
-    _STATE.reset()
-    return server, _STATE
 
 
 def read_all(options: dict[str, Any], request: ReadRequest | None = None) -> list[Any]:

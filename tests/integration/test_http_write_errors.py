@@ -9,7 +9,6 @@ their record with the system's own message while the rest of the batch lands.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,20 +18,6 @@ from runner.errors import RunFailed
 from tests.support import http_testapp as t
 from tests.support.loopback import serve_app
 from tests.support.retrier import FakeRetrier
-
-_STATE = t.ApiState()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    with serve_app(t.make_app(_STATE)) as base_url:
-        yield base_url
-
-
-@pytest.fixture
-def api(server: str) -> tuple[str, t.ApiState]:
-    _STATE.reset()
-    return server, _STATE
 
 
 def write(options: dict[str, Any], ops: list[WriteOp], **ctx: Any) -> list[WriteOutcome]:

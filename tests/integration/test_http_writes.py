@@ -4,7 +4,6 @@ idempotency keys, GraphQL and JSON-RPC writes, list_keys, secrets kept out of lo
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,21 +11,6 @@ import pytest
 from connectors.api import WriteOp
 from runner.errors import ConfigError, FatalError
 from tests.support import http_testapp as t
-from tests.support.loopback import serve_app
-
-_STATE = t.ApiState()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    with serve_app(t.make_app(_STATE)) as base_url:
-        yield base_url
-
-
-@pytest.fixture
-def api(server: str) -> tuple[str, t.ApiState]:
-    _STATE.reset()
-    return server, _STATE
 
 
 def orders_options(base: str, **extra: Any) -> dict[str, Any]:
