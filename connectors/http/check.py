@@ -110,6 +110,10 @@ def check_options(options: Mapping[str, Any], ctx: CheckContext) -> list[OptionP
     if "match" in options:
         problems += _check_match(options["match"], ctx)
     problems += _unsafe_create(options)
+    if "then" in options:
+        from .check_entity import check_levels
+
+        problems += check_levels(options, ctx, _check_action, _check_match)
     return problems
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .schema_write import ACTION as _ACTION
-from .schema_write import match_schema
+from .schema_write import level_schema, match_schema
 
 __all__ = ["DESTINATION_OPTIONS", "SOURCE_OPTIONS"]
 
@@ -448,6 +448,16 @@ DESTINATION_OPTIONS: dict[str, Any] = {
         "unpublish": _ACTION,
         "list": _LIST,
         "match": match_schema(_PAGINATION),
+        "then": {
+            "type": "array",
+            "description": "Dependent calls per record, one entity in one step: e.g. the "
+            "product's variants with the product's id, then each variant's stock. Each level "
+            "keeps its ids in the key map, its hashes and its crash-safe intents.",
+            "items": level_schema(_PAGINATION),
+            "examples": [[{"name": "variants", "for_each": "variants", "key": "sku",
+                           "create": {"path": "/v1/products/{parent.id}/variants",
+                                      "body": "{item}", "id_path": "id"}}]],
+        },
     },
     "anyOf": [{"required": ["upsert"]}, {"required": ["create"]}, {"required": ["update"]}],
 }
