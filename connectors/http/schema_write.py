@@ -207,7 +207,8 @@ def level_schema(pagination: Mapping[str, Any], depth: int = 2) -> dict[str, Any
     if depth > 1:
         properties["then"] = {"type": "array", "items": level_schema(pagination, depth - 1),
                               "description": "Levels under this one.",
-                              "examples": [[{"name": "stock", "key": "sku"}]]}
+                              "examples": [[{"name": "stock", "key": "sku", "upsert": {
+                                  "path": "/v1/inventory", "body": "{item}"}}]]}
     return {
         "type": "object",
         "description": "Calls per item of a record: templates can use `{item.field}`, "
