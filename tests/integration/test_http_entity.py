@@ -90,3 +90,19 @@ def test_a_refused_child_quarantines_its_record_and_the_next_run_completes_it(r:
     assert "written 2 (created 0, updated 1, upserted 1)" in fixed, fixed
     assert r.product_counts() == {"P0000": 1, "P0001": 1}
     assert r.stock() == r.expected_stock()
+
+
+def test_quarantine_retry_sends_the_whole_entity_and_keeps_it_held_until_whole(r: Rig) -> None:
+    broken = product(2)
+    del broken["variants"][0]["location"]
+    r.put(broken)
+    assert cli("run", "catalog")[0] == 3
+    # A jsonl source cannot be re-read by key: the retry sends the stored record again. Its
+    # product is written, but its stock call still cannot be made, so it is not released.
+    code, out = cli("quarantine", "retry", "--all", "--job", "catalog")
+    assert code != 0 and "released 0, still quarantined 1" in out, out
+    assert "variants.stock P0002-S" in cli("quarantine", "list", "--job", "catalog")[1]
+    r.put(product(2))  # fixed at the source: the next run completes the entity
+    assert "written 2 (created 0, updated 1, upserted 1)" in ok()
+    assert r.stock() == r.expected_stock()
+    assert r.product_counts() == {"P0002": 1}
