@@ -118,6 +118,54 @@ steps:
                 id_path: data.inventorySet.sku
 """
 
+# A product and its accessories, each accessory a product of its own created by a REST call
+# with the parent's id: a level whose creates are not idempotent, recovered by its own match.
+ACCESSORIES = """version: 1
+name: catalog
+connections:
+  store:
+    connector: http
+    base_url: "${COMMERCE_URL}"
+    auth: {type: api_key, key: "${COMMERCE_API_KEY}", header: X-API-Key}
+    max_in_flight: 2
+steps:
+  - name: products
+    source: {connector: jsonl, path: "${ERP_FILE}", fields: [sku, title, price, accessories]}
+    key: sku
+    batch_size: 3
+    map: {sku: sku, title: title, price: price, accessories: accessories}
+    errors: {retry: {attempts: 3, backoff: 0.01}, max_bad_records: 1000}
+    destination:
+      connection: store
+      create: {path: /v1/products, body: {sku: "{sku}", title: "{title}", price: "{price}"},
+               id_path: id}
+      update: {method: PUT, path: "/v1/products/{dest_id}",
+               body: {sku: "{sku}", title: "{title}", price: "{price}"}, id_path: id}
+      match: &match
+        path: /v1/products
+        params: {sku: "{keys}", limit: 1000}
+        keys_as: repeat
+        batch: 50
+        records: data
+        key_fields: [sku]
+        id_path: id
+      then:
+        - name: accessories
+          for_each: accessories
+          key: sku
+          fields: [sku, title, price]
+          create:
+            path: /v1/products
+            body: {sku: "{item.sku}", title: "{item.title} for {parent.id}", price: "{item.price}"}
+            id_path: id
+          update:
+            method: PUT
+            path: "/v1/products/{dest_id}"
+            body: {sku: "{item.sku}", title: "{item.title} for {parent.id}", price: "{item.price}"}
+            id_path: id
+          match: *match
+"""
+
 
 def product(n: int, stock: int = 0) -> dict[str, Any]:
     """Product ``P000n`` with three variants, each with stock at one location."""
@@ -125,7 +173,9 @@ def product(n: int, stock: int = 0) -> dict[str, Any]:
     return {"sku": f"P{n:04d}", "title": f"product {n}", "price": n % 50 + 0.5,
             "variants": [{"sku": f"P{n:04d}-{s}", "size": s, "price": n % 50 + 0.5,
                           "location": "main", "available": stock + n + i}
-                         for i, s in enumerate(sizes)]}
+                         for i, s in enumerate(sizes)],
+            "accessories": [{"sku": f"A{n:04d}-{i}", "title": f"accessory {i} of {n}",
+                             "price": i + 1.5} for i in range(2)]}
 
 
 @dataclass
@@ -178,15 +228,21 @@ class Rig:
             if not cursor:
                 return levels
 
+    def expected_skus(self, *, accessories: bool) -> set[str]:
+        skus = set(self.products)
+        if accessories:
+            skus |= {a["sku"] for p in self.products.values() for a in p["accessories"]}
+        return skus
+
     def expected_stock(self) -> dict[str, int]:
         return {v["sku"]: v["available"] for p in self.products.values() for v in p["variants"]}
 
 
 @contextmanager
-def rig(tmp: Path) -> Iterator[Rig]:
+def rig(tmp: Path, pipeline: str = PIPELINE) -> Iterator[Rig]:
     app = create_app(str(tmp / "sandbox.db"), API_KEY, faults=FaultConfig(create="always"))
     folder = tmp / "pipelines"
     folder.mkdir()
-    (folder / "catalog.yaml").write_text(PIPELINE, encoding="utf-8")
+    (folder / "catalog.yaml").write_text(pipeline, encoding="utf-8")
     with serve_app(app) as url:
         yield Rig(tmp, url, tmp / "erp.jsonl", tmp / "state.db", folder)
