@@ -13,10 +13,11 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from runner.cli.main import main
-from tests.support.entity_rig import Rig, product, rig
+from tests.support.entity_rig import ACCESSORIES, API_KEY, Rig, product, rig
 
 
 @pytest.fixture
@@ -106,3 +107,25 @@ def test_quarantine_retry_sends_the_whole_entity_and_keeps_it_held_until_whole(r
     assert "written 2 (created 0, updated 1, upserted 1)" in ok()
     assert r.stock() == r.expected_stock()
     assert r.product_counts() == {"P0002": 1}
+
+
+def test_a_level_of_its_own_creates_uses_the_parents_id_and_keeps_its_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with rig(tmp_path, ACCESSORIES) as r:
+        for name, value in r.env().items():
+            monkeypatch.setenv(name, value)
+        r.put(product(0), product(1))
+        assert "written 6 (created 6, updated 0)" in ok()
+        parents = keymap(r, "products")
+        accessories = keymap(r, "accessories")
+        assert sorted(accessories) == ['["A0000-0"]', '["A0000-1"]', '["A0001-0"]',
+                                       '["A0001-1"]']
+        listed = httpx.get(f"{r.url}/v1/products", params={"limit": 100},
+                           headers={"X-API-Key": API_KEY}).json()["data"]
+        titles = {p["sku"]: p["title"] for p in listed}
+        parent_id = parents['["P0001"]']
+        assert titles["A0001-1"] == f"accessory 1 of 1 for {parent_id}"
+        made = {p["id"] for p in listed if p["sku"].startswith("A")}
+        assert made == set(accessories.values())
+        assert "written 0" in ok()
