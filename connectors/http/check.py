@@ -120,11 +120,11 @@ def check_options(options: Mapping[str, Any], ctx: CheckContext) -> list[OptionP
 def _check_action(
     name: str, opts: Mapping[str, Any], fields: frozenset[str] | None,
     record_fields: frozenset[str] | None,
+    what: str = "a field of the record (the step's map) nor a special",
 ) -> list[OptionProblem]:
     """``fields``: what placeholders can name (the record's fields and the specials);
     ``record_fields``: the record's fields alone (what ``"{record}"`` holds)."""
     problems: list[OptionProblem] = []
-    what = "a field of the record (the step's map) nor a special"
     if "graphql" in opts:
         gql = opts["graphql"]
         problems += check_graphql(gql["document"], gql.get("variables", {}), f"{name}.graphql",

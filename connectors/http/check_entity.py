@@ -19,6 +19,9 @@ from .template import placeholders
 
 __all__ = ["check_levels"]
 
+WHAT = "available to a level; it can use {item.field}, {parent.id}, {parent.key}, " \
+    "{parent.item.field} and the specials"
+
 
 def _templates(level: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
     """The templated parts of a level's requests (a GraphQL document is not a template)."""
@@ -84,12 +87,14 @@ def _check_level(path: str, level: Mapping[str, Any], parent: frozenset[str] | N
                             "answer could hold these ids; give it a request, or take the ids "
                             "from this level's own requests (id_path)")
     key = level["key"]
+    declared = frozenset(level["fields"]) if "fields" in level else own
     for field in [key] if isinstance(key, str) else key:
-        if own is not None and field not in own:
-            yield OptionProblem(f"{path}.key", _unknown(field, own, "a field of the items"))
+        if declared is not None and field not in declared:
+            yield OptionProblem(f"{path}.key", _unknown(field, declared,
+                                                        "a field of the items"))
     for name in REQUESTS:
         if name in level:
-            for problem in check_action(name, level[name], CHILD_SPECIALS, None):
+            for problem in check_action(name, level[name], CHILD_SPECIALS, None, WHAT):
                 yield OptionProblem(f"{path}.{problem.path}", problem.message, problem.severity)
     yield from _check_names(path, level, own, parent)
     key_fields = (key,) if isinstance(key, str) else tuple(key)
