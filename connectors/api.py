@@ -227,6 +227,9 @@ class ChildLevel:
     key_fields: tuple[str, ...]
     for_each: str | None = None
     sink: Sink | None = None
+    # Whether the parent's own requests send the ``for_each`` field too (a variant list that
+    # goes inline in the product's call). When not, a change only there needs no parent call.
+    parent_sends: bool = True
 
 
 @runtime_checkable

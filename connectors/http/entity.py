@@ -32,7 +32,7 @@ from typing import Any
 
 from connectors.api import ChildLevel, ConnectorContext, Sink
 
-from .template import MISSING, get_path
+from .template import MISSING, get_path, placeholders
 
 __all__ = ["CHILD_SPECIALS", "Capture", "build_levels", "captures", "level_options"]
 
@@ -112,12 +112,26 @@ def iter_levels(then: Sequence[Mapping[str, Any]] | None, prefix: str = ""
         yield from iter_levels(level.get("then"), name)
 
 
+def _sent_names(options: Mapping[str, Any]) -> set[str]:
+    """Heads of the placeholders a sink's own write requests use (a GraphQL document is not
+    a template: values reach it only through its variables)."""
+    names: set[str] = set()
+    for request in REQUESTS:
+        opts = options.get(request)
+        if isinstance(opts, Mapping):
+            parts = {k: v for k, v in opts.items() if k != "graphql"}
+            parts["variables"] = (opts.get("graphql") or {}).get("variables")
+            names.update(name.split(".", 1)[0] for name in placeholders(parts))
+    return names
+
+
 def build_levels(
     options: Mapping[str, Any], ctx: ConnectorContext,
     open_sink: Callable[[Mapping[str, Any], ConnectorContext, list[Capture]], Sink],
 ) -> list[ChildLevel]:
     """Open a sink per level that has requests; ``open_sink(options, ctx, captures)``."""
     levels = []
+    top_sends = _sent_names(options)
     for name, parent, level in iter_levels(options.get("then")):
         key_fields = _key_fields(level)
         sink = None
@@ -128,5 +142,7 @@ def build_levels(
         levels.append(ChildLevel(
             name=name, parent=parent, entity=str(level.get("entity") or name.split(".")[-1]),
             key_fields=key_fields, for_each=level.get("for_each"), sink=sink,
+            parent_sends=bool(parent) or "record" in top_sends
+            or str(level.get("for_each") or "").split(".", 1)[0] in top_sends | {""},
         ))
     return levels

@@ -24,7 +24,7 @@ refused quarantines its record (the entity is not whole) with the level's reason
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,9 @@ from .intents import recover_intents
 from .retry import Retrier
 
 __all__ = ["EntityWriter", "entity_writer"]
+
+# The state's name for the hashes of the records' own parts: no level can be named so.
+OWN = "@record"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,11 @@ class EntityWriter:
         self.run_id = run_id
         self.writers: dict[str, BatchWriter] = {}
         self.blocked: dict[str, set[Key]] = {}
+        # Fields only the levels send (a variants list whose stock goes in calls of its own):
+        # a change there alone needs no call for the record itself.
+        self.own_fields = frozenset(
+            level.for_each.split(".", 1)[0] for level in levels
+            if not level.parent and level.for_each and not level.parent_sends)
         for level in levels:
             if level.sink is not None:
                 sub = dataclasses.replace(step, name=self.step_name(level), entity=level.entity,
@@ -102,6 +110,35 @@ class EntityWriter:
                 self.state, writer.sink, job=self.job, step=writer.step.name,
                 entity=writer.step.entity_name, run_id=self.run_id,
                 policy=self.step.on_duplicate)
+
+    def write(self, writer: BatchWriter, decisions: Sequence[Decision], sent: Sent,
+              sources: Callable[[Decision], Any], *, rewrite_all: bool) -> None:
+        """``writer.write`` of the records whose own part changed, then every level."""
+        todo, quiet, own = self._split(decisions, rewrite_all)
+        writer.write(todo, sent, sources)
+        if own:
+            sent.levels.append(BatchCommit(
+                run_id=self.run_id, job=self.job, step=f"{self.step.name}.{OWN}",
+                entity=self.step.entity_name,
+                hashes={k: h for k, h in own.items() if k in sent.hashes}))
+        for d in quiet:  # acknowledged as it stands; whole once its levels are
+            sent.hashes[d.key] = d.digest
+        self.send([*todo, *quiet], sent, rewrite_all=rewrite_all)
+
+    def _split(self, decisions: Sequence[Decision], rewrite_all: bool
+               ) -> tuple[list[Decision], list[Decision], dict[Key, str]]:
+        """(the records to send, those whose own part is as acknowledged, own hashes)."""
+        if not self.own_fields:
+            return list(decisions), [], {}
+        own = {d.key: row_hash({k: v for k, v in d.item.record.items()
+                                if k not in self.own_fields})
+               for d in decisions if d.kind in WRITES}
+        known = [d.key for d in decisions if d.kind in WRITES and d.dest_id is not None]
+        stored = (self.state.get_hashes(self.job, f"{self.step.name}.{OWN}", known)
+                  if known and not rewrite_all else {})
+        quiet = [d for d in decisions if d.key in stored and stored[d.key] == own[d.key]]
+        skipped = {d.key for d in quiet}
+        return [d for d in decisions if d.key not in skipped], quiet, own
 
     def send(self, decisions: Sequence[Decision], sent: Sent, *, rewrite_all: bool) -> None:
         """Write every level under the records of ``sent`` that the destination acknowledged;

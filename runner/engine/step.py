@@ -177,9 +177,11 @@ class _StepRun:
         rewrite_all = self.mode == "full"
         decisions = self.writer.decisions(fresh, sent, rewrite_all=rewrite_all,
                                           blocked=self.blocked)
-        self.writer.write(decisions, sent, lambda d: d.item.source)
         if self.entity is not None:
-            self.entity.send(decisions, sent, rewrite_all=rewrite_all)
+            self.entity.write(self.writer, decisions, sent, lambda d: d.item.source,
+                              rewrite_all=rewrite_all)
+        else:
+            self.writer.write(decisions, sent, lambda d: d.item.source)
         self._sent_quarantined += len(sent.quarantine)
         return sent
 

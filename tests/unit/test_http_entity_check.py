@@ -124,3 +124,23 @@ def test_children_ids_come_from_the_answer_of_the_action_that_was_sent() -> None
         {"sku": "A-S", "id": 7}, {"sku": "A-M", "id": None}, {"id": 9}]}}}}
     assert capture.ids("create", body) == {("A-S",): "7"}  # no id or no key: not taken
     assert capture.ids("update", body) == {}
+
+
+@pytest.mark.parametrize(("create", "sends"), [
+    ({"path": "/products", "body": "{record}"}, True),
+    ({"path": "/products", "body": {"sku": "{sku}", "variants": "{variants}"}}, True),
+    ({"path": "/products", "body": {"sku": "{sku}", "title": "{title}"}}, False),
+    ({"graphql": {"document": "mutation($i: In!) { c(i: $i) { id } }",
+                  "variables": {"i": {"sku": "{sku}"}}}}, False),
+])
+def test_a_level_knows_whether_the_parents_call_sends_its_items(
+    create: dict[str, Any], sends: bool,
+) -> None:
+    ctx = ConnectorContext(job="j", step="products", key_fields=("sku",))
+    sink = open_http_sink({**dest(variants()), "create": create}, ctx)
+    try:
+        top, nested = sink.child_levels()
+        assert top.parent_sends is sends  # False: a change only in variants skips the parent
+        assert nested.parent_sends is True  # only the step's record has an own part
+    finally:
+        sink.close()
