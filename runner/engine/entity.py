@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.api import ChildLevel, Nested, Sink
+from connectors.api import ChildLevel, Matchable, Nested, Sink
 from runner.spec import Step
 from runner.state.base import BatchCommit, Key, StateStore
 from runner.transforms import Transformed, row_hash
@@ -203,6 +203,11 @@ class EntityWriter:
                 ids[key] = None
         writer = self.writers.get(level.name)
         if writer is not None and fresh:
+            # A complete run may follow a lost state store: the level's key map is gone, so
+            # before creating, ask the destination what it holds (the records' own ids are
+            # re-learned from the listing; a level has no listing).
+            writer.find_first = isinstance(writer.sink, Matchable) and (
+                rewrite_all or bool(writer.sink.match_always))
             decisions = writer.decisions(fresh, done, rewrite_all=rewrite_all,
                                          blocked=self.blocked.get(level.name, set()))
             writer.write(decisions, done, lambda d: d.item.source)

@@ -137,3 +137,11 @@ def test_a_level_of_its_own_creates_uses_the_parents_id_and_keeps_its_ids(
         made = {p["id"] for p in listed if p["sku"].startswith("A")}
         assert made == set(accessories.values())
         assert "written 0" in ok()
+
+        # A lost state store: the complete run re-learns the products from the listing and
+        # asks the level's own match before creating an accessory: nothing is created twice.
+        r.state.unlink()
+        full = ok("--full")
+        assert "created 0" in full, full
+        assert r.product_counts() == {sku: 1 for sku in r.expected_skus(accessories=True)}
+        assert keymap(r, "accessories") == accessories

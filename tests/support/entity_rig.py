@@ -149,6 +149,13 @@ steps:
         records: data
         key_fields: [sku]
         id_path: id
+      list:
+        path: /v1/products
+        params: {limit: 1000}
+        records: data
+        key_fields: [sku]
+        id_path: id
+        pagination: {type: cursor, param: cursor, next_path: next_cursor}
       then:
         - name: accessories
           for_each: accessories
