@@ -34,11 +34,13 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "BadRecord",
     "CheckContext",
+    "ChildLevel",
     "Connector",
     "ConnectorContext",
     "CursorWindow",
     "Listable",
     "Matchable",
+    "Nested",
     "OptionProblem",
     "ReadRequest",
     "Retrier",
@@ -131,6 +133,9 @@ class WriteOutcome:
     error: str | None = None
     # Acknowledged without taking the change: a ``responses`` rule said to ignore the answer.
     ignored: bool = False
+    # Children the same call created or answered for inline (a product create that returns its
+    # variants' ids): ``{level name: {child natural key: child id}}`` (see :class:`Nested`).
+    children: Mapping[str, Mapping[Key, str]] | None = None
 
 
 @dataclass
@@ -201,6 +206,40 @@ class Matchable(Protocol):
     def match(self, keys: Sequence[Key]) -> dict[Key, list[str]]:
         """``natural key -> destination ids`` for the keys the destination holds (several
         ids where its natural keys are not unique); absent keys are left out."""
+        ...
+
+
+@dataclass(frozen=True)
+class ChildLevel:
+    """One level of dependent calls under each record of a step (one entity in one step: a
+    product, then its variants with the product's id, then each variant's stock).
+
+    ``name`` is dotted from the top (``variants``, ``variants.stock``); ``parent`` is the name
+    of the level above ("" for the step's record). Each item of a level is a mapping taken from
+    its parent item at ``for_each`` (a dotted path to a list; None: the parent item itself) and
+    keyed by ``key_fields``. ``sink`` writes one op per item (its ``record`` is
+    ``{"item": ..., "parent": {"id", "key", "item"}}``); None when the level's ids only come
+    from the parent's answer (``WriteOutcome.children``)."""
+
+    name: str
+    parent: str
+    entity: str
+    key_fields: tuple[str, ...]
+    for_each: str | None = None
+    sink: Sink | None = None
+    # Whether the parent's own requests send the ``for_each`` field too (a variant list that
+    # goes inline in the product's call). When not, a change only there needs no parent call.
+    parent_sends: bool = True
+
+
+@runtime_checkable
+class Nested(Protocol):
+    """A sink that makes dependent calls per record: the engine writes each level in turn,
+    parents first, with its own hashes, key map entity and write-ahead intents, and commits a
+    record's own hash only once every level under it is acknowledged."""
+
+    def child_levels(self) -> Sequence[ChildLevel]:
+        """The levels, each after its parent."""
         ...
 
 

@@ -110,17 +110,21 @@ def check_options(options: Mapping[str, Any], ctx: CheckContext) -> list[OptionP
     if "match" in options:
         problems += _check_match(options["match"], ctx)
     problems += _unsafe_create(options)
+    if "then" in options:
+        from .check_entity import check_levels
+
+        problems += check_levels(options, ctx, _check_action, _check_match)
     return problems
 
 
 def _check_action(
     name: str, opts: Mapping[str, Any], fields: frozenset[str] | None,
     record_fields: frozenset[str] | None,
+    what: str = "a field of the record (the step's map) nor a special",
 ) -> list[OptionProblem]:
     """``fields``: what placeholders can name (the record's fields and the specials);
     ``record_fields``: the record's fields alone (what ``"{record}"`` holds)."""
     problems: list[OptionProblem] = []
-    what = "a field of the record (the step's map) nor a special"
     if "graphql" in opts:
         gql = opts["graphql"]
         problems += check_graphql(gql["document"], gql.get("variables", {}), f"{name}.graphql",

@@ -10,7 +10,7 @@ from typing import Any
 
 from .schema_read import GRAPHQL_READ, JSONRPC_READ, LIST, PAGINATION, REQUEST, SELECT
 from .schema_write import ACTION as _ACTION
-from .schema_write import match_schema
+from .schema_write import level_schema, match_schema
 
 __all__ = ["DESTINATION_OPTIONS", "SOURCE_OPTIONS"]
 
@@ -316,6 +316,23 @@ DESTINATION_OPTIONS: dict[str, Any] = {
         "unpublish": _ACTION,
         "list": LIST,
         "match": match_schema(PAGINATION),
+                "then": {
+            "type": "array",
+            "description": "Dependent calls per record, one entity in one step: e.g. the "
+            "product's variants with the product's id, then each variant's stock. A level: "
+            "`name`, `key` (an item's natural key), `for_each` (a list field of the parent "
+            "item; absent: one call per parent item), `entity` (key map entity, default the "
+            "name), `fields` (the items' fields, checked by validate), `upsert`/`create`/"
+            "`update` and `match` as above, `from_parent` (`records`, `id_path`, `key_fields`: "
+            "ids from the parent's answer when its call creates the children inline) and "
+            "`then` (levels under it). Templates use `{item.field}`, `{parent.id}`, "
+            "`{parent.key}`, `{parent.item.field}`. Each level keeps its ids in the key map, "
+            "its hashes (`<step>.<level>`) and its own crash-safe intents.",
+            "items": level_schema(PAGINATION),
+            "examples": [[{"name": "variants", "for_each": "variants", "key": "sku",
+                           "create": {"path": "/v1/products/{parent.id}/variants",
+                                      "body": "{item}", "id_path": "id"}}]],
+        },
     },
     "anyOf": [{"required": ["upsert"]}, {"required": ["create"]}, {"required": ["update"]}],
 }

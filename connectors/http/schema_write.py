@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["ACTION", "match_schema"]
+__all__ = ["ACTION", "level_schema", "match_schema"]
 
 _STR = {"type": "string"}
 
@@ -154,3 +154,69 @@ ACTION: dict[str, Any] = {
 def match_schema(pagination: Mapping[str, Any]) -> dict[str, Any]:
     """``match`` with the listing's pagination forms (declared in ``schema``)."""
     return {**_MATCH, "properties": {**_MATCH["properties"], "pagination": pagination}}
+
+
+_FROM_PARENT: dict[str, Any] = {
+    "type": "object",
+    "description": "Take this level's ids from the parent's answer, for APIs whose parent call "
+    "creates the children inline (a product create that returns its variants).",
+    "additionalProperties": False,
+    "required": ["records", "id_path"],
+    "properties": {
+        "records": {"description": "Dotted path of the children in the parent's answer; or "
+                    "one path per parent action.", "oneOf": [
+                        _STR, {"type": "object", "additionalProperties": _STR}],
+                    "examples": ["data.productCreate.product.variants",
+                                 {"create": "product.variants", "update": "product.variants"}]},
+        "key_fields": {"type": "array", "items": _STR, "minItems": 1,
+                       "description": "Fields of a child in the answer forming its key "
+                       "(default: the level's key).", "examples": [["sku"]]},
+        "id_path": {**_STR, "description": "Dotted path of the id in one child.",
+                    "examples": ["id"]},
+    },
+}
+
+
+def level_schema(pagination: Mapping[str, Any], depth: int = 2) -> dict[str, Any]:
+    """One level of ``then``: dependent calls per record (nested ``depth`` levels deep)."""
+    properties: dict[str, Any] = {
+        "name": {**_STR, "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+                 "description": "The level's name; its state is kept as `<step>.<name>`.",
+                 "examples": ["variants"]},
+        "entity": {**_STR, "description": "Key map entity of the level's ids (default: its "
+                   "name), readable by later steps.", "examples": ["variants"]},
+        "for_each": {**_STR, "description": "Dotted path of a list of objects in the parent "
+                     "item: one call per object. Absent: one call per parent item.",
+                     "examples": ["variants"]},
+        "key": {"description": "Field (or fields) of an item forming its natural key, unique "
+                "within the entity.", "oneOf": [_STR, {"type": "array", "items": _STR,
+                                                         "minItems": 1}],
+                "examples": ["sku", ["sku", "location"]]},
+        "fields": {"type": "array", "items": _STR, "description": "The fields an item "
+                   "carries, if known: `validate` checks `{item.field}` against them.",
+                   "examples": [["sku", "size", "available"]]},
+        "from_parent": _FROM_PARENT,
+        "upsert": ACTION, "create": ACTION, "update": ACTION,
+        "match": match_schema(pagination),
+        "idempotency_key": {"type": "object", "additionalProperties": False,
+                            "description": "Send each call's idempotency key.",
+                            "properties": {"header": {**_STR, "default": "Idempotency-Key",
+                                                      "description": "Header name.",
+                                                      "examples": ["Idempotency-Key"]}}},
+    }
+    if depth > 1:
+        properties["then"] = {"type": "array", "items": level_schema(pagination, depth - 1),
+                              "description": "Levels under this one.",
+                              "examples": [[{"name": "stock", "key": "sku", "upsert": {
+                                  "path": "/v1/inventory", "body": "{item}"}}]]}
+    return {
+        "type": "object",
+        "description": "Calls per item of a record: templates can use `{item.field}`, "
+        "`{parent.id}` (the parent's id at the destination), `{parent.key}`, "
+        "`{parent.item.field}`, `{key}`, `{dest_id}`, `{idempotency_key}`.",
+        "additionalProperties": False,
+        "required": ["name", "key"],
+        "anyOf": [{"required": r} for r in (["upsert"], ["create"], ["update"],
+                                            ["from_parent"], ["then"])],
+        "properties": properties,
+    }

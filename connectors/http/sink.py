@@ -11,10 +11,11 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.api import ConnectorContext, WriteOp, WriteOutcome
+from connectors.api import ChildLevel, ConnectorContext, Sink, WriteOp, WriteOutcome
 from runner.errors import FatalError, RecordError, redact
 
 from .client import Decision, HttpClient, Protocol, Reply, encode_json
+from .entity import Capture, build_levels, captures
 from .graphql_batch import AliasedBatch
 from .listing import list_keys
 from .match import Matcher
@@ -180,6 +181,13 @@ class HttpSink:
             Matcher(options["match"], ctx.key_fields, self._client, self._pool)
             if options.get("match") else None
         )
+        # ``then``: ids of children this sink's answers carry, and (top sink only) the levels.
+        self._captures: list[Capture] = captures(options.get("then"), "")
+        self._levels: list[ChildLevel] = []
+
+    def child_levels(self) -> list[ChildLevel]:
+        """The dependent calls declared under ``then`` (:class:`connectors.api.Nested`)."""
+        return self._levels
 
     # --- what a replay can do -----------------------------------------------------------------
 
@@ -305,8 +313,10 @@ class HttpSink:
     def _outcome(self, spec: ActionSpec, op: WriteOp, reply: Reply) -> WriteOutcome:
         """One record's outcome from its (decided) answer."""
         if reply.decision is Decision.OK:
-            found = _id_of(reply.json(), spec.id_path)
-            return WriteOutcome(ok=True, dest_id=found or op.dest_id)
+            body = reply.json()
+            found = _id_of(body, spec.id_path)
+            children = {c.level: c.ids(spec.name, body) for c in self._captures} or None
+            return WriteOutcome(ok=True, dest_id=found or op.dest_id, children=children)
         if reply.decision is Decision.IGNORE:
             return WriteOutcome(ok=True, dest_id=op.dest_id)
         if reply.decision is Decision.QUARANTINE:
@@ -440,6 +450,9 @@ class HttpSink:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self._client.close()
+        for level in self._levels:
+            if level.sink is not None:
+                level.sink.close()
 
 
 class MatchableHttpSink(HttpSink):
@@ -470,11 +483,26 @@ class ListableMatchableHttpSink(MatchableHttpSink, ListableHttpSink):
     """Both ``list`` and ``match`` declared."""
 
 
-def open_http_sink(options: Mapping[str, Any], ctx: ConnectorContext) -> HttpSink:
-    """The sink class whose protocols (Listable, Matchable) are exactly what is declared."""
+def _sink_class(options: Mapping[str, Any]) -> type[HttpSink]:
     listable, matchable = bool(options.get("list")), bool(options.get("match"))
     if listable and matchable:
-        return ListableMatchableHttpSink(options, ctx)
+        return ListableMatchableHttpSink
     if matchable:
-        return MatchableHttpSink(options, ctx)
-    return ListableHttpSink(options, ctx) if listable else HttpSink(options, ctx)
+        return MatchableHttpSink
+    return ListableHttpSink if listable else HttpSink
+
+
+def _open_level(options: Mapping[str, Any], ctx: ConnectorContext,
+                found: list[Capture]) -> Sink:
+    sink = _sink_class(options)(options, ctx)
+    sink._captures = found
+    return sink
+
+
+def open_http_sink(options: Mapping[str, Any], ctx: ConnectorContext) -> HttpSink:
+    """The sink class whose protocols (Listable, Matchable) are exactly what is declared,
+    with a sink per ``then`` level that has requests of its own."""
+    sink = _sink_class(options)(options, ctx)
+    if options.get("then"):
+        sink._levels = build_levels(options, ctx, _open_level)
+    return sink

@@ -65,6 +65,10 @@ class Sent:
     ids: dict[Key, str] = field(default_factory=dict)
     resolved: list[Key] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # created/updated/upserted/...
+    # One entity in one step (:mod:`runner.engine.entity`): children's ids read from the
+    # answers of this batch, by level; the levels' own commits, made before this one.
+    captured: dict[str, dict[Key, str]] = field(default_factory=dict)
+    levels: list[BatchCommit] = field(default_factory=list)
 
     def count(self, kind: str, n: int = 1) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + n
@@ -154,10 +158,14 @@ class BatchWriter:
             sent.hashes[d.key] = d.digest
             if outcome.dest_id is not None:
                 sent.ids[d.key] = str(outcome.dest_id)
+            for level, ids in (getattr(outcome, "children", None) or {}).items():
+                sent.captured.setdefault(level, {}).update(ids)
             sent.count("ignored" if getattr(outcome, "ignored", False) else _COUNTED[d.kind])
 
     def commit(self, sent: Sent, read_now: int, *, released: Sequence[int] = ()) -> None:
         step = self.step
+        for level in sent.levels:  # a record's hash lands only after its whole entity's
+            self.state.commit_batch(level)
         counts = RunCounts(read=read_now, written=sent.written, unchanged=sent.unchanged,
                            quarantined=len(sent.quarantine))
         self.state.commit_batch(BatchCommit(

@@ -25,6 +25,7 @@ from runner.state.base import Key, QuarantinedRecord, StateStore
 from runner.transforms import Transformed, compile_step, row_hash
 
 from .batch import BatchWriter, Sent, source_json
+from .entity import entity_writer
 from .reading import KeymapCache, default_context, load_lookups, open_sink
 from .reread import reread, source_of
 from .retry import Retrier
@@ -148,7 +149,12 @@ def _retry_step(step: Step, env: RunEnv, run_id: int, recs: list[QuarantinedReco
         # No key is blocked here: retrying a record held after a crash is the user's word
         # that it may be created.
         decisions = writer.decisions(fresh, sent, rewrite_all=False)
-        writer.write(decisions, sent, lambda d: sources[d.key])
+        entity = entity_writer(step, sink, job=job, state=state, run_id=run_id,
+                               retrier=retrier)
+        if entity is not None:  # a record is released only with its whole entity written
+            entity.write(writer, decisions, sent, lambda d: sources[d.key], rewrite_all=False)
+        else:
+            writer.write(decisions, sent, lambda d: sources[d.key])
         failed = {k for k, _, _ in sent.quarantine}
         released = [rec.id for rec, keys in held if not failed.intersection(keys)]
         # Keyless records would be inserted anew rather than bumped: leave those rows as

@@ -39,6 +39,7 @@ from runner.transforms import Rejected, Transformed, compile_step, dedupe_by_key
 
 from .batch import BatchWriter, Sent, checked_write, source_json
 from .cursor import cursor_json
+from .entity import EntityWriter, entity_writer
 from .fullsync import relearn_keymap, remove_unselected
 from .intents import recover_intents
 from .progress import NullProgress, ProgressSink
@@ -129,6 +130,7 @@ class _StepRun:
         self.retrier = Retrier(step.errors.retry, env.sleep)
         self.blocked: set[Key] = set()
         self.writer: BatchWriter | None = None
+        self.entity: EntityWriter | None = None  # the destination's dependent calls, if any
         self.recorder: RecordingSink | None = None
         self._read_committed = 0
         self._sent_quarantined = env.quarantined  # counted by send, ahead of the commits
@@ -175,7 +177,11 @@ class _StepRun:
         rewrite_all = self.mode == "full"
         decisions = self.writer.decisions(fresh, sent, rewrite_all=rewrite_all,
                                           blocked=self.blocked)
-        self.writer.write(decisions, sent, lambda d: d.item.source)
+        if self.entity is not None:
+            self.entity.write(self.writer, decisions, sent, lambda d: d.item.source,
+                              rewrite_all=rewrite_all)
+        else:
+            self.writer.write(decisions, sent, lambda d: d.item.source)
         self._sent_quarantined += len(sent.quarantine)
         return sent
 
@@ -266,6 +272,11 @@ class _StepRun:
             self.blocked = recover_intents(env.state, sink, job=env.job, step=step.name,
                                            entity=step.entity_name, run_id=self.run_id,
                                            policy=step.on_duplicate)
+            if not env.dry_run:  # plan records the records' writes only, not their levels
+                self.entity = entity_writer(step, sink, job=env.job, state=env.state,
+                                            run_id=self.run_id, retrier=self.retrier)
+            if self.entity is not None:
+                self.entity.recover()
             lookups = load_lookups(step, job=env.job, context=env.context, sleep=env.sleep)
             pushed, residual = split_filter(source, step.filter)
             compiled = compile_step(step, lookups=lookups, keymap=self.keymap,
