@@ -2,7 +2,8 @@
 
 The tests share one Medusa (session) and one ERP/state (this module) and run in file order, as
 a retailer would: delivery modes and stores, the catalogue and stock, prices, an order placed in
-the store going down, its shipment going up, its final status, then a lost state store. Each
+the store going down, its shipment going up, its final status, then a lost state store followed
+by ordinary runs, SIGKILLs while products are created, and a product Medusa refuses. Each
 checks Medusa's side over its admin API and the ERP's with SQL, and that a rerun writes nothing
 and leaves Medusa's object counts as they were.
 """
