@@ -183,6 +183,10 @@ def build_auth(
     if kind == "bearer":
         return StaticHeader("Authorization", f"Bearer {options['token']}")
     if kind == "basic":
+        if not options["password"]:
+            # A key sent as the user name with no password (Medusa's and Stripe's secret keys):
+            # the name is the credential. A plain user name stays readable in logs.
+            register_secret(options["username"])
         raw = f"{options['username']}:{options['password']}".encode()
         encoded = base64.b64encode(raw).decode()
         register_secret(encoded)

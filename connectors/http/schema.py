@@ -43,7 +43,10 @@ _AUTH: dict[str, Any] = {
             "required": ["type", "username", "password"],
             "properties": {
                 "type": {"const": "basic", "description": "HTTP Basic."},
-                "username": {**_STR, "description": "User name.", "examples": ["sync"]},
+                "username": {**_STR, "description": "User name. With an empty password it is "
+                             "the credential (an API key sent as the user name, e.g. Medusa's "
+                             "secret key) and is masked like one.",
+                             "examples": ["sync", "${MEDUSA_API_KEY}"]},
                 "password": _secret("Password.", "${STORE_PASSWORD}"),
             },
         },

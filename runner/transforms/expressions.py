@@ -75,6 +75,24 @@ def _round(value: Any, ndigits: int | None = None) -> Any:
     return round(value) if ndigits is None else round(value, ndigits)
 
 
+def _enumerate(values: Any, start: int = 0) -> list[tuple[int, Any]]:
+    # A list, not the lazy iterator: simpleeval's guards see the size, results are values.
+    return list(enumerate(values, start))
+
+
+def _sorted(values: Any, reverse: bool = False) -> list[Any]:
+    return sorted(values, reverse=reverse)
+
+
+def _unique(values: Any) -> list[Any]:
+    """The values in first-seen order without repeats (dicts and lists compare by value)."""
+    out: list[Any] = []
+    for value in values:
+        if value not in out:
+            out.append(value)
+    return out
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "abs": abs,
     "round": _round,
@@ -92,6 +110,9 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "strip": _strip,
     "concat": _concat,
     "coalesce": _coalesce,
+    "enumerate": _enumerate,
+    "sorted": _sorted,
+    "unique": _unique,
 }
 
 

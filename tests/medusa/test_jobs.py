@@ -2,7 +2,8 @@
 
 The tests share one Medusa (session) and one ERP/state (this module) and run in file order, as
 a retailer would: delivery modes and stores, the catalogue and stock, prices, an order placed in
-the store going down, its shipment going up, its final status, then a lost state store. Each
+the store going down, its shipment going up, its final status, then a lost state store followed
+by ordinary runs, SIGKILLs while products are created, and a product Medusa refuses. Each
 checks Medusa's side over its admin API and the ERP's with SQL, and that a rerun writes nothing
 and leaves Medusa's object counts as they were.
 """
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 
 from runner.demo.erp import record_shipment, set_sell_online
+from runner.engine import run_job
 from runner.state import open_state
 
 from .store import MedusaStore, place_order
@@ -113,6 +115,11 @@ def test_medusa_finds_each_synced_object_by_its_natural_key(world: MedusaWorld) 
     assert ids("/admin/products", "products", external_id=item) == [product_id]
     assert ids("/admin/products", "products", handle=item.lower()) == [product_id]
     assert ids("/admin/products", "products", external_id="NO-SUCH-ITEM") == []
+    # The products step's match asks for 50 external ids at once, the parameter repeated.
+    others = sorted(world.products())[:3]
+    reply = world.http.get("/admin/products", params=[
+        *[("external_id", i) for i in [*others, "NO-SUCH-ITEM"]], ("fields", "id,external_id")])
+    assert sorted(p["external_id"] for p in reply.raise_for_status().json()["products"]) == others
     (variant,) = ids("/admin/product-variants", "variants", sku=sku)
     assert variant in {v["id"] for v in world.products()[item]["variants"]}
     assert len(ids("/admin/inventory-items", "inventory_items", sku=sku)) == 1
@@ -141,7 +148,8 @@ def test_a_store_order_arrives_in_the_erp_as_a_sales_order_with_its_lines(
 ) -> None:
     result = world.run("online-orders")
 
-    assert step(result, "download-orders").created == 1
+    # The ERP table is written by upsert (by store and order id), so the order counts as one.
+    assert step(result, "download-orders").written == 1
     rows = world.erp("SELECT sales_order_id, store_id, store_order_number, customer_email,"
                      " delivery_city, delivery_country, currency, total, status"
                      " FROM sales_orders WHERE store_order_id = ?", placed["id"])
@@ -199,47 +207,101 @@ def test_an_invoiced_sales_order_completes_the_medusa_order(
     assert_rerun_writes_nothing(world, "online-orders")
 
 
-def test_after_a_lost_state_store_the_complete_sync_adopts_what_exists(
+def quarantined(world: MedusaWorld) -> dict[str, list[str]]:
+    """What the state store holds in quarantine, per job/step: the reasons."""
+    out: dict[str, list[str]] = {}
+    for entry in world.state.quarantine_list():
+        out.setdefault(f"{entry.job}/{entry.step}", []).append(entry.reason)
+    return out
+
+
+def test_after_a_lost_state_store_ordinary_runs_adopt_what_exists(
     world: MedusaWorld, placed: dict[str, Any]
 ) -> None:
     before = world.counts()
+    assert before == {"products": 21, "variants": 24, "inventory_items": 24,
+                      "location_levels": 24, "shipping_options": 5, "orders": 1,
+                      "fulfillments": 1}
     catalogue = {item: {v["sku"]: v["id"] for v in p["variants"]}
                  for item, p in world.products().items()}
+    options = {o["type"]["code"]: o["id"] for o in world.all(
+        "/admin/shipping-options", "shipping_options", fields="id,type.code")}
+    (fulfilment_id,) = [f["id"] for f in world.order(placed["id"], "id,fulfillments.id")
+                        ["fulfillments"]]
     world.lose_state()
 
-    # An incremental run first (the mistake to expect): Medusa refuses every product it holds
-    # ("already exists"), so they wait in quarantine and nothing is created twice.
-    incremental = step(world.run("inventory"), "products")
-    assert (incremental.created, incremental.quarantined) == (0, 21)
-    assert world.counts() == before
+    # Ordinary runs, as the schedule starts them (no complete sync first): every create is
+    # matched against Medusa before it is sent (`match: when: always`), so what exists is
+    # adopted and updated. Before `match`, the shipping options were created again (5 -> 10),
+    # the products waited in quarantine and the fulfilment was never linked again.
+    delivery = step(world.run("delivery-and-stores"), "delivery-modes")
+    assert (delivery.created, delivery.updated, delivery.quarantined) == (0, 5, 0)
+    products = step(world.run("inventory"), "products")
+    assert (products.created, products.updated, products.quarantined) == (0, 21, 0)
+    orders = world.run("online-orders")
+    fulfilments = step(orders, "upload-fulfilments")
+    assert (fulfilments.created, fulfilments.updated, fulfilments.quarantined) == (0, 1, 0)
+    assert step(orders, "upload-shipments").quarantined == 0
 
-    result = world.run("complete-sync")
-
-    # Nothing created twice: products and shipping options are found by their list requests
-    # (external_id, type.code) and updated; the order's sales order is rewritten in place.
     assert world.counts() == before
     assert {item: {v["sku"]: v["id"] for v in p["variants"]}
             for item, p in world.products().items()} == catalogue
+    assert {o["type"]["code"]: o["id"] for o in world.all(
+        "/admin/shipping-options", "shipping_options", fields="id,type.code")} == options
+    assert world.state.keymap_get("online-orders", "fulfilments", [(str(s),) for (s,) in
+                                  world.erp("SELECT shipment_id FROM shipments")]) == {
+        (str(s),): fulfilment_id for (s,) in world.erp("SELECT shipment_id FROM shipments")}
+    assert quarantined(world) == {}
+    assert world.erp("SELECT COUNT(*) FROM sales_orders")[0][0] == 1
+    assert world.erp("SELECT COUNT(*) FROM sales_order_lines")[0][0] == 2
+
+    # The complete sync afterwards (its `list` requests relearn every key map) changes nothing
+    # in Medusa's counts and leaves nothing in quarantine.
+    result = world.run("complete-sync")
+
+    assert world.counts() == before
     assert (step(result, "products").created, step(result, "products").updated) == (0, 21)
     assert (step(result, "delivery-modes").created,
             step(result, "delivery-modes").updated) == (0, 5)
-    assert world.erp("SELECT COUNT(*) FROM sales_orders")[0][0] == 1
-    assert world.erp("SELECT COUNT(*) FROM sales_order_lines")[0][0] == 2
-    # The shipment's fulfilment cannot be found again (Medusa lists no fulfilments by the ERP's
-    # shipment id): Medusa refuses a second one and the record waits in quarantine for a person
-    # (or a later `match`), and so does its shipment, which needs the fulfilment's id.
-    assert (step(result, "upload-fulfilments").quarantined,
-            step(result, "upload-shipments").quarantined) == (1, 1)
+    assert step(result, "upload-fulfilments").created == 0
+    assert quarantined(world) == {}
     assert world.stock() == expected_stock(world)
+    print(f"\nmedusa after a lost state store: Medusa {world.counts()}; ERP "
+          f"{len(expected_catalogue(world))} products sold online, "
+          f"{len(world.erp('SELECT code FROM delivery_modes'))} delivery modes, "
+          f"{world.erp('SELECT COUNT(*) FROM shipments')[0][0]} shipment, "
+          f"{world.erp('SELECT COUNT(*) FROM sales_orders')[0][0]} sales order")
 
 
+KILL_AT = (5, 20, 35)  # new products Medusa holds when each successive run is killed
 
-def test_a_sigkill_while_creating_products_leaves_no_duplicate_and_nothing_missing(
+
+def _run_and_kill(world: MedusaWorld, cli: list[str], env: dict[str, str], at: int) -> None:
+    """Run the CLI until Medusa holds ``at`` products, then SIGKILL it."""
+    process = subprocess.Popen(cli, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while world.counts()["products"] < at:
+            assert process.poll() is None, f"the run ended before Medusa held {at} products"
+            assert time.monotonic() < deadline, f"Medusa did not reach {at} products in 300 s"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+    time.sleep(2)  # a create in flight when the client died still completes in Medusa
+
+
+def test_sigkills_while_creating_products_leave_no_duplicate_and_nothing_missing(
     world: MedusaWorld,
 ) -> None:
     # AX's case for the complete sync: more products selected to sell online. The inventory
-    # job runs as the CLI does, and is killed once Medusa holds some of the new products but
-    # before the run committed them to the state store (one batch of 59 commits at its end).
+    # job runs as the CLI does and is killed several times, each time once Medusa holds more of
+    # the new products but before the run committed them (one batch of 59 commits at its end),
+    # so each next run starts with write-ahead intents for creates Medusa may hold. It matches
+    # them by external_id before sending anything again: this does not rely on Medusa refusing
+    # a taken handle (a refusal would quarantine the record; the test requires none).
     new = [i for (i,) in world.erp("SELECT item_id FROM products WHERE sell_online = 0")]
     assert len(new) == 59
     set_sell_online(world.erp_path, new, True)
@@ -249,33 +311,68 @@ def test_a_sigkill_while_creating_products_leaves_no_duplicate_and_nothing_missi
            **world.store.env()}
     cli = [sys.executable, "-m", "runner", "run", "inventory", "--pipelines", str(PIPELINES),
            "--state", str(world.state_path)]
-    process = subprocess.Popen(cli, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 300
-        while world.counts()["products"] < before + 5:
-            assert process.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() < deadline, "Medusa got no new product in 300 s"
-            time.sleep(0.1)
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.kill()
-        process.wait()
-    time.sleep(2)  # a create in flight when the client died still completes in Medusa
-    made_before_kill = world.counts()["products"] - before
-    assert 5 <= made_before_kill < 59
+    held = []
+    for at in KILL_AT:
+        _run_and_kill(world, cli, env, before + at)
+        held.append(world.counts()["products"] - before)
+    made_before_kill = held[-1]
+    assert KILL_AT[-1] <= made_before_kill < 59
     world.state = open_state(f"sqlite:///{world.state_path}")
+    # The last killed run had adopted what the earlier ones made and sent intents for the rest.
+    assert 0 < len(world.state.intents_pending("inventory", "products")) <= 59 - KILL_AT[-2]
 
     again = step(world.run("inventory"), "products")
 
-    # Nothing created twice (Medusa refuses a handle it holds) and nothing missing: what the
-    # killed run made waits in quarantine, the rest is created now.
-    products = world.products()
-    assert set(products) == set(expected_catalogue(world))
-    assert world.counts()["products"] == before + 59
-    assert again.created == 59 - made_before_kill
-    assert again.quarantined == made_before_kill
-    # The complete sync adopts what the killed run made: afterwards every product is known.
+    listed = world.all("/admin/products", "products", fields="id,external_id")
+    assert len(listed) == len({p["external_id"] for p in listed}) == before + 59
+    assert set(world.products()) == set(expected_catalogue(world))
+    assert (again.created, again.updated, again.quarantined) == (
+        59 - made_before_kill, made_before_kill, 0)
+    assert world.state.intents_pending("inventory", "products") == {}
+    assert quarantined(world) == {}
+    print(f"\nmedusa sigkill: {len(KILL_AT)} kills survived, new products held after each: "
+          f"{held} of 59; the next run adopted {again.updated}, created {again.created}; "
+          f"Medusa {len(listed)} products, {len(listed)} distinct external ids")
+    assert set(written(world.run("inventory")).values()) == {0}
     world.run("complete-sync")
     assert world.counts()["products"] == before + 59
-    assert set(written(world.run("inventory")).values()) == {0}
+
+
+def test_a_product_medusa_refused_leaves_quarantine_once_it_is_adopted(
+    world: MedusaWorld,
+) -> None:
+    # A product Medusa refuses: its handle is taken by a product made by hand, which the match
+    # (by external_id) cannot find. It waits in quarantine; once a person gives the hand-made
+    # product the ERP's external id, the next ordinary run adopts it, and the write releases
+    # the quarantine entry (nothing left for `quarantine retry`).
+    item = "HANDMADE-1"
+    columns = [row[1] for row in world.erp("PRAGMA table_info(products)")]
+    values = ", ".join("?" if c == "item_id" else c for c in columns)
+    world.erp(f"INSERT INTO products ({', '.join(columns)}) SELECT {values} FROM products"
+              " WHERE sell_online = 1 AND item_id NOT IN (SELECT item_id FROM variants)"
+              " ORDER BY item_id LIMIT 1", item)
+    world.erp("UPDATE products SET name = 'Hand-made' WHERE item_id = ?", item)  # stamps it
+    made = world.http.post("/admin/products", params={"fields": "id"}, json={
+        "title": "Made by hand", "handle": item.lower(), "status": "draft",
+        "options": [{"title": "Default option", "values": ["Default"]}],
+        "variants": [{"title": "Default", "options": {"Default option": "Default"},
+                      "prices": [{"currency_code": "usd", "amount": 1}]}],
+    }).raise_for_status().json()["product"]["id"]
+    before = world.counts()
+
+    refused = run_job(world.project.job("inventory"), project=world.project, state=world.state)
+
+    assert refused.status == "partial"
+    assert (step(refused, "products").created, step(refused, "products").quarantined) == (0, 1)
+    (entry,) = world.state.quarantine_list("inventory")
+    assert entry.key == (item,) and "already exists" in entry.reason
+    assert world.counts() == before
+    world.http.post(f"/admin/products/{made}", json={"external_id": item}).raise_for_status()
+
+    adopted = step(world.run("inventory"), "products")
+
+    assert (adopted.created, adopted.updated, adopted.quarantined) == (0, 1, 0)
+    assert world.state.quarantine_list("inventory") == []
+    assert world.products()[item]["id"] == made
+    assert world.products()[item]["title"] == "Hand-made"
+    assert world.counts() == before

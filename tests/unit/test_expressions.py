@@ -44,6 +44,21 @@ def test_evaluates(text: str, row: dict[str, object], expected: object) -> None:
     assert compile_expression(text).evaluate(row) == expected
 
 
+def test_list_functions_number_sort_and_deduplicate() -> None:
+    lines = compile_expression("[{'n': n, 'sku': i['sku']} for n, i in enumerate(items, 1)]")
+    assert lines.evaluate({"items": [{"sku": "B"}, {"sku": "A"}]}) == [
+        {"n": 1, "sku": "B"}, {"n": 2, "sku": "A"}]
+    assert compile_expression("enumerate(xs)").evaluate({"xs": "ab"}) == [(0, "a"), (1, "b")]
+    assert compile_expression("sorted(xs)").evaluate({"xs": [3, 1, 2]}) == [1, 2, 3]
+    assert compile_expression("sorted(xs, True)").evaluate({"xs": [3, 1, 2]}) == [3, 2, 1]
+    sizes = compile_expression("unique([v['size'] for v in variants])")
+    assert sizes.evaluate({"variants": [{"size": "M"}, {"size": "S"}, {"size": "M"}]}) == [
+        "M", "S"]
+    assert compile_expression("unique(xs)").evaluate({"xs": [{"a": 1}, {"a": 1}]}) == [{"a": 1}]
+    with pytest.raises(RecordError, match="expression"):
+        compile_expression("sorted(xs)").evaluate({"xs": [1, "a"]})
+
+
 def test_names_are_the_record_fields_read() -> None:
     expr = compile_expression("round(price * qty, 2) if active else coalesce(a, 'x')")
     assert expr.names == {"price", "qty", "active", "a"}

@@ -64,6 +64,28 @@ def test_credentials_are_marked_secret() -> None:
             "auth.login.body"} <= names
 
 
+@pytest.mark.parametrize(("password", "masked"), [("", True), ("pw-unit-basic-9", False)])
+def test_a_basic_user_name_without_password_is_masked_as_the_key_it_is(
+    password: str, masked: bool
+) -> None:
+    from runner.errors import redact
+
+    # Unique per case: the secrets registry is process-wide.
+    username = f"sk_unit_basic_{'key' if masked else 'user'}_5081"
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["Authorization"])
+        return httpx.Response(200, json={"data": []})
+
+    source = HttpConnector().open_source(
+        {"base_url": "http://x", "request": {"path": "/a"},
+         "auth": {"type": "basic", "username": username, "password": password}}, ctx(handler))
+    assert list(source.read(ReadRequest())) == []
+    assert seen and seen[0].startswith("Basic ")
+    assert (redact(f"401 for {username}") == "401 for ***") is masked
+
+
 def test_invalid_options_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="pagination"):
         HttpConnector().open_source({"base_url": "http://x", "request": {"path": "/a"},
