@@ -318,7 +318,7 @@ class HttpSink:
             children = {c.level: c.ids(spec.name, body) for c in self._captures} or None
             return WriteOutcome(ok=True, dest_id=found or op.dest_id, children=children)
         if reply.decision is Decision.IGNORE:
-            return WriteOutcome(ok=True, dest_id=op.dest_id)
+            return WriteOutcome(ok=True, dest_id=op.dest_id, ignored=True)
         if reply.decision is Decision.QUARANTINE:
             return WriteOutcome(
                 ok=False, dest_id=op.dest_id,
@@ -407,7 +407,7 @@ class HttpSink:
         batch = spec.batch
         assert batch is not None
         if reply.decision is Decision.IGNORE:
-            return [WriteOutcome(ok=True, dest_id=op.dest_id) for op in ops]
+            return [WriteOutcome(ok=True, dest_id=op.dest_id, ignored=True) for op in ops]
         if reply.decision is Decision.QUARANTINE:
             return [WriteOutcome(ok=False, dest_id=op.dest_id, error=reply.describe())
                     for op in ops]

@@ -54,6 +54,7 @@ class MemoryDestination:
     retry_after: float | None = None
     fail_fatal: bool = False
     reject: Callable[[WriteOp], str | None] | None = None  # a reason refuses the op
+    ignore: Callable[[WriteOp], bool] | None = None  # acknowledged by a rule that ignores
     listable: bool = False
     crash_after_write: int = 0  # the Nth write call applies its ops, then "the process dies"
     next_id: int = 1
@@ -77,6 +78,9 @@ class MemoryDestination:
             reason = self.reject(op) if self.reject else None
             if reason:
                 outcomes.append(WriteOutcome(ok=False, error=reason))
+                continue
+            if self.ignore is not None and self.ignore(op):
+                outcomes.append(WriteOutcome(ok=True, ignored=True))
                 continue
             key = tuple(op.key)
             if op.action == "delete":

@@ -363,3 +363,13 @@ def test_job_level_run_record_holds_the_totals(world: World, state: StateStore) 
         "memory", {"name": "other"}))), state)
     job_run = next(r for r in state.runs("inventory") if r.step == "")
     assert (job_run.counts.read, job_run.counts.written) == (6, 6)
+
+
+def test_answers_a_response_rule_ignores_are_counted_as_ignored(
+    world: World, state: StateStore
+) -> None:
+    world.rows["erp"] = [row(i) for i in range(4)]
+    world.sink("store").ignore = lambda op: op.key == ("A2",)
+    step = run(make_job(make_step()), state).steps[0]
+    assert (step.written, step.created, step.ignored) == (3, 3, 1)
+    assert "ignored 1" in step.summary()
