@@ -43,8 +43,8 @@ from runner.spec import (
 
 __all__ = ["ResolvedBlock", "build_job", "parse_duration", "resolve_block", "suggest"]
 
-_DURATION_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(s|m|h|d)$")
-_UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PRODUCERS = ("field", "const", "expr", "coalesce", "lookup", "keymap")
 _COMBINATORS = ("all", "any", "not", "expr")
 
