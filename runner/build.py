@@ -245,6 +245,13 @@ class _JobBuilder:
                 self.error(join_path(path, key), f"{key!r} only applies with lookup or keymap")
                 return None
         type_ = node.get("type")
+        currency = node.get("currency")
+        if (currency is not None) != (type_ in ("minor_units", "major_units")):
+            self.error(join_path(path, "currency") if currency is not None else path,
+                       "currency goes with type: minor_units or major_units, and they need it "
+                       "(`currency: USD` or `currency: {field: currency}`)")
+            return None
+        expect = node.get("expect")
         if "scale" in node and type_ != "decimal":
             self.error(join_path(path, "scale"), "scale only applies with type: decimal")
             return None
@@ -294,6 +301,10 @@ class _JobBuilder:
             required=bool(node.get("required", False)),
             max_length=node.get("max_length"),
             each=each,
+            currency=currency if isinstance(currency, str) else None,
+            currency_field=currency.get("field") if isinstance(currency, dict) else None,
+            expect=None if "expect" not in node else tuple(_freeze(
+                expect if isinstance(expect, list) else [expect])),
         )
 
     # --- steps -----------------------------------------------------------------------------

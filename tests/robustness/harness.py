@@ -190,8 +190,9 @@ class World:
         folder.mkdir(exist_ok=True)
         for path in PIPELINES.glob("*.yaml"):
             text = path.read_text()
-            text = text.replace("retry: {attempts: 8, backoff: 0.5, max_backoff: 30}",
-                                "retry: {attempts: 3, backoff: 0.05, max_backoff: 0.2}")
+            # The shared retry is project.yaml's defaults.errors.retry (pipeline language v2).
+            text = text.replace("retry: {attempts: 8, backoff: 0.5s, max_backoff: 30s}",
+                                "retry: {attempts: 3, backoff: 0.05s, max_backoff: 0.2s}")
             (folder / path.name).write_text(text)
         self.extra_env["COMMERCE_SYNC_PIPELINES"] = str(folder)
 
