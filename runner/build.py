@@ -397,6 +397,7 @@ class _JobBuilder:
             batch_size=node.get("batch_size", 500),
             errors=policy,
             location=self.location(path),
+            keep=self.filter(node["keep"], join_path(path, "keep")) if "keep" in node else None,
         )
 
     # --- the job ---------------------------------------------------------------------------

@@ -239,6 +239,7 @@ class _Rewriter:
                 self.rename(step, path, old, new)
         self.step_defaults(step, path)
         self.filters(step.get("filter"), join_path(path, "filter"))
+        self.filters(step.get("keep"), join_path(path, "keep"))
         for name, lookup in (step.get("lookups") or {}).items():
             if isinstance(lookup, dict):
                 lpath = join_path(join_path(path, "lookups"), name)

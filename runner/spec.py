@@ -257,6 +257,8 @@ class Step:
     on_duplicate: OnDuplicate = "report"
     errors: ErrorPolicy = field(default_factory=ErrorPolicy)
     location: Location | None = None
+    # A filter on the mapped record (what lookups and the key map found); failing ones drop.
+    keep: Filter | None = None
 
     @property
     def entity_name(self) -> str:

@@ -448,6 +448,9 @@ def _semantic_problems(doc: Document, job: Job, blocks: _Blocks, registry: Regis
                                available)
                 _check_take(doc, fm, join_path(mpath, fm.target), step, blocks, spath)
             targets = {fm.target for fm in step.mappings}
+            if "keep" in raw:
+                _check_filter(doc, raw["keep"], join_path(spath, "keep"), sorted(targets),
+                              "the mapped record")
             if not step.transforms:
                 for name in step.key:
                     if name not in targets:

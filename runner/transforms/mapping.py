@@ -148,7 +148,8 @@ def mapping_reads(mappings: tuple[FieldMap, ...]) -> frozenset[str]:
         elif not (fm.has_const or fm.expr or fm.coalesce or fm.lookup or fm.keymap):
             out.add(root_field(fm.target))
         if fm.expr:
-            out.update(root_field(n) for n in compile_expression(fm.expr, where=fm.target).names)
+            out.update(root_field(n) for n in compile_expression(
+                fm.expr, where=fm.target, functions=step_functions(None, None)).names)
         out.update(root_field(f) for f in fm.coalesce)
         if fm.lookup is not None:
             out.add(root_field(fm.lookup.on))
@@ -264,7 +265,8 @@ def _producer(fm: FieldMap, *, lookups: Lookups | None, keymap: KeymapResolver |
         const = fm.const
         return lambda row: const
     if fm.expr is not None:
-        return compile_expression(fm.expr, where=target).evaluate
+        return compile_expression(fm.expr, where=target,
+                                  functions=step_functions(lookups, keymap)).evaluate
     if fm.coalesce:
         getters = tuple(getter(f) for f in fm.coalesce)
 
@@ -282,6 +284,36 @@ def _producer(fm: FieldMap, *, lookups: Lookups | None, keymap: KeymapResolver |
         return _keymap(target, fm.keymap, keymap)
     # `each` with no producer reads the list of the same name; so does a bare `target:`.
     return getter(target)
+
+
+def step_functions(lookups: Lookups | None,
+                   keymap: KeymapResolver | None) -> dict[str, Callable[..., Any]]:
+    """What expressions (in ``map`` and filters) can ask of the step: ``lookup(name, key)``
+    (the row, or None), ``lookup(name, key, field)`` (one of its fields) and
+    ``keymap(entity, key)`` / ``keymap(entity, key, job)`` (the destination id, or None)."""
+
+    by_text: dict[str, dict[str, Mapping[str, Any]]] = {}
+
+    def lookup(name: str, key: Any, take: str | None = None) -> Any:
+        if lookups is None or name not in lookups:
+            known = ", ".join(sorted(lookups or ())) or "none"
+            raise ValueError(f"no lookup {name!r} in this step (lookups: {known})")
+        table = lookups[name]
+        hit = table.get(key) if isinstance(key, str | int) else None
+        if hit is None and key is not None:  # 42 finds the row keyed "42", as `on:` does
+            if name not in by_text:
+                by_text[name] = {str(k): v for k, v in table.items()}
+            hit = by_text[name].get(str(key))
+        if hit is None:
+            return None
+        return dict(hit) if take is None else hit.get(take)
+
+    def keymap_id(entity: str, key: Any, job: str | None = None) -> Any:
+        if keymap is None or key is None:
+            return None
+        return keymap(job, entity, (str(key),))
+
+    return {"lookup": lookup, "keymap": keymap_id}
 
 
 def _money(fm: FieldMap, produce: FieldFn) -> FieldFn:
