@@ -16,6 +16,7 @@ import pytest
 
 from runner.cli.main import main
 from runner.project import load_project
+from tests.unit.test_validate_fakes import register_fakes, unregister_fakes
 
 ROOT = Path(__file__).resolve().parents[2]
 V1 = ROOT / "tests" / "fixtures" / "v1" / "pipelines"
@@ -122,3 +123,29 @@ def test_not_null_and_lookup_default_keep_their_meaning(tmp_path: Path) -> None:
     assert "missing: fail" in text and "write: insert" in text
     after = load_project([tmp_path], env={})
     assert _shape(after.job("a")) == _shape(before.job("a"))
+
+
+# Every other v1 pipeline the tests keep (one folder = one project).
+FIXTURE_SETS = [ROOT / "tests" / "fixtures" / "valid", ROOT / "tests" / "fixtures" / "engine",
+                ROOT / "tests" / "benchmarks" / "pipelines"]
+
+
+@pytest.mark.parametrize("folder", FIXTURE_SETS, ids=[s.parent.name + "/" + s.name
+                                                      for s in FIXTURE_SETS])
+def test_every_v1_fixture_migrates_to_the_same_jobs(tmp_path: Path, folder: Path) -> None:
+    register_fakes()  # the fixtures use the in-memory test connector
+    try:
+        _same_jobs_after_migration(tmp_path, folder)
+    finally:
+        unregister_fakes()
+
+
+def _same_jobs_after_migration(tmp_path: Path, folder: Path) -> None:
+    before = load_project([folder], env=ENV)
+    assert before.errors == [] and before.jobs
+    target = _migrated(tmp_path, folder)
+    after = load_project([target], env=ENV)
+    assert [str(p) for p in after.errors] == []
+    assert {name: _shape(job) for name, job in after.jobs.items()} == {
+        name: _shape(job) for name, job in before.jobs.items()}
+    assert main(["migrate", "--check", str(target)]) == 0
