@@ -43,8 +43,8 @@ from runner.spec import (
 
 __all__ = ["ResolvedBlock", "build_job", "parse_duration", "resolve_block", "suggest"]
 
-_DURATION_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(s|m|h|d)$")
-_UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PRODUCERS = ("field", "const", "expr", "coalesce", "lookup", "keymap")
 _COMBINATORS = ("all", "any", "not", "expr")
 
@@ -245,6 +245,13 @@ class _JobBuilder:
                 self.error(join_path(path, key), f"{key!r} only applies with lookup or keymap")
                 return None
         type_ = node.get("type")
+        currency = node.get("currency")
+        if (currency is not None) != (type_ in ("minor_units", "major_units")):
+            self.error(join_path(path, "currency") if currency is not None else path,
+                       "currency goes with type: minor_units or major_units, and they need it "
+                       "(`currency: USD` or `currency: {field: currency}`)")
+            return None
+        expect = node.get("expect")
         if "scale" in node and type_ != "decimal":
             self.error(join_path(path, "scale"), "scale only applies with type: decimal")
             return None
@@ -294,6 +301,10 @@ class _JobBuilder:
             required=bool(node.get("required", False)),
             max_length=node.get("max_length"),
             each=each,
+            currency=currency if isinstance(currency, str) else None,
+            currency_field=currency.get("field") if isinstance(currency, dict) else None,
+            expect=None if "expect" not in node else tuple(_freeze(
+                expect if isinstance(expect, list) else [expect])),
         )
 
     # --- steps -----------------------------------------------------------------------------
@@ -386,6 +397,7 @@ class _JobBuilder:
             batch_size=node.get("batch_size", 500),
             errors=policy,
             location=self.location(path),
+            keep=self.filter(node["keep"], join_path(path, "keep")) if "keep" in node else None,
         )
 
     # --- the job ---------------------------------------------------------------------------

@@ -95,24 +95,31 @@ class Document:
     key_marks: dict[str, tuple[int, int]] = field(default_factory=dict)
     problems: list[ConfigProblem] = field(default_factory=list)
     base_dir: str = "."
+    # Nodes written in another file (a version 2 pipeline's shared connections and defaults
+    # come from project.yaml): JSON path here -> that file, so a problem points at ITS line.
+    mark_files: dict[str, str] = field(default_factory=dict)
 
-    def locate(self, path: str, *, key: bool = False) -> tuple[int, int]:
-        """Line and column of ``path``, or of its nearest written ancestor."""
+    def _find(self, path: str, key: bool) -> tuple[str, tuple[int, int]]:
         current = path
         while True:
             if key and current in self.key_marks:
-                return self.key_marks[current]
+                return current, self.key_marks[current]
             if current in self.marks:
-                return self.marks[current]
+                return current, self.marks[current]
             if not current:
-                return (1, 1) if self.data is not None else (0, 0)
+                return current, (1, 1) if self.data is not None else (0, 0)
             current = parent_path(current)
+
+    def locate(self, path: str, *, key: bool = False) -> tuple[int, int]:
+        """Line and column of ``path``, or of its nearest written ancestor."""
+        return self._find(path, key)[1]
 
     def problem(
         self, path: str, message: str, *, key: bool = False, severity: str = "error"
     ) -> ConfigProblem:
-        line, col = self.locate(path, key=key)
-        return ConfigProblem(self.file, line, col, path, message, severity)
+        found, (line, col) = self._find(path, key)
+        file = self.mark_files.get(found, self.file)
+        return ConfigProblem(file, line, col, path, message, severity)
 
     def add(self, path: str, message: str, *, key: bool = False, severity: str = "error") -> None:
         self.problems.append(self.problem(path, message, key=key, severity=severity))

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from runner.config import Document, load_file
 from runner.errors import ConfigError, ConfigProblem, redact
+from runner.lang_v2 import PROJECT_FILE, ProjectDefaults, read_project, to_v1
 from runner.spec import Job
 from runner.validate import Registry, check_document, check_project
 
@@ -64,7 +65,7 @@ def pipeline_files(
         if path.is_dir():
             found = sorted(
                 p for p in path.iterdir()
-                if p.suffix in (".yaml", ".yml") and p.is_file()
+                if p.suffix in (".yaml", ".yml") and p.is_file() and p.name != PROJECT_FILE
             )
             if not found:
                 problems.append(
@@ -93,6 +94,32 @@ def _neighbours(paths: Sequence[str | Path], named: set[Path]) -> list[Path]:
     return [f for f in found if f.resolve() not in named]
 
 
+class _ProjectFiles:
+    """The ``project.yaml`` of each folder, read once; its own problems are reported once."""
+
+    def __init__(self, env: Mapping[str, str], strict_env: bool) -> None:
+        self.env = env
+        self.strict_env = strict_env
+        self.read: dict[Path, ProjectDefaults | None] = {}
+
+    def get(self, folder: Path) -> ProjectDefaults | None:
+        key = folder.resolve()
+        if key not in self.read:
+            path = folder / PROJECT_FILE
+            project = None
+            if path.is_file():
+                doc = load_file(path, env=self.env, strict_env=self.strict_env)
+                project = read_project(doc) if isinstance(doc.data, dict) else (
+                    ProjectDefaults(doc))
+            self.read[key] = project
+        return self.read[key]
+
+    def problems(self, files: Sequence[Path]) -> list[ConfigProblem]:
+        folders = {f.parent.resolve() for f in files}
+        return [p for folder, project in self.read.items()
+                if project is not None and folder in folders for p in project.doc.problems]
+
+
 def load_project(
     paths: Sequence[str | Path],
     *,
@@ -115,16 +142,26 @@ def load_project(
     registry = Registry.current()
     named = {f.resolve() for f in files}
     context = _neighbours(paths, named) if neighbours else []
+    shared = _ProjectFiles(environ, strict_env)
+    backs: dict[str, Callable[[ConfigProblem], ConfigProblem]] = {}
     for file in [*files, *context]:
         doc = load_file(file, env=environ, strict_env=strict_env)
+        if isinstance(doc.data, dict) and doc.data.get("version") == 2:
+            doc, backs[doc.file] = to_v1(doc, shared.get(Path(file).parent))
         job = check_document(doc, registry)
         docs.append(doc)
         if job is not None:
             built[doc.file] = job
     check_project(docs, built)
     jobs: dict[str, Job] = {}
+    problems.extend(shared.problems(files))
     for doc in docs[: len(files)]:  # the neighbours only gave context: not reported, not run
-        problems.extend(doc.problems)
+        back = backs.get(doc.file)
+        if isinstance(doc.data, dict) and doc.data.get("version") == 1 and not doc.problems:
+            doc.add("version", f"version 1 still loads, but is retired: `commerce-sync migrate "
+                               f"{doc.file}` rewrites it in version 2", key=True,
+                    severity="warning")
+        problems.extend(map(back, doc.problems) if back else doc.problems)
         job = built.get(doc.file)
         if job is not None and not doc.has_errors:
             jobs[job.name] = job

@@ -167,6 +167,11 @@ class FieldMap:
     required: bool = False
     max_length: int | None = None
     each: tuple[FieldMap, ...] | None = None  # sub-mapping applied to every item of a list
+    # type minor_units|major_units: the currency (a fixed ISO code, or the row's field).
+    currency: str | None = None
+    currency_field: str | None = None
+    # The only values allowed (e.g. the destination's currency); others are quarantined.
+    expect: tuple[Any, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -252,6 +257,8 @@ class Step:
     on_duplicate: OnDuplicate = "report"
     errors: ErrorPolicy = field(default_factory=ErrorPolicy)
     location: Location | None = None
+    # A filter on the mapped record (what lookups and the key map found); failing ones drop.
+    keep: Filter | None = None
 
     @property
     def entity_name(self) -> str:

@@ -405,13 +405,14 @@ def _semantic_problems(doc: Document, job: Job, blocks: _Blocks, registry: Regis
             doc.add(join_path(spath, "name"), f"step name {step.name!r} is already used by "
                                               f"steps[{seen_steps[step.name]}]")
         seen_steps.setdefault(step.name, index)
+        word = "sync" if job.version == 2 else "mode"  # the step's sync mode, in its version
         if step.mode == "incremental" and step.cursor is None:
             doc.add(join_path(spath, "mode"), "an incremental step needs a cursor: add "
                                               "`cursor: {field: modified_at}` or use "
-                                              "mode: changes")
+                                              f"{word}: changes")
         if step.cursor is not None and step.mode != "incremental":
-            doc.add(join_path(spath, "cursor"), f"the cursor is ignored in mode {step.mode!r}; "
-                    "set mode: incremental or remove it", severity="warning")
+            doc.add(join_path(spath, "cursor"), f"the cursor is ignored in {word} "
+                    f"{step.mode!r}; set {word}: incremental or remove it", severity="warning")
         fields = blocks.fields.get(join_path(spath, "source"))
         if step.cursor is not None and fields is not None and step.cursor.field not in fields:
             doc.add(join_path(join_path(spath, "cursor"), "field"),
@@ -448,6 +449,9 @@ def _semantic_problems(doc: Document, job: Job, blocks: _Blocks, registry: Regis
                                available)
                 _check_take(doc, fm, join_path(mpath, fm.target), step, blocks, spath)
             targets = {fm.target for fm in step.mappings}
+            if "keep" in raw:
+                _check_filter(doc, raw["keep"], join_path(spath, "keep"), sorted(targets),
+                              "the mapped record")
             if not step.transforms:
                 for name in step.key:
                     if name not in targets:

@@ -83,11 +83,13 @@ class CompiledStep:
         self._filter: Predicate | None = (
             compile_filter(residual_filter) if residual_filter is not None else None
         )
-        self._map: Callable[[Mapping[str, Any]], dict[str, Any]] | None = (
+        self._map: Callable[[Mapping[str, Any]], dict[str, Any] | None] | None = (
             compile_mappings(step.mappings, lookups=lookups, keymap=keymap)
             if step.mappings is not None
             else None
         )
+        if step.keep is not None:
+            self._map = _keeping(self._map, compile_filter(step.keep))
         self._plugins: tuple[tuple[str, Plugin, Mapping[str, Any]], ...] = tuple(
             (ref.plugin, load_plugin(ref.plugin), ref.options) for ref in step.transforms
         )
@@ -154,6 +156,8 @@ class CompiledStep:
             except RecordError as exc:
                 yield Rejected(record, str(exc), self._source_key(record))
                 continue
+            if out is None:  # dropped by `keep`
+                continue
             key = key_of(out)
             if not any(key):
                 yield Rejected(record, _no_key(step.key), None)
@@ -202,6 +206,8 @@ class CompiledStep:
             except RecordError as exc:
                 yield Rejected(row, str(exc), source_key(row))
                 continue
+            if record is None:  # dropped by `keep`
+                continue
             if single_key is not None:
                 value = record.get(single_key)
                 text = "" if value is None else value if type(value) is str else str(value)
@@ -243,6 +249,8 @@ class CompiledStep:
                     except RecordError as exc:
                         pending.append(Rejected(part, str(exc), source_key(part)))
                         continue
+                    if out is None:  # dropped by `keep`
+                        continue
                     current[0] = part
                     yield out
 
@@ -266,6 +274,19 @@ class CompiledStep:
             yield Transformed(out, key, current[0])
         while pending:
             yield pending.popleft()
+
+
+def _keeping(
+    map_row: Callable[[Mapping[str, Any]], dict[str, Any] | None] | None, keep: Predicate
+) -> Callable[[Mapping[str, Any]], dict[str, Any] | None]:
+    """The mapping, then ``keep`` on its result: None for a record to drop. A ``keep`` that
+    cannot be evaluated raises RecordError, which quarantines the record like a mapping error."""
+
+    def mapped_then_kept(row: Mapping[str, Any]) -> dict[str, Any] | None:
+        out = map_row(row) if map_row is not None else dict(row)
+        return out if out is not None and keep(out) else None
+
+    return mapped_then_kept
 
 
 def _guard_plugin(name: str, outputs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:

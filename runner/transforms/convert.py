@@ -32,7 +32,8 @@ from runner.errors import ConfigError, RecordError
 __all__ = ["TYPES", "Converter", "make_converter", "show"]
 
 Converter = Callable[[Any], Any]
-TYPES = ("string", "int", "float", "decimal", "bool", "date", "datetime")
+TYPES = ("string", "int", "float", "decimal", "bool", "date", "datetime", "minor_units",
+         "major_units")  # the last two are money.py's: they need the row's currency
 
 _TRUE = frozenset({"true", "1", "yes", "y", "t", "on"})
 _FALSE = frozenset({"false", "0", "no", "n", "f", "off"})

@@ -187,14 +187,15 @@ class CompiledExpression:
 
     __slots__ = ("_evaluator", "_names", "_node", "names", "text")
 
-    def __init__(self, text: str, node: ast.AST, names: frozenset[str]) -> None:
+    def __init__(self, text: str, node: ast.AST, names: frozenset[str],
+                 functions: Mapping[str, Callable[..., Any]] | None = None) -> None:
         self.text = text
         self.names = names  # record fields the expression reads
         self._node = node
         self._names = _Names()
         self._evaluator = simpleeval.EvalWithCompoundTypes(
             operators=_OPERATORS,
-            functions=dict(FUNCTIONS),
+            functions={**FUNCTIONS, **(functions or {})},
             names=self._names,
             allowed_attrs=_ALLOWED_ATTRS,
         )
@@ -220,8 +221,12 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def compile_expression(text: str, *, where: str = "") -> CompiledExpression:
-    """Parse ``text`` once and check it statically; ConfigError names the expression."""
+def compile_expression(
+    text: str, *, where: str = "", functions: Mapping[str, Callable[..., Any]] | None = None
+) -> CompiledExpression:
+    """Parse ``text`` once and check it statically; ConfigError names the expression.
+    ``functions`` adds the step's own (``lookup``, ``keymap``) to :data:`FUNCTIONS`."""
+    known = {**FUNCTIONS, **(functions or {})}
     prefix = f"{where}: " if where else ""
     if not isinstance(text, str) or not text.strip():
         raise ConfigError(f"{prefix}an expression must be a non-empty string, not {text!r}")
@@ -249,12 +254,12 @@ def compile_expression(text: str, *, where: str = "") -> CompiledExpression:
             )
         if isinstance(sub, ast.Call):
             if isinstance(sub.func, ast.Name):
-                if sub.func.id not in FUNCTIONS and sub.func.id not in (
+                if sub.func.id not in known and sub.func.id not in (
                     "list", "tuple", "dict", "set"
                 ):
                     raise ConfigError(
                         f"{prefix}expression {text!r}: unknown function {sub.func.id!r}; "
-                        f"available: {', '.join(sorted(FUNCTIONS))}"
+                        f"available: {', '.join(sorted(known))}"
                     )
             elif not isinstance(sub.func, ast.Attribute):
                 raise ConfigError(
@@ -269,8 +274,8 @@ def compile_expression(text: str, *, where: str = "") -> CompiledExpression:
     for sub in ast.walk(tree):
         if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
             called = False
-            if sub.id in FUNCTIONS:
+            if sub.id in known:
                 called = True
             if not called and sub.id not in _CONSTANT_NAMES and sub.id not in bound:
                 names.add(sub.id)
-    return CompiledExpression(text, node, frozenset(names))
+    return CompiledExpression(text, node, frozenset(names), functions)

@@ -22,6 +22,7 @@ Rules beyond the FieldMap docstring:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from operator import itemgetter
 from typing import Any
 
@@ -30,6 +31,7 @@ from runner.spec import FieldMap, KeymapRef, LookupRef
 
 from .convert import make_converter, show
 from .expressions import compile_expression
+from .money import MONEY_TYPES, exponent, to_major, to_minor
 from .paths import getter, root_field
 from .records import KeymapResolver
 
@@ -132,6 +134,8 @@ def _is_plain_copy(fm: FieldMap, *, typed: bool = False) -> bool:
         and not (fm.has_default and fm.default is not None)
         and not fm.required
         and fm.max_length is None
+        and fm.type not in MONEY_TYPES
+        and fm.expect is None
     )
 
 
@@ -144,12 +148,15 @@ def mapping_reads(mappings: tuple[FieldMap, ...]) -> frozenset[str]:
         elif not (fm.has_const or fm.expr or fm.coalesce or fm.lookup or fm.keymap):
             out.add(root_field(fm.target))
         if fm.expr:
-            out.update(root_field(n) for n in compile_expression(fm.expr, where=fm.target).names)
+            out.update(root_field(n) for n in compile_expression(
+                fm.expr, where=fm.target, functions=step_functions(None, None)).names)
         out.update(root_field(f) for f in fm.coalesce)
         if fm.lookup is not None:
             out.add(root_field(fm.lookup.on))
         if fm.keymap is not None:
             out.add(root_field(fm.keymap.on))
+        if fm.currency_field is not None:
+            out.add(root_field(fm.currency_field))
     return frozenset(out)
 
 
@@ -161,8 +168,13 @@ def compile_field(
     produce = _producer(fm, lookups=lookups, keymap=keymap)
     if fm.each is not None:
         produce = _each(target, produce, fm.each, lookups=lookups, keymap=keymap)
+    if fm.expect is not None:
+        return _expecting(target, fm.expect, compile_field(
+            replace(fm, expect=None), lookups=lookups, keymap=keymap))
     convert = None
-    if fm.type is not None:
+    if fm.type in MONEY_TYPES:
+        produce = _money(fm, produce)
+    elif fm.type is not None:
         convert = make_converter(
             fm.type, target, scale=fm.scale, fmt=fm.format, timezone=fm.timezone
         )
@@ -253,7 +265,8 @@ def _producer(fm: FieldMap, *, lookups: Lookups | None, keymap: KeymapResolver |
         const = fm.const
         return lambda row: const
     if fm.expr is not None:
-        return compile_expression(fm.expr, where=target).evaluate
+        return compile_expression(fm.expr, where=target,
+                                  functions=step_functions(lookups, keymap)).evaluate
     if fm.coalesce:
         getters = tuple(getter(f) for f in fm.coalesce)
 
@@ -271,6 +284,78 @@ def _producer(fm: FieldMap, *, lookups: Lookups | None, keymap: KeymapResolver |
         return _keymap(target, fm.keymap, keymap)
     # `each` with no producer reads the list of the same name; so does a bare `target:`.
     return getter(target)
+
+
+def step_functions(lookups: Lookups | None,
+                   keymap: KeymapResolver | None) -> dict[str, Callable[..., Any]]:
+    """What expressions (in ``map`` and filters) can ask of the step: ``lookup(name, key)``
+    (the row, or None), ``lookup(name, key, field)`` (one of its fields) and
+    ``keymap(entity, key)`` / ``keymap(entity, key, job)`` (the destination id, or None)."""
+
+    by_text: dict[str, dict[str, Mapping[str, Any]]] = {}
+
+    def lookup(name: str, key: Any, take: str | None = None) -> Any:
+        if lookups is None or name not in lookups:
+            known = ", ".join(sorted(lookups or ())) or "none"
+            raise ValueError(f"no lookup {name!r} in this step (lookups: {known})")
+        table = lookups[name]
+        hit = table.get(key) if isinstance(key, str | int) else None
+        if hit is None and key is not None:  # 42 finds the row keyed "42", as `on:` does
+            if name not in by_text:
+                by_text[name] = {str(k): v for k, v in table.items()}
+            hit = by_text[name].get(str(key))
+        if hit is None:
+            return None
+        return dict(hit) if take is None else hit.get(take)
+
+    def keymap_id(entity: str, key: Any, job: str | None = None) -> Any:
+        if keymap is None or key is None:
+            return None
+        return keymap(job, entity, (str(key),))
+
+    return {"lookup": lookup, "keymap": keymap_id}
+
+
+def _money(fm: FieldMap, produce: FieldFn) -> FieldFn:
+    """``type: minor_units`` (19.99 -> 1999 for USD) or ``major_units`` (1999 -> 19.99), with
+    the currency's own exponent (0 for JPY, 3 for KWD)."""
+    target, fixed, source = fm.target, fm.currency, fm.currency_field
+    scale: Callable[[Any, Any], Any] = to_minor if fm.type == "minor_units" else to_major
+    currency_of = getter(source) if source is not None else None
+    if fixed is None and source is None:
+        raise ConfigError(f"{target}: type {fm.type} needs `currency: CODE` or "
+                          "`currency: {field: NAME}`")
+    if fixed is not None:
+        try:
+            exponent(fixed)
+        except ValueError as exc:
+            raise ConfigError(f"{target}: {exc}") from exc
+
+    def money(row: Mapping[str, Any]) -> Any:
+        value = produce(row)
+        if value is None:
+            return None
+        code = fixed if currency_of is None else currency_of(row)
+        try:
+            return scale(value, code)
+        except ValueError as exc:
+            raise RecordError(f"{target}: {exc}", field=target) from exc
+
+    return money
+
+
+def _expecting(target: str, allowed: tuple[Any, ...], inner: FieldFn) -> FieldFn:
+    shown = " or ".join(repr(v) for v in allowed)
+
+    def expecting(row: Mapping[str, Any]) -> Any:
+        value = inner(row)
+        if value not in allowed:
+            raise RecordError(f"{target}: {show(value)} is not {shown}, the only value the "
+                              "destination takes here (set aside rather than sent as is)",
+                              field=target)
+        return value
+
+    return expecting
 
 
 def _missing(policy: str, target: str, message: str, hint: str) -> Any:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -46,7 +47,9 @@ def _renamer(field: str, group: int) -> Callable[[re.Match[str]], str]:
 
 def make_copies(folder: Path, jobs: int, *, idle_cron: bool) -> list[Path]:
     """``jobs`` pipeline files, cycling through ``pipelines/*.yaml``, each renamed."""
-    sources = sorted((ROOT / "pipelines").glob("*.yaml"))
+    # project.yaml (shared connections and defaults) is no job: one copy serves every set.
+    sources = sorted(p for p in (ROOT / "pipelines").glob("*.yaml") if p.name != "project.yaml")
+    shutil.copyfile(ROOT / "pipelines" / "project.yaml", folder / "project.yaml")
     if jobs % len(sources):
         raise SystemExit(f"--jobs must be a multiple of {len(sources)} (one set of the "
                          "project's pipeline files each, so a composite job has its members)")
@@ -68,8 +71,8 @@ def make_copies(folder: Path, jobs: int, *, idle_cron: bool) -> list[Path]:
             elif "\nschedule:\n" in text:
                 text = text.replace("\nschedule:\n", f"\nschedule:\n  {IDLE_CRON}\n", 1)
             else:
-                text = text.replace("\nconnections:", f"\nschedule: {{{IDLE_CRON}}}\n"
-                                    "connections:", 1)
+                text = text.replace(f"name: {new}\n",
+                                    f"name: {new}\nschedule: {{{IDLE_CRON}}}\n", 1)
         path = folder / f"job-{i:03d}.yaml"
         path.write_text(text, encoding="utf-8")
         made.append(path)

@@ -108,7 +108,8 @@ class JobsWorld:
 
 
 @contextmanager
-def jobs_world(root: Path, *, products: int = 300) -> Iterator[JobsWorld]:
+def jobs_world(root: Path, *, products: int = 300,
+               pipelines: Path = PIPELINES) -> Iterator[JobsWorld]:
     erp_path = root / "erp.db"
     create_erp(erp_path, products=products)
     app = create_app(str(root / "sandbox.db"), API_KEY)
@@ -118,7 +119,7 @@ def jobs_world(root: Path, *, products: int = 300) -> Iterator[JobsWorld]:
             "COMMERCE_URL": url,
             "COMMERCE_API_KEY": API_KEY,
         }
-        project = load_project([PIPELINES], env=env)
+        project = load_project([pipelines], env=env)
         project.raise_for_errors()
         state_path = root / "state.db"
         state = open_state(f"sqlite:///{state_path}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import sqlite3
 import ssl
 import subprocess
@@ -227,10 +228,12 @@ def test_tls_is_verified_unless_the_pipeline_turns_it_off(tmp_path: Path) -> Non
 
         folder = tmp_path / "insecure"
         folder.mkdir()
-        text = (PIPELINES / "delivery-and-stores.yaml").read_text()
-        marker = "    retry: {attempts: 8, backoff: 0.5, max_backoff: 30}\n"
+        # The store connection is shared, in project.yaml (pipeline language v2).
+        shutil.copyfile(PIPELINES / "delivery-and-stores.yaml", folder / "delivery-and-stores.yaml")
+        text = (PIPELINES / "project.yaml").read_text()
+        marker = "header: X-API-Key}\n"
         assert marker in text
-        (folder / "delivery-and-stores.yaml").write_text(
+        (folder / "project.yaml").write_text(
             text.replace(marker, marker + "    verify_tls: false\n"))
         insecure = w.run("run", "delivery-and-stores", COMMERCE_URL=https,
                          COMMERCE_SYNC_PIPELINES=str(folder))

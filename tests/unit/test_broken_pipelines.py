@@ -46,8 +46,8 @@ BREAKAGES: dict[str, Callable[[], tuple[str, int]]] = {
     "unknown key": _insert_after("overlap:", "  owerlap: skip\n"),
     "bad cron": _replace("cron:", '  cron: "*/15 * * *"\n'),
     "unknown timezone": _replace("timezone:", "  timezone: America/Chicagoo\n"),
-    "misspelled connector": _replace("connector: sql", "    connector: sqll\n"),
-    "wrong type": _replace("batch_size:", "    batch_size: many\n"),
+    "misspelled connection": _replace("connection: erp", "      connection: erpp\n"),
+    "wrong type": _replace("batch:", "    batch: many\n"),
     "tab indentation": _replace("overlap:", "\toverlap: skip\n"),
     "empty file": lambda: ("", 1),
 }
@@ -61,6 +61,8 @@ def test_broken_copy_exits_2_at_the_right_line(
     assert text != ORIGINAL
     path = tmp_path / "inventory.yaml"
     path.write_text(text, encoding="utf-8")
+    # The shared connections and defaults (pipeline language v2) stay as shipped.
+    (tmp_path / "project.yaml").write_text((ROOT / "pipelines" / "project.yaml").read_text())
     code = main(["validate", str(path)])
     out = capsys.readouterr()
     printed = out.out + out.err
@@ -72,9 +74,25 @@ def test_broken_copy_exits_2_at_the_right_line(
                for e in errors), (breakage, line, printed)
 
 
+def test_a_misspelled_shared_connector_is_reported_at_its_line_in_project_yaml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shared = (ROOT / "pipelines" / "project.yaml").read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(shared, 1) if line.strip() == "connector: sql")
+    shared[at - 1] = "    connector: sqll\n"
+    (tmp_path / "project.yaml").write_text("".join(shared))
+    (tmp_path / "inventory.yaml").write_text(ORIGINAL)
+    assert main(["validate", str(tmp_path / "inventory.yaml")]) == 2
+    printed = capsys.readouterr().out
+    assert f"{tmp_path / 'project.yaml'}:{at}:16: connections.erp.connector: unknown connector " \
+           "'sqll'" in printed, printed
+    assert "Traceback" not in printed
+
+
 def test_the_original_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "inventory.yaml"
     path.write_text(ORIGINAL, encoding="utf-8")
+    (tmp_path / "project.yaml").write_text((ROOT / "pipelines" / "project.yaml").read_text())
     # Alone, the file names a job defined in another file (depends_on); nothing else is wrong.
     code = main(["validate", str(path)])
     printed = capsys.readouterr()

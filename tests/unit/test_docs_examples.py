@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from runner.project import load_project
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+PROJECT = DOCS.parent / "tests" / "fixtures" / "docs" / "project.yaml"
 FENCE = re.compile(r"```yaml\n(.*?)```", re.S)
 
 
@@ -25,6 +27,8 @@ def complete_examples() -> list[tuple[str, str]]:
 @pytest.mark.parametrize(("doc", "text"), complete_examples())
 def test_complete_example_validates(doc: str, text: str, tmp_path: Path) -> None:
     (tmp_path / "example.yaml").write_text(text)
+    if "\nversion: 2\n" in text:  # version 2 examples use the connections of their project file
+        shutil.copyfile(PROJECT, tmp_path / "project.yaml")
     env = {"ERP_DATABASE_URL": "sqlite:///erp.db", "COMMERCE_URL": "http://127.0.0.1:1",
            "COMMERCE_API_KEY": "example-key"}
     project = load_project([tmp_path], env=env)

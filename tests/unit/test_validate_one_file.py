@@ -31,6 +31,7 @@ def test_a_file_named_alone_resolves_depends_on_in_its_folder(
 
 
 def test_a_job_unknown_to_the_folder_is_still_an_error(tmp_path: Path) -> None:
+    shutil.copy(PIPELINES / "project.yaml", tmp_path / "project.yaml")  # shared connections
     shutil.copy(PIPELINES / "delivery-and-stores.yaml", tmp_path / "delivery-and-stores.yaml")
     text = (PIPELINES / "inventory.yaml").read_text()
     assert "depends_on: [delivery-and-stores]" in text
@@ -43,6 +44,7 @@ def test_a_job_unknown_to_the_folder_is_still_an_error(tmp_path: Path) -> None:
 
 
 def test_errors_of_the_neighbours_are_not_reported_for_the_named_file(tmp_path: Path) -> None:
+    shutil.copy(PIPELINES / "project.yaml", tmp_path / "project.yaml")
     shutil.copy(PIPELINES / "delivery-and-stores.yaml", tmp_path / "delivery-and-stores.yaml")
     shutil.copy(PIPELINES / "inventory.yaml", tmp_path / "inventory.yaml")
     (tmp_path / "broken.yaml").write_text("version: 1\nname: broken\nsteps: 7\n")
