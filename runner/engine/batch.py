@@ -62,6 +62,7 @@ class Sent:
     duplicates: int = 0
     quarantine: list[QuarantineEntry] = field(default_factory=list)
     hashes: dict[Key, str] = field(default_factory=dict)
+    sources: dict[Key, str] = field(default_factory=dict)  # source hashes, see BatchCommit
     ids: dict[Key, str] = field(default_factory=dict)
     resolved: list[Key] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # created/updated/upserted/...
@@ -132,6 +133,10 @@ class BatchWriter:
         for d in decisions:
             if d.kind == "unchanged":
                 sent.unchanged += 1
+                # Its source row changed (or had no hash) but not the record: keep the new
+                # source hash so that the next changes run skips its mapping.
+                if d.item.source_hash is not None:
+                    sent.sources[d.key] = d.item.source_hash
             elif d.kind == "skip":
                 sent.count("skipped")
                 sent.quarantine.append((d.key, source_json(sources(d)), redact(d.reason)))
@@ -152,6 +157,8 @@ class BatchWriter:
                 sent.quarantine.append((d.key, source_json(sources(d)), reason))
                 continue
             sent.hashes[d.key] = d.digest
+            if d.item.source_hash is not None:
+                sent.sources[d.key] = d.item.source_hash
             if outcome.dest_id is not None:
                 sent.ids[d.key] = str(outcome.dest_id)
             sent.count("ignored" if getattr(outcome, "ignored", False) else _COUNTED[d.kind])
@@ -164,4 +171,5 @@ class BatchWriter:
             run_id=self.run_id, job=self.job, step=step.name, entity=step.entity_name,
             hashes=sent.hashes, keymap=sent.ids, quarantine=sent.quarantine,
             counts=counts, resolved=sent.resolved, released=released,
+            source_hashes=sent.sources,
         ))

@@ -216,6 +216,12 @@ class SqlStateStore(CoordinationMixin):
         with self._read() as conn:
             return self._lookup(conn, row_hashes, scope, row_hashes.c.hash, keys)
 
+    def get_source_hashes(self, job: str, step: str, keys: Iterable[Key]) -> dict[Key, str]:
+        scope = {"job": job, "step": step}
+        with self._read() as conn:
+            found = self._lookup(conn, row_hashes, scope, row_hashes.c.source_hash, keys)
+        return {k: v for k, v in found.items() if v is not None}
+
     def _lookup(
         self,
         conn: sa.Connection,
@@ -290,14 +296,8 @@ class SqlStateStore(CoordinationMixin):
                         set_={"value": value, "updated_at": now},
                     )
                 )
-            if commit.hashes:
-                self._bulk_upsert(
-                    conn,
-                    row_hashes,
-                    ("job", "step", "key"),
-                    "hash",
-                    [(job, step, encode_key(k), h) for k, h in commit.hashes.items()],
-                )
+            if commit.hashes or commit.source_hashes:
+                self._put_hashes(conn, commit)
             if commit.keymap:
                 self._keymap_upsert(conn, job, commit.entity, commit.keymap)
             removed = [{"k": encode_key(k)} for k in commit.removed]
@@ -333,6 +333,29 @@ class SqlStateStore(CoordinationMixin):
             "state.batch_committed",
             extra={"job": job, "step": step, "rows": len(commit.hashes), "removed": len(removed)},
         )
+
+    def _put_hashes(self, conn: sa.Connection, commit: BatchCommit) -> None:
+        job, step, sources = commit.job, commit.step, commit.source_hashes
+        if commit.hashes:
+            self._bulk_upsert(
+                conn,
+                row_hashes,
+                ("job", "step", "key"),
+                ("hash", "source_hash"),
+                [(job, step, encode_key(k), h, sources.get(k))
+                 for k, h in commit.hashes.items()],
+            )
+        # Records found unchanged after their source row changed: only the source hash moves.
+        moved = [{"s": s, "k": encode_key(k)} for k, s in sources.items()
+                 if k not in commit.hashes]
+        if moved:
+            conn.execute(
+                sa.update(row_hashes)
+                .where(row_hashes.c.job == job, row_hashes.c.step == step,
+                       row_hashes.c.key == sa.bindparam("k"))
+                .values(source_hash=sa.bindparam("s")),
+                moved,
+            )
 
     def _quarantine_put(self, conn: sa.Connection, commit: BatchCommit, now: Any) -> None:
         rows = [
@@ -411,7 +434,7 @@ class SqlStateStore(CoordinationMixin):
             conn,
             keymap,
             ("job", "entity", "key"),
-            "dest_id",
+            ("dest_id",),
             [(job, entity, encode_key(k), str(v)) for k, v in pairs.items()],
         )
 
@@ -420,17 +443,18 @@ class SqlStateStore(CoordinationMixin):
         conn: sa.Connection,
         table: sa.Table,
         pk: tuple[str, ...],
-        value: str,
-        rows: list[tuple[str, ...]],
+        values: tuple[str, ...],
+        rows: list[tuple[str | None, ...]],
     ) -> None:
-        """Upsert rows of plain strings ``(*pk, value)``, the whole batch in one round trip.
+        """Upsert rows of strings (or None) ``(*pk, *values)``, the whole batch in one round
+        trip.
 
         PostgreSQL: one ``INSERT ... SELECT FROM unnest(arrays)``, one statement for the batch
         instead of one per row. SQLite: a driver-level executemany of a statement compiled once
         per store; SQLAlchemy's per-row parameter processing would otherwise cost more than the
         database's own work (measured: ~40% of a batch).
         """
-        names = (*pk, value)
+        names = (*pk, *values)
         if self._dialect == "postgresql":
             columns = [list(col) for col in zip(*rows, strict=True)]
             source = (
@@ -441,7 +465,8 @@ class SqlStateStore(CoordinationMixin):
             stmt = _pg().insert(table).from_select(list(names), sa.select(*source.c))
             conn.execute(
                 stmt.on_conflict_do_update(
-                    index_elements=[table.c[c] for c in pk], set_={value: stmt.excluded[value]}
+                    index_elements=[table.c[c] for c in pk],
+                    set_={v: stmt.excluded[v] for v in values},
                 )
             )
             return
@@ -449,7 +474,8 @@ class SqlStateStore(CoordinationMixin):
         if cached is None:
             stmt = self._insert(table)
             stmt = stmt.on_conflict_do_update(
-                index_elements=[table.c[c] for c in pk], set_={value: stmt.excluded[value]}
+                index_elements=[table.c[c] for c in pk],
+                set_={v: stmt.excluded[v] for v in values},
             )
             compiled = stmt.compile(dialect=self._engine.dialect)
             order = [names.index(n) for n in compiled.positiontup or names]
