@@ -309,9 +309,11 @@ class SqlStateStore(CoordinationMixin):
             settled = [{"k": encode_key(k)} for k in commit.resolved]
             if settled:
                 conn.execute(_delete_by_key(intents, intents.c.step, job, step), settled)
-            if commit.hashes:
+            if commit.hashes and self._any_refused(conn, job, step):
                 # A key written and acknowledged is no longer refused: forget its old refusal
-                # (before this batch's own refusals go in, so a key refused again stays).
+                # (before this batch's own refusals go in, so a key refused again stays). The
+                # probe first: a step with nothing in quarantine, the common case, is spared a
+                # statement of a thousand keys per batch (~7% of a commit's CPU, measured).
                 written = [encode_key(k) for k in commit.hashes]
                 for chunk in _chunks(written):
                     conn.execute(sa.delete(quarantine).where(
@@ -333,6 +335,15 @@ class SqlStateStore(CoordinationMixin):
             "state.batch_committed",
             extra={"job": job, "step": step, "rows": len(commit.hashes), "removed": len(removed)},
         )
+
+    @staticmethod
+    def _any_refused(conn: sa.Connection, job: str, step: str) -> bool:
+        """Whether the step holds a keyed record in quarantine (in this transaction)."""
+        probe = (sa.select(quarantine.c.id)
+                 .where(quarantine.c.job == job, quarantine.c.step == step,
+                        quarantine.c.key.is_not(None))
+                 .limit(1))
+        return conn.execute(probe).first() is not None
 
     def _put_hashes(self, conn: sa.Connection, commit: BatchCommit) -> None:
         job, step, sources = commit.job, commit.step, commit.source_hashes
