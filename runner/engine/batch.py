@@ -24,7 +24,7 @@ from runner.state.base import BatchCommit, Key, RunCounts, StateStore
 from runner.transforms import Transformed, jsonable
 
 from . import hooks
-from .decide import WRITES, Decision, Destination, decide, write_op
+from .decide import WRITES, Decision, Destination, decide, write_ops
 from .intents import match_ids
 from .retry import Retrier
 
@@ -93,6 +93,7 @@ class BatchWriter:
         self.dry_run = dry_run
         self.dest = Destination.of(sink)
         self.what = f"{job}/{step.name}"
+        self._write_ops = write_ops(job, step.name)
         # Whether creates need a write-ahead intent: only where replaying one could duplicate.
         self.unsafe_creates = "create" in self.dest.actions and not replay_safe(sink, "create")
         self.find_first = isinstance(sink, Matchable) and bool(sink.match_always)
@@ -142,7 +143,7 @@ class BatchWriter:
                 sent.quarantine.append((d.key, source_json(sources(d)), redact(d.reason)))
         if not todo:
             return
-        ops = [write_op(job, step.name, d) for d in todo]
+        ops = self._write_ops(todo)
         guarded = {op.key: op.idempotency_key or "" for op in ops if op.action == "create"}
         if guarded and self.unsafe_creates:
             self.state.intents_put(job, step.name, guarded, self.run_id)

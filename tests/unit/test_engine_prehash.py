@@ -165,3 +165,14 @@ def test_state_keeps_the_source_hash_beside_the_row_hash(state: StateStore) -> N
     # a write without a source hash (a quarantine retry) forgets the old one
     state.commit_batch(replace(base, hashes={("a",): "h3"}))
     assert state.get_source_hashes("j", "s", [("a",), ("b",)]) == {("b",): "s2"}
+
+
+@pytest.mark.parametrize("key", [("A1",), ("A1", "red"), ("", ""), ("a\x1fb",), ("é", "x", "")])
+def test_the_per_step_idempotency_keys_are_the_keys_sent_before(key: tuple[str, ...]) -> None:
+    # A replay after an upgrade must send the keys an older runner sent for the same change.
+    from runner.engine.ops import idempotency_key, idempotency_keys
+
+    assert idempotency_keys("inv", "products")(key, "h1") == idempotency_key(
+        "inv", "products", key, "h1")
+    assert idempotency_keys("inv", "products")(key, "h1") != idempotency_keys("inv", "stock")(
+        key, "h1")
