@@ -69,6 +69,10 @@ __all__ = ["RunEnv", "run_step", "source_json"]
 
 log = logging.getLogger(__name__)
 
+# Source rows hashed, and their stored source hashes asked for, at a time in a changes run:
+# each look-up is a state read transaction, which at 500 rows cost more than its probes.
+LOOKAHEAD = 2000
+
 
 @dataclass
 class RunEnv:
@@ -308,7 +312,8 @@ class _StepRun:
             # hash, so all rows are mapped and compared again).
             hasher = source_hasher(step, lookups) if step.cursor is None else None
             items = (compiled.apply(stream) if hasher is None
-                     else compiled.apply_changed(stream, hasher, self._stored_sources))
+                     else compiled.apply_changed(stream, hasher, self._stored_sources,
+                                                 lookahead=LOOKAHEAD))
             if not self._stream_batches(items, stream):
                 return
             if self.mode == "full":
