@@ -110,7 +110,8 @@ class BadRecord:
     reason: str
 
 
-@dataclass(frozen=True)
+# slots: one of each per record written; a slotted frozen dataclass is ~20% cheaper to make.
+@dataclass(frozen=True, slots=True)
 class WriteOp:
     """One change for a sink. ``dest_id`` is the id the key map holds for ``key`` (None if the
     destination has never acknowledged this key); ``idempotency_key`` is stable across retries
@@ -123,7 +124,7 @@ class WriteOp:
     idempotency_key: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WriteOutcome:
     """The destination's answer for one op: acknowledged (with the id it knows the record by,
     if any) or refused with a reason that goes to quarantine."""

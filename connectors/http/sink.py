@@ -9,17 +9,19 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.api import ChildLevel, ConnectorContext, Sink, WriteOp, WriteOutcome
 from runner.errors import FatalError, RecordError, redact
 
 from .client import Decision, HttpClient, Protocol, Reply, encode_json
 from .entity import Capture, build_levels, captures
-from .graphql_batch import AliasedBatch
 from .listing import list_keys
 from .match import Matcher
 from .template import MISSING, Template, check_template, get_path
+
+if TYPE_CHECKING:
+    from .graphql_batch import AliasedBatch
 
 __all__ = ["HttpSink", "ListableHttpSink", "MatchableHttpSink", "open_http_sink"]
 
@@ -173,10 +175,15 @@ class HttpSink:
             max_workers=int(options.get("max_in_flight", 4)), thread_name_prefix="http-sink"
         )
         # GraphQL batches: the mutation repeated under aliases, one document per batch size.
-        self._aliased = {
-            name: AliasedBatch(spec.document) for name, spec in self._actions.items()
-            if spec.batch is not None and spec.document is not None
-        }
+        aliased = [(name, spec.document) for name, spec in self._actions.items()
+                   if spec.batch is not None and spec.document is not None]
+        self._aliased: dict[str, AliasedBatch] = {}
+        if aliased:
+            # Only here: graphql-core takes ~0.1 s to import, which a REST destination's run
+            # need not pay (tests/unit/test_startup_imports.py pins it).
+            from .graphql_batch import AliasedBatch
+
+            self._aliased = {name: AliasedBatch(document) for name, document in aliased}
         self._matcher = (
             Matcher(options["match"], ctx.key_fields, self._client, self._pool)
             if options.get("match") else None

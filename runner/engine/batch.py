@@ -24,7 +24,7 @@ from runner.state.base import BatchCommit, Key, RunCounts, StateStore
 from runner.transforms import Transformed, jsonable
 
 from . import hooks
-from .decide import WRITES, Decision, Destination, decide, write_op
+from .decide import WRITES, Decision, Destination, decide, write_ops
 from .intents import match_ids
 from .retry import Retrier
 
@@ -62,6 +62,7 @@ class Sent:
     duplicates: int = 0
     quarantine: list[QuarantineEntry] = field(default_factory=list)
     hashes: dict[Key, str] = field(default_factory=dict)
+    sources: dict[Key, str] = field(default_factory=dict)  # source hashes, see BatchCommit
     ids: dict[Key, str] = field(default_factory=dict)
     resolved: list[Key] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # created/updated/upserted/...
@@ -96,6 +97,7 @@ class BatchWriter:
         self.dry_run = dry_run
         self.dest = Destination.of(sink)
         self.what = f"{job}/{step.name}"
+        self._write_ops = write_ops(job, step.name)
         # Whether creates need a write-ahead intent: only where replaying one could duplicate.
         self.unsafe_creates = "create" in self.dest.actions and not replay_safe(sink, "create")
         self.find_first = isinstance(sink, Matchable) and bool(sink.match_always)
@@ -136,12 +138,16 @@ class BatchWriter:
         for d in decisions:
             if d.kind == "unchanged":
                 sent.unchanged += 1
+                # Its source row changed (or had no hash) but not the record: keep the new
+                # source hash so that the next changes run skips its mapping.
+                if d.item.source_hash is not None:
+                    sent.sources[d.key] = d.item.source_hash
             elif d.kind == "skip":
                 sent.count("skipped")
                 sent.quarantine.append((d.key, source_json(sources(d)), redact(d.reason)))
         if not todo:
             return
-        ops = [write_op(job, step.name, d) for d in todo]
+        ops = self._write_ops(todo)
         guarded = {op.key: op.idempotency_key or "" for op in ops if op.action == "create"}
         if guarded and self.unsafe_creates:
             self.state.intents_put(job, step.name, guarded, self.run_id)
@@ -156,6 +162,8 @@ class BatchWriter:
                 sent.quarantine.append((d.key, source_json(sources(d)), reason))
                 continue
             sent.hashes[d.key] = d.digest
+            if d.item.source_hash is not None:
+                sent.sources[d.key] = d.item.source_hash
             if outcome.dest_id is not None:
                 sent.ids[d.key] = str(outcome.dest_id)
             for level, ids in (getattr(outcome, "children", None) or {}).items():
@@ -172,4 +180,5 @@ class BatchWriter:
             run_id=self.run_id, job=self.job, step=step.name, entity=step.entity_name,
             hashes=sent.hashes, keymap=sent.ids, quarantine=sent.quarantine,
             counts=counts, resolved=sent.resolved, released=released,
+            source_hashes=sent.sources,
         ))

@@ -9,7 +9,7 @@ the object was new), never as creates that a run could not tell apart from updat
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -17,9 +17,9 @@ from connectors.api import WriteOp
 from runner.transforms import Transformed
 
 from .intents import HELD
-from .ops import idempotency_key
+from .ops import idempotency_key, idempotency_keys
 
-__all__ = ["WRITES", "Decision", "Destination", "decide", "write_op"]
+__all__ = ["WRITES", "Decision", "Destination", "decide", "write_op", "write_ops"]
 
 Key = tuple[str, ...]
 Kind = Literal["create", "update", "upsert", "unchanged", "skip"]
@@ -110,3 +110,14 @@ def write_op(job: str, step: str, decision: Decision) -> WriteOp:
     return WriteOp(decision.kind, decision.key, decision.item.record,  # type: ignore[arg-type]
                    decision.dest_id,
                    idempotency_key(job, step, decision.key, decision.digest))
+
+
+def write_ops(job: str, step: str) -> Callable[[Sequence[Decision]], list[WriteOp]]:
+    """:func:`write_op` for a batch of one step's decisions, its per-step work done once."""
+    key_of = idempotency_keys(job, step)
+
+    def ops(decisions: Sequence[Decision]) -> list[WriteOp]:
+        return [WriteOp(d.kind, d.key, d.item.record, d.dest_id,  # type: ignore[arg-type]
+                        key_of(d.key, d.digest)) for d in decisions]
+
+    return ops

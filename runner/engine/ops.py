@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from runner.spec import All, Filter
 
-__all__ = ["idempotency_key", "norm_key", "pushed_part"]
+__all__ = ["idempotency_key", "idempotency_keys", "norm_key", "pushed_part"]
 
 _SEP = "\x1f"
 
@@ -22,6 +23,24 @@ def idempotency_key(job: str, step: str, key: tuple[str, ...], row_hash: str) ->
     """
     text = _SEP.join((job, step, *key, row_hash))
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def idempotency_keys(job: str, step: str) -> Callable[[tuple[str, ...], str], str]:
+    """:func:`idempotency_key` for one step, its constant prefix joined once (it runs once per
+    record written).
+
+    >>> idempotency_keys("inv", "products")(("A1",), "h1") == idempotency_key(
+    ...     "inv", "products", ("A1",), "h1")
+    True
+    """
+    prefix = _SEP.join((job, step)) + _SEP
+    blake2b = hashlib.blake2b
+
+    def key_of(key: tuple[str, ...], row_hash: str) -> str:
+        text = prefix + (key[0] if len(key) == 1 else _SEP.join(key)) + _SEP + row_hash
+        return blake2b(text.encode(), digest_size=16).hexdigest()
+
+    return key_of
 
 
 def norm_key(key: Any) -> tuple[str, ...]:

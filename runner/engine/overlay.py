@@ -28,6 +28,7 @@ class OverlayState:
         self._runs = itertools.count(-1, -1)
         self._cursors: dict[tuple[str, str], Any] = {}
         self._hashes: dict[tuple[str, str], dict[Key, Any]] = {}
+        self._sources: dict[tuple[str, str], dict[Key, Any]] = {}  # _GONE: none stored
         self._keymap: dict[tuple[str, str], dict[Key, Any]] = {}
         self._intents: dict[tuple[str, str], dict[Key, tuple[str, str]]] = {}
         self._resolved: dict[tuple[str, str], set[Key]] = {}
@@ -71,6 +72,11 @@ class OverlayState:
         layer = self._hashes.get((job, step), {})
         return self._merged(layer, self._real.get_hashes(job, step, wanted), wanted)
 
+    def get_source_hashes(self, job: str, step: str, keys: Iterable[Key]) -> dict[Key, str]:
+        wanted = list(keys)
+        layer = self._sources.get((job, step), {})
+        return self._merged(layer, self._real.get_source_hashes(job, step, wanted), wanted)
+
     def iter_keys(self, job: str, step: str) -> Iterator[Key]:
         layer = self._hashes.get((job, step), {})
         for key in self._real.iter_keys(job, step):
@@ -87,8 +93,14 @@ class OverlayState:
             self._cursors[scope] = commit.cursor
         hashes = self._hashes.setdefault(scope, {})
         hashes.update(commit.hashes)
+        sources = self._sources.setdefault(scope, {})
+        given = commit.source_hashes
+        for key in commit.hashes:
+            sources[key] = given.get(key, _GONE)
+        sources.update(given)
         for key in commit.removed:
             hashes[key] = _GONE
+            sources[key] = _GONE
         ids = self._keymap.setdefault((commit.job, commit.entity), {})
         ids.update(commit.keymap)
         for key in commit.unmapped:
@@ -103,8 +115,10 @@ class OverlayState:
     def reset_step(self, job: str, step: str) -> None:
         self._cursors[(job, step)] = None
         layer = self._hashes.setdefault((job, step), {})
+        sources = self._sources.setdefault((job, step), {})
         for key in self._real.iter_keys(job, step):
             layer[key] = _GONE
+            sources[key] = _GONE
 
     # key map
     def keymap_get(self, job: str, entity: str, keys: Iterable[Key]) -> dict[Key, str]:

@@ -26,7 +26,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +35,15 @@ from connectors.api import BadRecord, ConnectorContext, Sink, WriteOp, WriteOutc
 from runner.errors import ConfigError, RunFailed, SyncError, redact
 from runner.spec import Step, SyncMode
 from runner.state.base import BatchCommit, Key, StateStore
-from runner.transforms import Rejected, Transformed, compile_step, dedupe_by_key, row_hash
+from runner.transforms import (
+    Rejected,
+    Transformed,
+    Unchanged,
+    compile_step,
+    dedupe_by_key,
+    row_hash,
+    source_hasher,
+)
 
 from .batch import BatchWriter, Sent, checked_write, source_json
 from .cursor import cursor_json
@@ -61,6 +69,10 @@ from .retry import Retrier
 __all__ = ["RunEnv", "run_step", "source_json"]
 
 log = logging.getLogger(__name__)
+
+# Source rows hashed, and their stored source hashes asked for, at a time in a changes run:
+# each look-up is a state read transaction, which at 500 rows cost more than its probes.
+LOOKAHEAD = 2000
 
 
 @dataclass
@@ -142,7 +154,7 @@ class _StepRun:
 
     # -- one batch ----------------------------------------------------------------------
 
-    def send(self, items: list[Transformed | Rejected], read_total: int,
+    def send(self, items: list[Transformed | Rejected | Unchanged], read_total: int,
              bad_rows: list[BadRecord]) -> Sent:
         """Decide what to write, write it and return what the destination acknowledged, for
         :meth:`commit`. Runs on one thread at a time (the seen set is its own)."""
@@ -152,10 +164,20 @@ class _StepRun:
         self._check_bad_records(self._sent_quarantined)
         sent = Sent(read_total=read_total)
         transformed: list[Transformed] = []
+        seen = self.seen
         for item in items:
-            if isinstance(item, Transformed):
+            if type(item) is Transformed:
                 transformed.append(item)
                 continue
+            if type(item) is Unchanged:
+                # Its source row hashes as when it was last written: nothing was mapped.
+                if item.key in seen:
+                    sent.duplicates += 1
+                else:
+                    seen.add(item.key)
+                    sent.unchanged += 1
+                continue
+            assert type(item) is Rejected
             qkey = tuple(item.key) if item.key is not None else None
             if qkey is not None:
                 self.seen.add(qkey)
@@ -296,7 +318,14 @@ class _StepRun:
                 cursor_field=step.cursor.field if step.cursor else None,
             )
             env.progress.start(env.job, step.name, None)
-            if not self._stream_batches(compiled.apply(stream), stream):
+            # A step without a cursor finds its changes by hash: hashing the source row first
+            # lets an unchanged row skip the mapping (a changed lookup or mapping changes every
+            # hash, so all rows are mapped and compared again).
+            hasher = source_hasher(step, lookups) if step.cursor is None else None
+            items = (compiled.apply(stream) if hasher is None
+                     else compiled.apply_changed(stream, hasher, self._stored_sources,
+                                                 lookahead=LOOKAHEAD))
+            if not self._stream_batches(items, stream):
                 return
             if self.mode == "full":
                 remove_unselected(step, env.state, sink, job=env.job, run_id=self.run_id,
@@ -312,6 +341,15 @@ class _StepRun:
                 if sink is not None:
                     sink.close()
 
+    def _stored_sources(self, keys: Sequence[Key]) -> Mapping[Key, str]:
+        # A complete run writes every record, so it maps them all; a blocked key must reach
+        # the decision that holds it.
+        if self.mode == "full" or self.fresh_step:
+            return {}
+        blocked = self.blocked
+        wanted = [k for k in keys if k not in blocked] if blocked else keys
+        return self.env.state.get_source_hashes(self.env.job, self.step.name, wanted)
+
     def _count_removed(self, n: int) -> None:
         self.result.removed += n
 
@@ -324,11 +362,11 @@ class _StepRun:
         committed in order, and at most three are held at once. Every commit started is
         waited for before returning, on every path, so a failed commit is never hidden."""
         step, env = self.step, self.env
-        pending: list[Transformed | Rejected] = []
+        pending: list[Transformed | Rejected | Unchanged] = []
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as committer, \
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="write") as writer:
 
-            def send_then_commit(batch: list[Transformed | Rejected], read_total: int,
+            def send_then_commit(batch: list[Transformed | Rejected | Unchanged], read_total: int,
                                  bad: list[BadRecord]) -> Future[None]:
                 return committer.submit(self.commit, self.send(batch, read_total, bad))
 

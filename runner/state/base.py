@@ -92,6 +92,10 @@ class BatchCommit:
     unmapped: Iterable[Key] = ()
     # keys whose write-ahead intent this batch settles (acknowledged, refused or adopted)
     resolved: Iterable[Key] = ()
+    # key -> the hash of the source row behind its record: for keys in ``hashes`` it is stored
+    # beside the row hash (absent: none); for the others, whose record was found unchanged, it
+    # replaces the stored source hash and leaves the row hash alone
+    source_hashes: Mapping[Key, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,10 @@ class StateStore(Protocol):
     # progress ----------------------------------------------------------------------------
     def get_cursor(self, job: str, step: str) -> Any: ...
     def get_hashes(self, job: str, step: str, keys: Iterable[Key]) -> dict[Key, str]: ...
+    def get_source_hashes(self, job: str, step: str, keys: Iterable[Key]) -> dict[Key, str]:
+        """The source hashes stored beside the row hashes of ``keys`` (those that have one)."""
+        ...
+
     def iter_keys(self, job: str, step: str) -> Iterator[Key]:
         """Every key this step has written and not removed (for full-mode deletes)."""
         ...

@@ -65,6 +65,21 @@ row_hashes = sa.Table(
     sa.Column("step", sa.String(200), primary_key=True),
     sa.Column("key", sa.Text, primary_key=True),
     sa.Column("hash", sa.String(128), nullable=False),
+    # The hash of the source row the record was mapped from (version 4), under the step's
+    # configuration and lookups: a changes run skips the mapping of a row whose hash it holds.
+    # NULL: written by a path that did not hash its source (a cursor step, a quarantine retry).
+    sa.Column("source_hash", sa.String(128)),
+)
+
+# row_hashes as versions 1 to 3 created it: migration 1 must build that layout, so that every
+# database reaches the current one through migration 4's ALTER.
+_row_hashes_v1 = sa.Table(
+    "row_hashes",
+    sa.MetaData(),
+    sa.Column("job", sa.String(200), primary_key=True),
+    sa.Column("step", sa.String(200), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("hash", sa.String(128), nullable=False),
 )
 
 keymap = sa.Table(
@@ -168,14 +183,20 @@ def _create(*tables: sa.Table) -> Callable[[sa.Connection], None]:
     return apply
 
 
+def _add_source_hash(conn: sa.Connection) -> None:
+    conn.execute(sa.text("ALTER TABLE row_hashes ADD COLUMN source_hash VARCHAR(128)"))
+
+
 # Index i holds the migration from version i to i + 1.
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     # 1: one runner's progress: runs, cursors, hashes, key map, quarantine, job locks
-    _create(runs, cursors, row_hashes, keymap, quarantine, locks),
+    _create(runs, cursors, _row_hashes_v1, keymap, quarantine, locks),
     # 2: the shared schedule: last slots, claims with leases, on-demand triggers
     _create(schedule, claims, triggers),
     # 3: write-ahead intents of non-idempotent creates; natural keys the destination holds twice
     _create(intents, duplicates),
+    # 4: source hashes beside row hashes, for changes runs that skip unchanged source rows
+    _add_source_hash,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

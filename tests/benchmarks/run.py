@@ -206,11 +206,14 @@ def startup_rows(log: Path, runs: int = 10) -> list[Row]:
     rows = []
     for label, argv in (("--help", ["--help"]),
                         ("validate pipelines (the shipped files)", ["validate", "pipelines"])):
-        times = sorted(measure([sys.executable, "-m", "runner", *argv], dict(os.environ),
-                               log).seconds for _ in range(runs))  # fmt: skip
+        runs_ = [measure([sys.executable, "-m", "runner", *argv], dict(os.environ), log)
+                 for _ in range(runs)]  # fmt: skip
+        times = sorted(m.seconds for m in runs_)
+        cpus = sorted(m.cpu for m in runs_)
         median = times[len(times) // 2]
         rows.append(Row(f"start-up: commerce-sync {label}, median of {runs} (min {times[0]:.3f} s)",
-                        f"{median:.3f} s", "", None, "<= 0.25 s", median <= 0.25))  # fmt: skip
+                        f"{median:.3f} s", f"CPU {cpus[len(cpus) // 2]:.3f} s (median)", None,
+                        "<= 0.25 s", median <= 0.25))  # fmt: skip
     return rows
 
 
@@ -262,6 +265,8 @@ def run_suite(args: argparse.Namespace, work: Path) -> list[Row]:
             f"{full_c.cpu:.2f} s", f"{hand.cpu:.2f} s (sequential {hand_seq.cpu:.2f} s)",
             hand.cpu / full_c.cpu, "(information)", None),
     ]
+    rows.append(Row("  CPU seconds of the complete sync by row hash", f"{full_h.cpu:.2f} s",
+                    f"{hand.cpu:.2f} s", hand.cpu / full_h.cpu, "(information)", None))
     for label, inc, full, target in (("cursor", inc_c, full_c, 0.05),
                                      ("row hash", inc_h, full_h, 0.25)):
         share = inc.seconds / full.seconds
@@ -269,6 +274,12 @@ def run_suite(args: argparse.Namespace, work: Path) -> list[Row]:
             f"incremental, 1% changed ({changed:,}; {written(inc):,} sent), by {label}: "
             "wall time / complete run's", f"{inc.seconds:.2f} s", f"{full.seconds:.2f} s "
             "(runner, complete)", share, f"<= {target}x", share <= target))  # fmt: skip
+        # On a shared machine wall time follows the load; the CPU each process used does not.
+        cpu_share = inc.cpu / full.cpu
+        rows.append(Row(
+            f"  the same in CPU seconds (the process's own user + system), by {label}",
+            f"{inc.cpu:.2f} s", f"{full.cpu:.2f} s (runner, complete)", cpu_share,
+            f"<= {target}x", cpu_share <= target))  # fmt: skip
     rows.extend(startup_rows(bench.log))
 
     step(f"runner complete sync of {args.small:,} products; {args.orders:,} orders")

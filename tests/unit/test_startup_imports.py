@@ -53,3 +53,27 @@ def test_validate_and_connectors_list_load_no_database_or_http_library(
     assert code == "0"
     assert "jsonschema" in modules or argv[0] != "validate"  # the probe did run the validator
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+
+
+SINK_PROBE = """
+import sys
+from connectors.api import ConnectorContext
+from connectors.http import HttpConnector
+options = {"base_url": "http://127.0.0.1:9", "upsert": {"path": "/v1/products/batch",
+           "body": "{record}", "batch": {"size": 2, "body": {"records": "{records}"}}}}
+if sys.argv[1] == "graphql":
+    options = {"base_url": "http://127.0.0.1:9", "upsert": {"graphql": {
+        "document": "mutation($p: ProductInput!) { productSet(input: $p) { product { id } } }",
+        "variables": {"p": "{record}"}}, "batch": {"size": 2}}}
+HttpConnector().open_sink(options, ConnectorContext(job="j", step="s", key_fields=("sku",))).close()
+print("graphql" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize(("kind", "loaded"), [("rest", "False"), ("graphql", "True")])
+def test_a_rest_destination_does_not_import_graphql_core(kind: str, loaded: str) -> None:
+    # graphql-core costs ~0.1 s of every run's start; only a GraphQL destination needs it.
+    done = subprocess.run([sys.executable, "-c", SINK_PROBE, kind], capture_output=True,
+                          text=True, cwd=ROOT, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == loaded

@@ -189,6 +189,13 @@ def test_migrates_a_version_1_database(tmp_path: Path) -> None:
     assert old.started_at == dt.datetime(2024, 1, 1, 3, 0, tzinfo=dt.UTC)
     assert store.get_cursor("inventory", "stock") == {"id": 7}
     assert store.get_hashes("inventory", "stock", [("SKU-1",)]) == {("SKU-1",): "abc"}
+    # version 4: a hash written before has no source hash, so a changes run maps its record
+    assert store.get_source_hashes("inventory", "stock", [("SKU-1",)]) == {}
+    run = store.begin_run("inventory", "stock", "changes")
+    store.commit_batch(BatchCommit(run, "inventory", "stock", "p",
+                                   source_hashes={("SKU-1",): "src"}))
+    assert store.get_source_hashes("inventory", "stock", [("SKU-1",)]) == {("SKU-1",): "src"}
+    assert store.get_hashes("inventory", "stock", [("SKU-1",)]) == {("SKU-1",): "abc"}
     slot = dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
     assert store.try_claim("inventory", slot, "a", 30)
     store.close()

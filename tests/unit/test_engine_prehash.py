@@ -1,0 +1,178 @@
+"""Changes runs hash the source row before mapping it (issue 16): an unchanged row is not
+mapped, a changed lookup or mapping maps and compares every row again, and the plan agrees."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from runner.engine import run_job
+from runner.spec import ConnectorRef, FieldMap, LookupRef, LookupSpec
+from runner.state.base import StateStore
+from runner.transforms.compile import CompiledStep
+from tests.support.doubles import World
+from tests.unit.test_engine import make_job, make_step, row
+
+
+@pytest.fixture()
+def mapped(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The ``item_id`` of every source row the step's mapping was applied to."""
+    calls: list[str] = []
+    original = CompiledStep.__init__
+
+    def spying(self: CompiledStep, *args: Any, **kw: Any) -> None:
+        original(self, *args, **kw)
+        inner = self._map
+        assert inner is not None
+
+        def counted(record: Mapping[str, Any]) -> dict[str, Any]:
+            calls.append(str(record.get("item_id")))
+            return inner(record)
+
+        self._map = counted
+
+    monkeypatch.setattr(CompiledStep, "__init__", spying)
+    yield calls
+
+
+def _run(job: Any, state: StateStore) -> Any:
+    return run_job(job, project=None, state=state, sleep=lambda s: None)
+
+
+def test_unchanged_source_rows_are_not_mapped(world: World, state: StateStore,
+                                              mapped: list[str]) -> None:
+    world.rows["erp"] = [row(i) for i in range(6)]
+    job = make_job(make_step())
+    assert _run(job, state).steps[0].created == 6
+    assert sorted(mapped) == [f"A{i}" for i in range(6)]  # the first run maps every row
+
+    mapped.clear()
+    world.rows["erp"][4] = row(4, name="renamed")
+    dest = world.sink("store")
+    dest.writes.clear()
+    second = _run(job, state).steps[0]
+    assert mapped == ["A4"]  # only the changed row went through the mapping
+    assert [op.key for op in dest.ops] == [("A4",)]
+    assert dest.records[("A4",)]["title"] == "renamed"
+    assert (second.unchanged, second.updated, second.read) == (5, 1, 6)
+
+
+def test_a_changed_source_that_maps_to_the_same_record_is_not_written_and_not_remapped(
+        world: World, state: StateStore, mapped: list[str]) -> None:
+    # modified_at is read (the source hash covers it) but not mapped: the record is the same.
+    world.rows["erp"] = [row(i) for i in range(3)]
+    job = make_job(make_step())
+    _run(job, state)
+    world.rows["erp"][1] = row(1, ts="2030-01-01T00:00:00")
+    dest = world.sink("store")
+    dest.writes.clear()
+    mapped.clear()
+    assert _run(job, state).steps[0].unchanged == 3
+    assert mapped == ["A1"] and dest.ops == []
+    mapped.clear()
+    assert _run(job, state).steps[0].unchanged == 3
+    assert mapped == []  # the new source hash was kept although nothing was written
+
+
+def _lookup_step(**kw: Any) -> Any:
+    mappings = (*(make_step().mappings or ()),
+                FieldMap("tax", lookup=LookupRef("taxes", on="tax_id", take="code")))
+    lookups = {"taxes": LookupSpec("taxes", ConnectorRef("memory", {"name": "taxes"}), "id")}
+    return make_step(mappings=mappings, lookups=lookups, **kw)
+
+
+def test_a_changed_lookup_maps_every_row_again(world: World, state: StateStore,
+                                               mapped: list[str]) -> None:
+    world.rows["erp"] = [row(i, tax_id=i % 2) for i in range(4)]
+    world.rows["taxes"] = [{"id": 0, "code": "STD"}, {"id": 1, "code": "RED"}]
+    job = make_job(_lookup_step())
+    _run(job, state)
+    mapped.clear()
+    _run(job, state)
+    assert mapped == []
+
+    world.rows["taxes"][1] = {"id": 1, "code": "ZERO"}
+    dest = world.sink("store")
+    dest.writes.clear()
+    third = _run(job, state).steps[0]
+    assert sorted(mapped) == ["A0", "A1", "A2", "A3"]
+    assert sorted(op.key for op in dest.ops) == [("A1",), ("A3",)]
+    assert dest.records[("A3",)]["tax"] == "ZERO"
+    assert (third.unchanged, third.updated) == (2, 2)
+
+
+def test_a_changed_mapping_maps_every_row_again(world: World, state: StateStore,
+                                                mapped: list[str]) -> None:
+    world.rows["erp"] = [row(i) for i in range(3)]
+    _run(make_job(make_step()), state)
+    mappings = (*(make_step().mappings or ()), FieldMap("channel", const="web", has_const=True))
+    mapped.clear()
+    dest = world.sink("store")
+    dest.writes.clear()
+    second = _run(make_job(make_step(mappings=mappings)), state).steps[0]
+    assert sorted(mapped) == ["A0", "A1", "A2"]
+    assert second.updated == 3 and dest.records[("A0",)]["channel"] == "web"
+
+
+def test_a_complete_run_maps_and_writes_every_row(world: World, state: StateStore,
+                                                  mapped: list[str]) -> None:
+    world.rows["erp"] = [row(i) for i in range(3)]
+    job = make_job(make_step())
+    _run(job, state)
+    mapped.clear()
+    full = _run(make_job(make_step(mode="full")), state).steps[0]
+    assert sorted(mapped) == ["A0", "A1", "A2"] and full.written == 3
+
+
+def test_a_cursor_step_does_not_hash_source_rows(world: World, state: StateStore) -> None:
+    from runner.spec import CursorSpec
+
+    world.rows["erp"] = [row(i) for i in range(3)]
+    step = make_step(cursor=CursorSpec("modified_at"))
+    _run(make_job(step), state)
+    assert state.get_source_hashes("inventory", "products", [("A0",)]) == {}
+    assert set(state.get_hashes("inventory", "products", [("A0",)])) == {("A0",)}
+
+
+def test_the_plan_skips_the_same_rows_as_the_run(world: World, state: StateStore) -> None:
+    world.rows["erp"] = [row(i) for i in range(5)]
+    job = make_job(make_step())
+    _run(job, state)
+    world.rows["erp"][2] = row(2, name="renamed")
+    world.rows["erp"].append(row(7))
+    planned = run_job(job, project=None, state=state, dry_run=True).plan[0]
+    assert world.sink("store").records[("A2",)]["title"] == "item 2"  # nothing written
+    done = _run(job, state).steps[0]
+    assert (planned.creates, planned.updates, planned.unchanged) == (1, 1, 4)
+    assert (done.created, done.updated, done.unchanged) == (1, 1, 4)
+
+
+def test_state_keeps_the_source_hash_beside_the_row_hash(state: StateStore) -> None:
+    from runner.state.base import BatchCommit
+
+    run = state.begin_run("j", "s", "changes")
+    base = BatchCommit(run_id=run, job="j", step="s", entity="e")
+    state.commit_batch(replace(base, hashes={("a",): "h1", ("b",): "h2"},
+                               source_hashes={("a",): "s1"}))
+    assert state.get_source_hashes("j", "s", [("a",), ("b",)]) == {("a",): "s1"}
+    # an unchanged record with a new source: only the source hash moves
+    state.commit_batch(replace(base, source_hashes={("b",): "s2"}))
+    assert state.get_hashes("j", "s", [("a",), ("b",)]) == {("a",): "h1", ("b",): "h2"}
+    assert state.get_source_hashes("j", "s", [("b",)]) == {("b",): "s2"}
+    # a write without a source hash (a quarantine retry) forgets the old one
+    state.commit_batch(replace(base, hashes={("a",): "h3"}))
+    assert state.get_source_hashes("j", "s", [("a",), ("b",)]) == {("b",): "s2"}
+
+
+@pytest.mark.parametrize("key", [("A1",), ("A1", "red"), ("", ""), ("a\x1fb",), ("é", "x", "")])
+def test_the_per_step_idempotency_keys_are_the_keys_sent_before(key: tuple[str, ...]) -> None:
+    # A replay after an upgrade must send the keys an older runner sent for the same change.
+    from runner.engine.ops import idempotency_key, idempotency_keys
+
+    assert idempotency_keys("inv", "products")(key, "h1") == idempotency_key(
+        "inv", "products", key, "h1")
+    assert idempotency_keys("inv", "products")(key, "h1") != idempotency_keys("inv", "stock")(
+        key, "h1")
