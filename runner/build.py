@@ -19,7 +19,10 @@ from runner.spec import (
     COMPARE_OPS,
     All,
     AnyOf,
+    AuditPolicy,
     Compare,
+    CompareField,
+    CompareSpec,
     ConnectorRef,
     CursorSpec,
     ErrorPolicy,
@@ -361,6 +364,8 @@ class _JobBuilder:
         if source is None or destination is None:
             return None
         return Step(
+            compare=self.compare(node.get("compare") or {}, join_path(path, "compare"),
+                                 mappings),
             name=node["name"],
             source=source,
             destination=destination,
@@ -385,6 +390,21 @@ class _JobBuilder:
             location=self.location(path),
         )
 
+    def compare(self, node: Mapping[str, Any], path: str,
+                mappings: tuple[FieldMap, ...] | None) -> CompareSpec:
+        mapped = {m.target for m in mappings} if mappings is not None else None
+        fields = []
+        for name, spec in (node.get("fields") or {}).items():
+            if mapped is not None and name not in mapped:
+                self.error(join_path(join_path(path, "fields"), name),
+                           f"{name!r} is not a mapped field; compare one of: "
+                           f"{', '.join(sorted(mapped))}{suggest(name, mapped)}")
+            spec = spec or {}
+            fields.append(CompareField(name, float(spec.get("tolerance", 0.0)),
+                                       spec.get("wins")))
+        return CompareSpec(tuple(fields), node.get("wins", "source"),
+                           dict(node.get("removed") or {}))
+
     # --- the job ---------------------------------------------------------------------------
 
     def schedule(self, node: Mapping[str, Any]) -> Schedule:
@@ -401,6 +421,11 @@ class _JobBuilder:
             missed=node.get("missed", "run_once"),
             window=window,
         )
+
+    def audit(self, node: Mapping[str, Any]) -> AuditPolicy:
+        return AuditPolicy(cron=node.get("cron"), timezone=node.get("timezone", "UTC"),
+                           repair=bool(node.get("repair", False)),
+                           max_drift=node.get("max_drift"))
 
     def job(self) -> Job | None:
         data = self.doc.data
@@ -437,6 +462,7 @@ class _JobBuilder:
             steps=tuple(steps),
             jobs=tuple(data.get("jobs") or ()),
             mode=data.get("mode"),
+            audit=self.audit(data["audit"]) if "audit" in data else None,
             location=self.location(""),
         )
         return job if self.ok else None

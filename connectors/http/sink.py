@@ -391,6 +391,27 @@ class HttpSink:
                     continue
                 yield key, dest_id
 
+    def _list_records(self) -> Iterator[tuple[tuple[Any, ...], str, dict[str, Any]]]:
+        """As :meth:`_list_keys`, with each listed object (an audit compares its fields)."""
+        spec = self._list or {}
+        key_fields = tuple(spec.get("key_fields") or self._ctx.key_fields)
+        pages = rest_pages(
+            self._client, method="GET", path=spec["path"], params=spec.get("params") or {},
+            body=MISSING, records_path=spec.get("records", "data"),
+            pagination=spec.get("pagination"),
+        )
+        for page in pages:
+            for item in page:
+                dest_id = _id_of(item, spec["id_path"])
+                key = tuple(get_path(item, f) for f in key_fields)
+                if dest_id is None or any(part is MISSING for part in key) \
+                        or not isinstance(item, dict):
+                    log.warning("http.list_item_skipped", extra={
+                        "job": self._ctx.job, "step": self._ctx.step,
+                        "reason": "missing key field or id"})
+                    continue
+                yield key, dest_id, item
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self._client.close()
@@ -404,3 +425,6 @@ class ListableHttpSink(HttpSink):
 
     def list_keys(self) -> Iterator[tuple[tuple[Any, ...], str]]:
         return self._list_keys()
+
+    def list_records(self) -> Iterator[tuple[tuple[Any, ...], str, dict[str, Any]]]:
+        return self._list_records()

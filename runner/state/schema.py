@@ -160,6 +160,22 @@ duplicates = sa.Table(
 )
 
 
+# The last audit of each step (``commerce-sync audit``, scheduled audits): what ``status``
+# shows and a drift alert reads.
+audits = sa.Table(
+    "audits",
+    metadata,
+    sa.Column("job", sa.String(200), primary_key=True),
+    sa.Column("step", sa.String(200), primary_key=True),
+    sa.Column("status", sa.String(20), nullable=False),  # clean | drift | repaired | failed...
+    sa.Column("drift", sa.Integer, nullable=False),
+    sa.Column("counts", sa.Text, nullable=False),  # JSON: kind -> records
+    sa.Column("repaired", sa.Text, nullable=False),  # JSON: what a repair wrote
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("finished_at", UtcDateTime, nullable=False),
+)
+
+
 def _create(*tables: sa.Table) -> Callable[[sa.Connection], None]:
     def apply(conn: sa.Connection) -> None:
         for table in tables:
@@ -176,6 +192,8 @@ MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     _create(schedule, claims, triggers),
     # 3: write-ahead intents of non-idempotent creates; natural keys the destination holds twice
     _create(intents, duplicates),
+    # 4: the last audit of each step
+    _create(audits),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
