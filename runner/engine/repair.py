@@ -120,12 +120,12 @@ def repair_step(step: Step, job: str, state: StateStore, sink: Sink, retrier: Re
     run_id = state.begin_run(job, step.name, "audit")
     try:
         _correct_keymap(step, job, state, result)
-        writer = BatchWriter(step, job=job, state=state,
-                             sink=_Fresh(sink, f"repair-{run_id}"),
-                             run_id=run_id, retrier=retrier)
+        fresh = _Fresh(sink, f"repair-{run_id}")
+        writer = BatchWriter(step, job=job, state=state, sink=fresh, run_id=run_id,
+                             retrier=retrier)
         _write(step, writer, run_id, result)
         if result.removals:
-            _remove(step, job, state, sink, retrier, run_id, result)
+            _remove(step, job, state, fresh, retrier, run_id, result)
     except BaseException as exc:
         state.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
         raise
