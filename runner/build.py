@@ -37,6 +37,7 @@ from runner.spec import (
     LookupSpec,
     NestSpec,
     Not,
+    ParentRef,
     PluginRef,
     RetryPolicy,
     Schedule,
@@ -363,7 +364,12 @@ class _JobBuilder:
         )
         if source is None or destination is None:
             return None
+        parent = None
+        if "parent" in node:
+            pk = node["parent"]["key"]
+            parent = ParentRef(node["parent"]["step"], (pk,) if isinstance(pk, str) else tuple(pk))
         return Step(
+            parent=parent,
             compare=self.compare(node.get("compare") or {}, join_path(path, "compare"),
                                  mappings),
             name=node["name"],
@@ -422,6 +428,23 @@ class _JobBuilder:
             window=window,
         )
 
+    def _check_parent(self, step: Step, earlier: list[Step], path: str) -> None:
+        if step.parent is None:
+            return
+        names = [s.name for s in earlier]
+        where = join_path(join_path(path, "parent"), "step")
+        if step.parent.step not in names:
+            self.error(where, f"{step.parent.step!r} is not an earlier step of this job; a "
+                       "parent runs before its children, so name one of: "
+                       f"{', '.join(names) or 'none (move this step after its parent)'}"
+                       f"{suggest(step.parent.step, names)}")
+            return
+        parent = next(s for s in earlier if s.name == step.parent.step)
+        if len(parent.key) != len(step.parent.key):
+            self.error(join_path(join_path(path, "parent"), "key"),
+                       f"the parent step's key has {len(parent.key)} field(s) "
+                       f"({', '.join(parent.key)}); give as many")
+
     def audit(self, node: Mapping[str, Any]) -> AuditPolicy:
         return AuditPolicy(cron=node.get("cron"), timezone=node.get("timezone", "UTC"),
                            repair=bool(node.get("repair", False)),
@@ -443,10 +466,11 @@ class _JobBuilder:
                 "a top-level mode is only for composite jobs (with `jobs:`); "
                 "set mode on each step instead",
             )
-        steps = []
+        steps: list[Step] = []
         for index, node in enumerate(data.get("steps") or ()):
             built = self.step(node, join_path("steps", index))
             if built is not None:
+                self._check_parent(built, steps, join_path("steps", index))
                 steps.append(built)
         max_age = None
         if "freshness" in data:

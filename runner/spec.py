@@ -33,6 +33,7 @@ __all__ = [
     "LookupSpec",
     "NestSpec",
     "Not",
+    "ParentRef",
     "PluginRef",
     "RetryPolicy",
     "Schedule",
@@ -263,6 +264,17 @@ class CompareSpec:
 
 
 @dataclass(frozen=True)
+class ParentRef:
+    """``parent: {step: products, key: [item_id]}``: each record of this step belongs to the
+    record of an earlier ``step`` of the job whose natural key is the values of ``key`` (fields
+    of this step's source rows). An incremental run then removes the children of a parent it
+    removed, and sends the children of a parent it selected again, without a complete sync."""
+
+    step: str
+    key: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Step:
     name: str
     source: ConnectorRef
@@ -286,6 +298,7 @@ class Step:
     on_duplicate: OnDuplicate = "report"
     errors: ErrorPolicy = field(default_factory=ErrorPolicy)
     compare: CompareSpec = field(default_factory=CompareSpec)
+    parent: ParentRef | None = None
     location: Location | None = None
 
     @property

@@ -176,6 +176,19 @@ audits = sa.Table(
 )
 
 
+# A child record's parent (a step's ``parent:``): an incremental run finds the children of the
+# parents it removed by this index, not by reading every child.
+relations = sa.Table(
+    "relations",
+    metadata,
+    sa.Column("job", sa.String(200), primary_key=True),
+    sa.Column("step", sa.String(200), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("parent_key", sa.Text, nullable=False),
+    sa.Index("relations_parent", "job", "step", "parent_key"),
+)
+
+
 def _create(*tables: sa.Table) -> Callable[[sa.Connection], None]:
     def apply(conn: sa.Connection) -> None:
         for table in tables:
@@ -192,8 +205,8 @@ MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     _create(schedule, claims, triggers),
     # 3: write-ahead intents of non-idempotent creates; natural keys the destination holds twice
     _create(intents, duplicates),
-    # 4: the last audit of each step
-    _create(audits),
+    # 4: the last audit of each step; each child record's parent
+    _create(audits, relations),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
