@@ -158,10 +158,10 @@ def same(src: Any, dst: Any, tolerance: float = 0.0) -> bool:
     if isinstance(src, list) and isinstance(dst, list):
         return len(src) == len(dst) and all(
             same(a, b, tolerance) for a, b in zip(src, dst, strict=True))
+    if isinstance(src, bool) or isinstance(dst, bool):
+        return src is dst  # True == 1 in Python, not in a store's JSON
     if src == dst:
         return True
-    if isinstance(src, bool) or isinstance(dst, bool):
-        return False
     a, b = _number(src), _number(dst)
     if a is None or b is None or not (a.is_finite() and b.is_finite()):
         return False

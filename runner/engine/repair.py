@@ -13,17 +13,16 @@ import dataclasses
 import functools
 import logging
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 from connectors.api import Sink, WriteOp, WriteOutcome
 from runner.spec import Step
-from runner.state.base import BatchCommit, Key, RunCounts, StateStore
+from runner.state.base import BatchCommit, Key, StateStore
 from runner.transforms import Transformed
 
 from .audit import StepAudit
 from .batch import BatchWriter, Sent, checked_write
-from .fullsync import UNPUBLISHED
-from .ops import idempotency_key
+from .follow import remove_keys
 from .retry import Retrier
 
 __all__ = ["repair_step"]
@@ -91,26 +90,16 @@ def _write(step: Step, writer: BatchWriter, run_id: int, result: StepAudit) -> N
 
 def _remove(step: Step, job: str, state: StateStore, sink: Sink, retrier: Retrier,
             run_id: int, result: StepAudit) -> None:
-    action: Literal["delete", "unpublish"] = (
-        "delete" if step.delete == "delete" else "unpublish")
     what = f"{job}/{step.name}: removing drift"
-    for start in range(0, len(result.removals), step.batch_size):
-        chunk = result.removals[start:start + step.batch_size]
-        ops = [WriteOp(action, k, dict(zip(step.key, k, strict=False)), dest_id,
-                       idempotency_key(job, step.name, k, action)) for k, dest_id in chunk]
-        outcomes = retrier(functools.partial(checked_write, sink, ops, what), what)
-        done = [op.key for op, out in zip(ops, outcomes, strict=True) if out.ok]
-        failed = len(ops) - len(done)
-        if failed:
-            result.repaired["remove_failed"] = result.repaired.get("remove_failed", 0) + failed
-        commit = BatchCommit(run_id=run_id, job=job, step=step.name, entity=step.entity_name,
-                             counts=RunCounts(deleted=len(done)))
-        if action == "delete":
-            commit = dataclasses.replace(commit, removed=done, unmapped=done)
-        else:
-            commit = dataclasses.replace(commit, hashes=dict.fromkeys(done, UNPUBLISHED))
-        state.commit_batch(commit)
-        result.repaired["removed"] = result.repaired.get("removed", 0) + len(done)
+
+    def write(ops: list[WriteOp]) -> list[WriteOutcome]:
+        return retrier(functools.partial(checked_write, sink, ops, what), what)
+
+    targets: list[tuple[Key, str | None]] = list(result.removals)
+    done = remove_keys(step, state, job=job, run_id=run_id, targets=targets, write=write)
+    result.repaired["removed"] = len(done)
+    if len(done) < len(targets):
+        result.repaired["remove_failed"] = len(targets) - len(done)
 
 
 def repair_step(step: Step, job: str, state: StateStore, sink: Sink, retrier: Retrier,
