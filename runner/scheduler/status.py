@@ -27,6 +27,10 @@ class JobStatus:
     max_age_s: float | None
     stale: bool | None  # None: no freshness objective
     quarantined: int
+    # The last audit of the job's steps (``commerce-sync audit``, a scheduled audit): records
+    # drifted across its steps, and when; None: never audited.
+    audit_drift: int | None = None
+    audit_at: dt.datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -52,7 +56,12 @@ def _last_run(records: list[RunRecord]) -> tuple[RunRecord | None, int | None]:
 def job_statuses(
     jobs: Mapping[str, Job], state: StateStore, now: dt.datetime
 ) -> list[JobStatus]:
+    from runner.state.audits import last_audits
+
     entries = state.schedule_entries()
+    audits: dict[str, list[Any]] = {}
+    for record in last_audits(state):
+        audits.setdefault(record.job, []).append(record)
     out: list[JobStatus] = []
     for name in sorted(jobs):
         job = jobs[name]
@@ -76,6 +85,9 @@ def job_statuses(
                 max_age_s=job.max_age_s,
                 stale=stale,
                 quarantined=state.quarantine_count(name),
+                audit_drift=(sum(a.drift for a in audits[name] if a.status != "repaired")
+                             if name in audits else None),
+                audit_at=max(a.finished_at for a in audits[name]) if name in audits else None,
             )
         )
     return out
@@ -96,7 +108,7 @@ def _age(seconds: float | None) -> str:
 
 def render_text(statuses: list[JobStatus]) -> str:
     header = ("JOB", "LAST RUN", "OUTCOME", "ROWS", "NEXT RUN", "AGE", "MAX AGE", "FRESH",
-              "QUARANTINE")
+              "QUARANTINE", "DRIFT")
     rows = [header]
     for s in statuses:
         fresh = "-" if s.stale is None else ("STALE" if s.stale else "ok")
@@ -105,6 +117,7 @@ def render_text(statuses: list[JobStatus]) -> str:
             "-" if s.rows_last_run is None else str(s.rows_last_run),
             _when(s.next_run_at) if s.next_run_at else "on demand", _age(s.age_s),
             _age(s.max_age_s), fresh, str(s.quarantined),
+            "-" if s.audit_drift is None else f"{s.audit_drift} at {_when(s.audit_at)}",
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()

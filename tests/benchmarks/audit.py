@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.benchmarks.complete_sync import EXE, KEY, ROOT, _free_port  # noqa: E402
+from tests.benchmarks.complete_sync import EXE, KEY, ROOT, _free_port
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, ...] = (0,)
@@ -63,11 +63,10 @@ def _drift(client: httpx.Client, share: float) -> int:
             if seen % step == 0:
                 body = {k: v for k, v in product.items() if k not in ("id", "updated_at")}
                 batch.append({**body, "title": f"{body['title']} (edited in the store)"})
-        if len(batch) >= 500 or not page.get("next_cursor"):
-            if batch:
-                client.post("/v1/products/batch", json={"records": batch}).raise_for_status()
-                edited += len(batch)
-                batch = []
+        if (len(batch) >= 500 or not page.get("next_cursor")) and batch:
+            client.post("/v1/products/batch", json={"records": batch}).raise_for_status()
+            edited += len(batch)
+            batch = []
         if not page.get("next_cursor"):
             return edited
         params["cursor"] = page["next_cursor"]
