@@ -107,6 +107,16 @@ def _assert_found_exactly(e: _Edits, inv: dict[str, StepAudit],
 
 def test_each_edit_behind_the_runners_back_is_found_and_repaired_exactly(
         world: JobsWorld) -> None:
+    _found_and_repaired_exactly(world)
+
+
+@pytest.mark.slow
+def test_no_false_positive_over_100000_products(tmp_path: Path) -> None:
+    with jobs_world(tmp_path, products=100_000) as w:
+        _found_and_repaired_exactly(w)
+
+
+def _found_and_repaired_exactly(world: JobsWorld) -> None:
     e = _Edits(world)
     before_other = {s: p for s, p in world.products().items()
                     if s not in (e.deleted, e.retitled, e.repriced, e.variant_removed,
