@@ -78,8 +78,8 @@ def note_decisions(run: _StepRun, decisions: Sequence[Decision]) -> None:
     if step.parent is not None:
         pairs = {d.key: p for d in writes if (p := _parent_key(step, d.item)) is not None}
         relations_put(env.state, env.job, step.name, pairs)
-    if run.fresh_step:
-        return  # a first sync: every child step reads everything anyway
+    if run.fresh_step or run.mode == "full":
+        return  # a first or complete sync: every child step reads everything anyway
     events = _events(run)
     if events.overflow:
         return
