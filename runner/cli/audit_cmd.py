@@ -78,7 +78,8 @@ def render(job: str, audits: list[StepAudit]) -> str:
             lines.append(f"{head}: {a.error}")
             continue
         counts = ", ".join(f"{a.counts.get(k, 0)} {k}" for k in
-                           ("missing", "unselected", "differs", "duplicate", "kept"))
+                           ("missing", "unselected", "stale_child", "differs", "duplicate",
+                            "kept"))
         lines.append(f"{head}: source {a.source_records}, destination {a.dest_records}: "
                      f"{counts} (scan {a.scan_s:.2f}s)")
         if a.repaired:

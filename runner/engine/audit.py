@@ -11,7 +11,9 @@ its ``compare:`` subset with tolerances. It finds:
   ``compare.removed``, is not drift);
 - ``differs``: a compared field differs and the source wins it;
 - ``kept``: a compared field differs and the destination wins it (reported, never drift);
-- ``duplicate``: one natural key held by several objects.
+- ``duplicate``: one natural key held by several objects;
+- ``stale_child``: an ``unselected`` object of a step with ``parent:`` whose recorded parent
+  is gone or unpublished (a stock row of a product no longer sold online).
 
 Memory holds the destination's listing (compared fields only) and the drifted records; the
 source streams. ``--repair`` hands the drift to :mod:`runner.engine.repair`, which writes it
@@ -32,6 +34,7 @@ from connectors.api import RecordListable, Sink
 from runner.errors import ConfigError, SyncError, redact
 from runner.spec import Step
 from runner.state.base import Key, StateStore
+from runner.state.relations import parents_of
 from runner.transforms import Transformed, compile_step, jsonable, row_hash
 
 from .fullsync import UNPUBLISHED
@@ -54,7 +57,7 @@ __all__ = ["DRIFT_KINDS", "AuditEnv", "Drift", "StepAudit", "audit_job", "audit_
 log = logging.getLogger(__name__)
 
 # The kinds that count as drift (fail an audit, are repaired); ``kept`` is reported only.
-DRIFT_KINDS = ("missing", "unselected", "differs", "duplicate")
+DRIFT_KINDS = ("missing", "unselected", "stale_child", "differs", "duplicate")
 SAMPLES = 20
 
 
@@ -270,6 +273,7 @@ def _leftovers(step: Step, env: AuditEnv, listing: _Listing, result: StepAudit) 
     if step.delete == "unpublish" and not removed:
         for start in range(0, len(keys), 1000):
             unpublished.update(env.state.get_hashes(env.job, step.name, keys[start:start + 1000]))
+    orphans = _orphans(step, env, keys)
     for key in keys:
         for dest_id, record in listing.objects[key]:
             result.listed_ids.setdefault(key, dest_id)
@@ -278,8 +282,21 @@ def _leftovers(step: Step, env: AuditEnv, listing: _Listing, result: StepAudit) 
                     continue
                 if not removed and unpublished.get(key) == UNPUBLISHED:
                     continue
-            result.note(Drift("unselected", key, dest_id))
+            result.note(Drift("stale_child" if key in orphans else "unselected", key, dest_id))
             result.removals.append((key, dest_id))
+
+
+def _orphans(step: Step, env: AuditEnv, keys: list[Key]) -> set[Key]:
+    """Those of ``keys`` whose recorded parent the parent step no longer holds live."""
+    if step.parent is None or not keys:
+        return set()
+    parents = parents_of(env.state, env.job, step.name, keys)
+    wanted = sorted(set(parents.values()))
+    live: set[Key] = set()
+    for start in range(0, len(wanted), 1000):
+        stored = env.state.get_hashes(env.job, step.parent.step, wanted[start:start + 1000])
+        live.update(k for k, h in stored.items() if h != UNPUBLISHED)
+    return {k for k, p in parents.items() if p not in live}
 
 
 def _scan(step: Step, env: AuditEnv, sink: RecordListable, result: StepAudit) -> None:

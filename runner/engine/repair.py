@@ -123,4 +123,6 @@ def repair_step(step: Step, job: str, state: StateStore, sink: Sink, retrier: Re
             + result.repaired.get("remove_failed", 0) + result.repaired.get("skipped", 0))
     if result.drift and not left:
         result.status = "repaired"
-    log.info("audit.repaired", extra={"job": job, "step": step.name, **result.repaired})
+    # Under one key: "created" is a LogRecord attribute and may not be passed as an extra.
+    log.info("audit.repaired",
+             extra={"job": job, "step": step.name, "repaired": dict(result.repaired)})

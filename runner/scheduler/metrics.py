@@ -25,7 +25,7 @@ __all__ = ["MetricsServer", "SchedulerMetrics"]
 log = logging.getLogger(__name__)
 
 _ROW_KINDS = ("read", "written", "unchanged", "quarantined")
-_DRIFT_KINDS = ("missing", "unselected", "differs", "duplicate", "kept")
+_DRIFT_KINDS = ("missing", "unselected", "stale_child", "differs", "duplicate", "kept")
 
 
 class SchedulerMetrics:

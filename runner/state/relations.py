@@ -17,7 +17,7 @@ from runner.state.codec import decode_key, encode_key
 from runner.state.schema import relations
 from runner.state.store import SqlStateStore
 
-__all__ = ["children_of", "relations_put"]
+__all__ = ["children_of", "parents_of", "relations_put"]
 
 CHUNK = 500
 
@@ -53,4 +53,20 @@ def children_of(state: Any, job: str, step: str, parents: Iterable[Key]) -> list
             query = sa.select(t.key).where(t.job == job, t.step == step,
                                            t.parent_key.in_(wanted[start:start + CHUNK]))
             found += [decode_key(row.key) for row in conn.execute(query)]
+    return found
+
+
+def parents_of(state: Any, job: str, step: str, keys: Iterable[Key]) -> dict[Key, Key]:
+    """``child key -> parent key`` for those of ``keys`` with a recorded parent."""
+    store = _sql(state if isinstance(state, SqlStateStore) else getattr(state, "_real", None))
+    if store is None:
+        return {}
+    wanted = [encode_key(k) for k in keys]
+    found: dict[Key, Key] = {}
+    t = relations.c
+    with store._read() as conn:
+        for start in range(0, len(wanted), CHUNK):
+            query = sa.select(t.key, t.parent_key).where(
+                t.job == job, t.step == step, t.key.in_(wanted[start:start + CHUNK]))
+            found.update((decode_key(r.key), decode_key(r.parent_key)) for r in conn.execute(query))
     return found

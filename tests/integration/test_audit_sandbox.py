@@ -66,8 +66,13 @@ class _Edits:
         p = products[self.variant_removed]
         _put(world, p, variants=p["variants"][1:])
         _put(world, products[self.republished], published=True)
+        # A stock row of the deselected product, put back in the store: a stale child.
+        self.stale_sku = self.republished
+        world.http.post("/v1/inventory/batch", json={"records": [
+            {"sku": self.stale_sku, "available": 7}]}).raise_for_status()
         stock = {r["sku"]: r["available"] for r in world.all("/v1/inventory")}
-        self.stock_sku = sorted(s for s in stock if s in products and stock[s] > 0)[5]
+        self.stock_sku = sorted(s for s in stock if s in products and stock[s] > 0
+                                and s != self.stale_sku)[5]
         self.stock_was = stock[self.stock_sku]
         world.http.post("/v1/inventory/batch", json={"records": [
             {"sku": self.stock_sku, "available": self.stock_was - 1}]}).raise_for_status()
@@ -100,7 +105,8 @@ def _assert_found_exactly(e: _Edits, inv: dict[str, StepAudit],
     assert set(differs[e.variant_removed].fields) == {"variants"}
     kept = next(s for s in products.samples if s.kind == "kept")
     assert kept.fields["price"][1] == e.store_price
-    assert _keys(stock, "differs") == {e.stock_sku} and stock.drift == 1
+    assert _keys(stock, "differs") == {e.stock_sku} and stock.drift == 2
+    assert _keys(stock, "stale_child") == {e.stale_sku}
     assert stock.samples[0].fields["available"] == (e.stock_was, e.stock_was - 1)
     assert _keys(prices, "differs") == {e.agreement} and prices.drift == 1
 
@@ -128,7 +134,7 @@ def _found_and_repaired_exactly(world: JobsWorld) -> None:
     trade = _audit(world, "trade-agreements", repair=True)
     assert inv["products"].status == "repaired"
     assert inv["products"].repaired == {"upserted": 3, "removed": 1}
-    assert inv["stock"].repaired == {"upserted": 1}
+    assert inv["stock"].repaired == {"upserted": 1, "removed": 1}
     assert trade["prices"].repaired == {"upserted": 1}
 
     store = world.products()
@@ -138,7 +144,7 @@ def _found_and_repaired_exactly(world: JobsWorld) -> None:
     assert store[e.repriced]["price"] == e.store_price  # the destination won it
     assert len(store[e.variant_removed]["variants"]) >= 2
     stock = {r["sku"]: r["available"] for r in world.all("/v1/inventory")}
-    assert stock[e.stock_sku] == e.stock_was
+    assert stock[e.stock_sku] == e.stock_was and e.stale_sku not in stock
     assert {r["id"]: r["amount"] for r in world.all("/v1/prices")}[e.agreement] == e.amount_was
     # Nothing else was touched: not even rewritten.
     after_other = {s: p for s, p in store.items() if s in before_other}
@@ -166,7 +172,7 @@ def test_audit_command_exit_codes_and_last_audit_in_state(
     assert f"differs    {e.stock_sku} available: source {e.stock_was} destination " \
            f"{e.stock_was - 1}" in out
     [recorded] = last_audits(world.state, "inventory")
-    assert (recorded.step, recorded.status, recorded.drift) == ("stock", "drift", 1)
+    assert (recorded.step, recorded.status, recorded.drift) == ("stock", "drift", 2)
 
     assert main(["audit", "inventory", "--step", "stock", "--repair", *common]) == 0
     assert main(["audit", "inventory", "--step", "stock", "--format", "json", *common]) == 0
