@@ -37,16 +37,27 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.benchmarks.complete_sync import EXE, KEY, ROOT, _free_port
 
+PEAK_MB: dict[str, float] = {}  # the command's own peak RSS (os.wait4), by label
 
-def _run(args: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, ...] = (0,)
-         ) -> tuple[float, str]:
+
+def _run(args: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, ...] = (0,),
+         label: str | None = None) -> tuple[float, str]:
     started = time.perf_counter()
-    done = subprocess.run([EXE, *args], cwd=cwd, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if done.returncode not in ok:
-        sys.exit(f"`commerce-sync {' '.join(args)}` exited {done.returncode}:\n"
-                 f"{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
-    return elapsed, done.stdout
+    with tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen([EXE, *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                 stderr=err, text=True)
+        assert child.stdout is not None
+        out = child.stdout.read()
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        elapsed = time.perf_counter() - started
+        if child.returncode not in ok:
+            err.seek(0)
+            sys.exit(f"`commerce-sync {' '.join(args)}` exited {child.returncode}:\n"
+                     f"{out[-2000:]}\n{err.read()[-4000:]}")
+    if label:
+        PEAK_MB[label] = usage.ru_maxrss / 1024  # KiB on Linux
+    return elapsed, out
 
 
 def _drift(client: httpx.Client, share: float) -> int:
@@ -112,8 +123,9 @@ def bench(products: int) -> None:
             with httpx.Client(base_url=url, headers={"X-API-Key": KEY}, timeout=120) as client:
                 _wait_healthy(client)
                 first, _ = _run(["run", "complete-sync", "--force"], cwd, env)
-                full, _ = _run(["run", "complete-sync", "--force"], cwd, env)
-                audit_s, out = _run(["audit", "complete-sync", "--format", "json"], cwd, env)
+                full, _ = _run(["run", "complete-sync", "--force"], cwd, env, label="sync")
+                audit_s, out = _run(["audit", "complete-sync", "--format", "json"], cwd, env,
+                                    label="audit")
                 clean = _totals(json.loads(out))
                 edited = _drift(client, 0.01)
                 repair_s, out = _run(["audit", "complete-sync", "--repair", "--format", "json"],
@@ -132,6 +144,9 @@ def bench(products: int) -> None:
           f"{repaired['repair_s'] / full:.3f}x the complete sync, target <= 0.1); "
           f"found {repaired['drift']:.0f}, wrote {repaired['written']:.0f}; "
           f"second audit drift {after['drift']:.0f}", flush=True)
+    print(f"  peak RSS: complete sync {PEAK_MB['sync']:.0f} MB, audit "
+          f"{PEAK_MB['audit']:.0f} MB (the audit holds the listing's compared fields)",
+          flush=True)
     if clean["drift"] or repaired["drift"] != edited or repaired["written"] != edited \
             or after["drift"]:
         sys.exit("the audit did not find and repair exactly the drift made")
