@@ -43,6 +43,7 @@ __all__ = [
     "Nested",
     "OptionProblem",
     "ReadRequest",
+    "RecordListable",
     "Retrier",
     "Sink",
     "Source",
@@ -189,6 +190,17 @@ class Listable(Protocol):
 
     def list_keys(self) -> Iterator[tuple[tuple[Any, ...], str]]:
         """Yield ``(natural key, destination id)`` for every record the destination holds."""
+        ...
+
+
+@runtime_checkable
+class RecordListable(Protocol):
+    """A sink whose listing carries each object's fields: an audit compares them with what
+    the source says now, without a complete sync."""
+
+    def list_records(self) -> Iterator[tuple[tuple[Any, ...], str, Record]]:
+        """Yield ``(natural key, destination id, record)`` for every object the destination
+        holds (every page), the record as the destination serves it."""
         ...
 
 

@@ -19,7 +19,10 @@ from runner.spec import (
     COMPARE_OPS,
     All,
     AnyOf,
+    AuditPolicy,
     Compare,
+    CompareField,
+    CompareSpec,
     ConnectorRef,
     CursorSpec,
     ErrorPolicy,
@@ -34,6 +37,7 @@ from runner.spec import (
     LookupSpec,
     NestSpec,
     Not,
+    ParentRef,
     PluginRef,
     RetryPolicy,
     Schedule,
@@ -374,7 +378,14 @@ class _JobBuilder:
         )
         if source is None or destination is None:
             return None
+        parent = None
+        if "parent" in node:
+            pk = node["parent"]["key"]
+            parent = ParentRef(node["parent"]["step"], (pk,) if isinstance(pk, str) else tuple(pk))
         return Step(
+            parent=parent,
+            compare=self.compare(node.get("compare") or {}, join_path(path, "compare"),
+                                 mappings),
             name=node["name"],
             source=source,
             destination=destination,
@@ -400,6 +411,21 @@ class _JobBuilder:
             keep=self.filter(node["keep"], join_path(path, "keep")) if "keep" in node else None,
         )
 
+    def compare(self, node: Mapping[str, Any], path: str,
+                mappings: tuple[FieldMap, ...] | None) -> CompareSpec:
+        mapped = {m.target for m in mappings} if mappings is not None else None
+        fields = []
+        for name, spec in (node.get("fields") or {}).items():
+            if mapped is not None and name not in mapped:
+                self.error(join_path(join_path(path, "fields"), name),
+                           f"{name!r} is not a mapped field; compare one of: "
+                           f"{', '.join(sorted(mapped))}{suggest(name, mapped)}")
+            spec = spec or {}
+            fields.append(CompareField(name, float(spec.get("tolerance", 0.0)),
+                                       spec.get("wins")))
+        return CompareSpec(tuple(fields), node.get("wins", "source"),
+                           dict(node.get("removed") or {}))
+
     # --- the job ---------------------------------------------------------------------------
 
     def schedule(self, node: Mapping[str, Any]) -> Schedule:
@@ -417,6 +443,28 @@ class _JobBuilder:
             window=window,
         )
 
+    def _check_parent(self, step: Step, earlier: list[Step], path: str) -> None:
+        if step.parent is None:
+            return
+        names = [s.name for s in earlier]
+        where = join_path(join_path(path, "parent"), "step")
+        if step.parent.step not in names:
+            self.error(where, f"{step.parent.step!r} is not an earlier step of this job; a "
+                       "parent runs before its children, so name one of: "
+                       f"{', '.join(names) or 'none (move this step after its parent)'}"
+                       f"{suggest(step.parent.step, names)}")
+            return
+        parent = next(s for s in earlier if s.name == step.parent.step)
+        if len(parent.key) != len(step.parent.key):
+            self.error(join_path(join_path(path, "parent"), "key"),
+                       f"the parent step's key has {len(parent.key)} field(s) "
+                       f"({', '.join(parent.key)}); give as many")
+
+    def audit(self, node: Mapping[str, Any]) -> AuditPolicy:
+        return AuditPolicy(cron=node.get("cron"), timezone=node.get("timezone", "UTC"),
+                           repair=bool(node.get("repair", False)),
+                           max_drift=node.get("max_drift"))
+
     def job(self) -> Job | None:
         data = self.doc.data
         has_steps, has_jobs = "steps" in data, "jobs" in data
@@ -433,10 +481,11 @@ class _JobBuilder:
                 "a top-level mode is only for composite jobs (with `jobs:`); "
                 "set mode on each step instead",
             )
-        steps = []
+        steps: list[Step] = []
         for index, node in enumerate(data.get("steps") or ()):
             built = self.step(node, join_path("steps", index))
             if built is not None:
+                self._check_parent(built, steps, join_path("steps", index))
                 steps.append(built)
         max_age = None
         if "freshness" in data:
@@ -452,6 +501,7 @@ class _JobBuilder:
             steps=tuple(steps),
             jobs=tuple(data.get("jobs") or ()),
             mode=data.get("mode"),
+            audit=self.audit(data["audit"]) if "audit" in data else None,
             location=self.location(""),
         )
         return job if self.ok else None

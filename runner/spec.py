@@ -15,7 +15,10 @@ from typing import Any, Literal
 __all__ = [
     "All",
     "AnyOf",
+    "AuditPolicy",
     "Compare",
+    "CompareField",
+    "CompareSpec",
     "ConnectorRef",
     "CursorSpec",
     "ErrorPolicy",
@@ -30,6 +33,7 @@ __all__ = [
     "LookupSpec",
     "NestSpec",
     "Not",
+    "ParentRef",
     "PluginRef",
     "RetryPolicy",
     "Schedule",
@@ -233,6 +237,48 @@ class ErrorPolicy:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
+Wins = Literal["source", "destination"]
+
+
+@dataclass(frozen=True)
+class CompareField:
+    """One field an audit compares: numbers within ``tolerance`` are equal (money to the cent:
+    0.01); ``wins`` None takes the step's."""
+
+    name: str
+    tolerance: float = 0.0
+    wins: Wins | None = None
+
+
+@dataclass(frozen=True)
+class CompareSpec:
+    """What an audit compares (``compare:``). ``fields`` empty: every mapped field. ``wins``:
+    source (a difference is repaired) or destination (reported only, and kept by a repair).
+    ``removed``: how an object the step unpublished looks at the destination, e.g.
+    ``{published: false}``, so an audit sees one published again behind the runner's back."""
+
+    fields: tuple[CompareField, ...] = ()
+    wins: Wins = "source"
+    removed: Mapping[str, Any] = field(default_factory=dict)
+
+    def winner(self, name: str) -> Wins:
+        for f in self.fields:
+            if f.name == name and f.wins is not None:
+                return f.wins
+        return self.wins
+
+
+@dataclass(frozen=True)
+class ParentRef:
+    """``parent: {step: products, key: [item_id]}``: each record of this step belongs to the
+    record of an earlier ``step`` of the job whose natural key is the values of ``key`` (fields
+    of this step's source rows). An incremental run then removes the children of a parent it
+    removed, and sends the children of a parent it selected again, without a complete sync."""
+
+    step: str
+    key: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class Step:
     name: str
@@ -256,6 +302,8 @@ class Step:
     # holds (report), or by id order (keep_oldest / keep_newest). The others are reported.
     on_duplicate: OnDuplicate = "report"
     errors: ErrorPolicy = field(default_factory=ErrorPolicy)
+    compare: CompareSpec = field(default_factory=CompareSpec)
+    parent: ParentRef | None = None
     location: Location | None = None
     # A filter on the mapped record (what lookups and the key map found); failing ones drop.
     keep: Filter | None = None
@@ -290,6 +338,17 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class AuditPolicy:
+    """``audit:``: when ``serve`` audits the job (``cron`` None: on demand only), whether it
+    repairs, and ``max_drift``: more drifted records than this fail the audit (alerting)."""
+
+    cron: str | None = None
+    timezone: str = "UTC"
+    repair: bool = False
+    max_drift: int | None = None
+
+
+@dataclass(frozen=True)
 class Job:
     """One pipeline file. Either ``steps`` (a plain job) or ``jobs`` (a composite that runs
     other jobs in order, e.g. the complete sync, optionally forcing ``mode`` on their steps)."""
@@ -304,6 +363,7 @@ class Job:
     steps: tuple[Step, ...] = ()
     jobs: tuple[str, ...] = ()
     mode: SyncMode | None = None
+    audit: AuditPolicy | None = None
     location: Location | None = None
 
     @property

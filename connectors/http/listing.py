@@ -19,7 +19,7 @@ from .pagination import pages
 from .source import plan_read
 from .template import MISSING, get_path, split_path
 
-__all__ = ["list_keys"]
+__all__ = ["list_keys", "list_records"]
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +36,12 @@ def _key_fields(spec: Mapping[str, Any], ctx: ConnectorContext) -> tuple[str, ..
     return key_fields
 
 
-def list_keys(
+def list_records(
     client: HttpClient, spec: Mapping[str, Any], ctx: ConnectorContext
-) -> Iterator[tuple[tuple[Any, ...], str]]:
-    """Yield ``(key, id)`` for every listed object; an object without its key or id is
-    counted and logged once at the end (it cannot be put in the key map)."""
+) -> Iterator[tuple[tuple[Any, ...], str, dict[str, Any]]]:
+    """Yield ``(key, id, object)`` for every listed object (an audit compares its fields); an
+    object without its key or id is counted and logged once at the end (it cannot be put in
+    the key map)."""
     key_fields = _key_fields(spec, ctx)
     id_path = spec["id_path"]
     first, paging = plan_read(spec, {})
@@ -49,13 +50,22 @@ def list_keys(
         for item in page:
             dest_id = get_path(item, id_path)
             key = tuple(get_path(item, f) for f in key_fields)
-            if dest_id in (None, MISSING) or any(part is MISSING for part in key):
+            if dest_id in (None, MISSING) or any(part is MISSING for part in key) \
+                    or not isinstance(item, dict):
                 skipped += 1
                 continue
             listed += 1
-            yield key, str(dest_id)
+            yield key, str(dest_id), item
     extra = {"job": ctx.job, "step": ctx.step, "rows": listed, "skipped": skipped}
     if skipped:
         log.warning("http.list_items_skipped", extra={
             **extra, "reason": f"no id at {id_path!r} or no key at {list(key_fields)}"})
     log.info("http.list_done", extra=extra)
+
+
+def list_keys(
+    client: HttpClient, spec: Mapping[str, Any], ctx: ConnectorContext
+) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """Yield ``(key, id)`` for every listed object (several ids for one key all yielded)."""
+    for key, dest_id, _item in list_records(client, spec, ctx):
+        yield key, dest_id

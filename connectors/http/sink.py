@@ -16,7 +16,7 @@ from runner.errors import FatalError, RecordError, redact
 
 from .client import Decision, HttpClient, Protocol, Reply, encode_json
 from .entity import Capture, build_levels, captures
-from .listing import list_keys
+from .listing import list_keys, list_records
 from .match import Matcher
 from .template import MISSING, Template, check_template, get_path
 
@@ -454,6 +454,12 @@ class HttpSink:
             )
         return list_keys(self._client, self._list, self._ctx)
 
+    def _list_records(self) -> Iterator[tuple[tuple[Any, ...], str, dict[str, Any]]]:
+        """As :meth:`_list_keys`, with each listed object (an audit compares its fields)."""
+        if not self._list:
+            raise FatalError("this http destination cannot be listed; add destination.list")
+        return list_records(self._client, self._list, self._ctx)
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self._client.close()
@@ -484,6 +490,9 @@ class ListableHttpSink(HttpSink):
 
     def list_keys(self) -> Iterator[tuple[tuple[Any, ...], str]]:
         return self._list_keys()
+
+    def list_records(self) -> Iterator[tuple[tuple[Any, ...], str, dict[str, Any]]]:
+        return self._list_records()
 
 
 class ListableMatchableHttpSink(MatchableHttpSink, ListableHttpSink):

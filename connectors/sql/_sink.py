@@ -487,6 +487,24 @@ class SqlSink:
         except sa_exc.SQLAlchemyError as exc:
             raise _db.translate(exc, f"listing {t.fullname}", self._url) from exc
 
+    def list_records(self) -> Iterator[tuple[tuple[Any, ...], str, dict[str, Any]]]:
+        """Every row as ``(key, id, columns)``, ids as :meth:`list_keys` gives them. Lines in
+        a ``lines`` table are not included: an audit compares the header row's columns."""
+        if self._engine is None:
+            raise FatalError(f"{self._what}: the sink is closed")
+        t = self.table
+        try:
+            with self._engine.connect() as conn:
+                result = conn.execution_options(stream_results=True, yield_per=5000).execute(
+                    sa.select(t))
+                for row in result.mappings():
+                    record = dict(row)
+                    key = tuple(record[k] for k in self.key)
+                    yield key, (str(record[self.pk]) if self.pk
+                                else "/".join(str(v) for v in key)), record
+        except sa_exc.SQLAlchemyError as exc:
+            raise _db.translate(exc, f"listing {t.fullname}", self._url) from exc
+
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()

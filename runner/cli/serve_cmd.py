@@ -91,7 +91,15 @@ def _load(paths: Sequence[str]) -> Any:
     return load_project(list(paths))
 
 
+def _load_serving(paths: Sequence[str]) -> Any:
+    from runner.scheduler.audits import with_audits
+
+    return with_audits(_load(paths))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    from runner.engine import run_job
+    from runner.scheduler.audits import audit_runner
     from runner.scheduler.metrics import MetricsServer, SchedulerMetrics
     from runner.scheduler.reload import ProjectWatcher
     from runner.scheduler.service import LISTENER_BEAT_S, Scheduler, mark_listening
@@ -103,7 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         check_bind(args.console_host, console_token)  # before anything starts
     paths = _paths(args)
-    project = _load(paths)
+    project = _load_serving(paths)
     if project.errors and not project.jobs:
         raise ConfigError(project.errors)
     for problem in project.errors:
@@ -114,9 +122,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     metrics = SchedulerMetrics()
     scheduler = Scheduler(
         project, state, clock=_utcnow, owner=owner, lease_s=args.lease,
-        max_workers=args.max_workers, observer=metrics,
+        max_workers=args.max_workers, observer=metrics, runner=audit_runner(run_job),
     )
-    watcher = ProjectWatcher(paths, _load, scheduler.replace_project, project.jobs,
+    watcher = ProjectWatcher(paths, _load_serving, scheduler.replace_project, project.jobs,
                              interval_s=args.reload_interval)
     stop = threading.Event()
     signals = {"count": 0}

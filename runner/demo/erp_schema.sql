@@ -229,6 +229,12 @@ WHEN NEW.modified_at IS OLD.modified_at
 BEGIN
     UPDATE variants SET modified_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE rowid = NEW.rowid;
 END;
+-- A variant deleted stamps its product, so an incremental read of changed products sees the
+-- product without it (the variant has no row left to carry a change time).
+CREATE TRIGGER variants_delete_touches_product AFTER DELETE ON variants FOR EACH ROW
+BEGIN
+    UPDATE products SET modified_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE item_id = OLD.item_id;
+END;
 CREATE TRIGGER warehouses_touch AFTER UPDATE ON warehouses FOR EACH ROW
 WHEN NEW.modified_at IS OLD.modified_at
 BEGIN

@@ -48,6 +48,7 @@ from runner.transforms import (
 from .batch import BatchWriter, Sent, checked_write, source_json
 from .cursor import cursor_json
 from .entity import EntityWriter, entity_writer
+from .follow import after_stream, note_decisions
 from .fullsync import relearn_keymap, remove_unselected
 from .intents import recover_intents
 from .progress import NullProgress, ProgressSink
@@ -87,6 +88,8 @@ class RunEnv:
     progress: ProgressSink = field(default_factory=NullProgress)
     quarantined: int = 0  # across the run's steps, for errors.max_bad_records
     dry_run: bool = False  # plan: a recording sink over an in-memory state (see planner)
+    # What each step did to its keys, for the steps that name it as parent (see follow).
+    follow: dict[str, Any] = field(default_factory=dict)
 
     @property
     def stopping(self) -> bool:
@@ -199,6 +202,7 @@ class _StepRun:
         rewrite_all = self.mode == "full"
         decisions = self.writer.decisions(fresh, sent, rewrite_all=rewrite_all,
                                           blocked=self.blocked)
+        note_decisions(self, decisions)
         if self.entity is not None:
             self.entity.write(self.writer, decisions, sent, lambda d: d.item.source,
                               rewrite_all=rewrite_all)
@@ -331,6 +335,8 @@ class _StepRun:
                 remove_unselected(step, env.state, sink, job=env.job, run_id=self.run_id,
                                   seen=self.seen, listed=listed,
                                   write=self._write_removals(sink), count=self._count_removed)
+            else:
+                after_stream(self, source, sink, lookups, request, self._write_removals(sink))
             self.commit_cursor(stream)
         finally:
             self.result.retries = self.retrier.retries

@@ -25,6 +25,7 @@ __all__ = ["MetricsServer", "SchedulerMetrics"]
 log = logging.getLogger(__name__)
 
 _ROW_KINDS = ("read", "written", "unchanged", "quarantined")
+_DRIFT_KINDS = ("missing", "unselected", "stale_child", "differs", "duplicate", "kept")
 
 
 class SchedulerMetrics:
@@ -62,11 +63,19 @@ class SchedulerMetrics:
             "Records the job's last finished run set aside (its outcome is then 'partial')",
             ["job"], registry=r,
         )
+        self.drift = Gauge(
+            "commerce_sync_drift_records",
+            "Records the last audit found drifted (or, for kind kept, differing where the "
+            "destination wins), by job, step and kind", ["job", "step", "kind"], registry=r,
+        )
         self._breached: set[str] = set()
         self._never_run: set[str] = set()
         self._started: dt.datetime | None = None  # the first check: when serving began
 
     def run_finished(self, job: str, status: str, duration_s: float, result: Any) -> None:
+        for audit in getattr(result, "audits", None) or ():
+            for kind in _DRIFT_KINDS:
+                self.drift.labels(audit.job, audit.step, kind).set(audit.counts.get(kind, 0))
         self.runs.labels(job, status).inc()
         self.duration.labels(job).observe(duration_s)
         if status in ("succeeded", "partial"):

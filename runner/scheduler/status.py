@@ -28,6 +28,10 @@ class JobStatus:
     stale: bool | None  # None: no freshness objective
     quarantined: int
     duplicates: int = 0  # natural keys the destination holds twice (`commerce-sync duplicates`)
+    # The last audit of the job's steps (``commerce-sync audit``, a scheduled audit): records
+    # drifted across its steps, and when; None: never audited.
+    audit_drift: int | None = None
+    audit_at: dt.datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -53,7 +57,12 @@ def _last_run(records: list[RunRecord]) -> tuple[RunRecord | None, int | None]:
 def job_statuses(
     jobs: Mapping[str, Job], state: StateStore, now: dt.datetime
 ) -> list[JobStatus]:
+    from runner.state.audits import last_audits
+
     entries = state.schedule_entries()
+    audits: dict[str, list[Any]] = {}
+    for record in last_audits(state):
+        audits.setdefault(record.job, []).append(record)
     out: list[JobStatus] = []
     for name in sorted(jobs):
         job = jobs[name]
@@ -78,6 +87,9 @@ def job_statuses(
                 stale=stale,
                 quarantined=state.quarantine_count(name),
                 duplicates=len(state.duplicates_list(name)),
+                audit_drift=(sum(a.drift for a in audits[name] if a.status != "repaired")
+                             if name in audits else None),
+                audit_at=max(a.finished_at for a in audits[name]) if name in audits else None,
             )
         )
     return out
@@ -98,7 +110,7 @@ def _age(seconds: float | None) -> str:
 
 def render_text(statuses: list[JobStatus]) -> str:
     header = ("JOB", "LAST RUN", "OUTCOME", "ROWS", "NEXT RUN", "AGE", "MAX AGE", "FRESH",
-              "QUARANTINE", "DUPLICATES")
+              "QUARANTINE", "DUPLICATES", "DRIFT")
     rows = [header]
     for s in statuses:
         fresh = "-" if s.stale is None else ("STALE" if s.stale else "ok")
@@ -107,6 +119,7 @@ def render_text(statuses: list[JobStatus]) -> str:
             "-" if s.rows_last_run is None else str(s.rows_last_run),
             _when(s.next_run_at) if s.next_run_at else "on demand", _age(s.age_s),
             _age(s.max_age_s), fresh, str(s.quarantined), str(s.duplicates),
+            "-" if s.audit_drift is None else f"{s.audit_drift} at {_when(s.audit_at)}",
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()

@@ -175,6 +175,35 @@ duplicates = sa.Table(
 )
 
 
+# The last audit of each step (``commerce-sync audit``, scheduled audits): what ``status``
+# shows and a drift alert reads.
+audits = sa.Table(
+    "audits",
+    metadata,
+    sa.Column("job", sa.String(200), primary_key=True),
+    sa.Column("step", sa.String(200), primary_key=True),
+    sa.Column("status", sa.String(20), nullable=False),  # clean | drift | repaired | failed...
+    sa.Column("drift", sa.Integer, nullable=False),
+    sa.Column("counts", sa.Text, nullable=False),  # JSON: kind -> records
+    sa.Column("repaired", sa.Text, nullable=False),  # JSON: what a repair wrote
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("finished_at", UtcDateTime, nullable=False),
+)
+
+
+# A child record's parent (a step's ``parent:``): an incremental run finds the children of the
+# parents it removed by this index, not by reading every child.
+relations = sa.Table(
+    "relations",
+    metadata,
+    sa.Column("job", sa.String(200), primary_key=True),
+    sa.Column("step", sa.String(200), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("parent_key", sa.Text, nullable=False),
+    sa.Index("relations_parent", "job", "step", "parent_key"),
+)
+
+
 def _create(*tables: sa.Table) -> Callable[[sa.Connection], None]:
     def apply(conn: sa.Connection) -> None:
         for table in tables:
@@ -197,6 +226,8 @@ MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     _create(intents, duplicates),
     # 4: source hashes beside row hashes, for changes runs that skip unchanged source rows
     _add_source_hash,
+    # 5: the last audit of each step; each child record's parent
+    _create(audits, relations),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

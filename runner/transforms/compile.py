@@ -115,6 +115,8 @@ class CompiledStep:
         reads |= filter_fields(residual_filter)
         if step.cursor is not None:
             reads.add(root_field(step.cursor.field))
+        if step.parent is not None:
+            reads.update(step.parent.key)  # the engine records each record's parent
         return frozenset(reads)
 
     def apply(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[Item]:

@@ -147,7 +147,8 @@ def test_password_never_reaches_logs_or_messages(
         with pytest.raises(StateError) as err:
             store.take_triggers()
         with store._engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE schedule, claims, intents, duplicates")
+            conn.exec_driver_sql(
+                "DROP TABLE schedule, claims, intents, duplicates, audits, relations")
             conn.exec_driver_sql("ALTER TABLE row_hashes DROP COLUMN source_hash")
             conn.exec_driver_sql("UPDATE schema_version SET version = 1")
         store.close()

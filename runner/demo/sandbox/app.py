@@ -261,6 +261,13 @@ def create_app(
             raise ApiError(404, f"no price agreement {request.path_params['id']}")
         return Response(status_code=204)
 
+    async def delete_inventory(request: Request, payload: Any = None) -> Response:
+        # Stock is kept per (sku, warehouse); a store fed one total per SKU has warehouse "".
+        warehouse = request.query_params.get("warehouse", "")
+        if not store.delete("inventory", key=f"{request.path_params['sku']}\x1f{warehouse}"):
+            raise ApiError(404, f"no stock record for sku {request.path_params['sku']}")
+        return Response(status_code=204)
+
     async def delete_delivery_mode(request: Request, payload: Any = None) -> Response:
         if not store.delete("delivery-modes", key=request.path_params["code"]):
             raise ApiError(404, f"no delivery mode {request.path_params['code']}")
@@ -380,6 +387,7 @@ def create_app(
             _writer(_batch("inventory", validation.inventory)),
             methods=["POST"],
         ),
+        Route("/v1/inventory/{sku}", _writer(delete_inventory), methods=["DELETE"]),
         Route("/v1/prices", _reader(_lister("prices")), methods=["GET"]),
         Route("/v1/prices/batch", _writer(_batch("prices", validation.price)), methods=["POST"]),
         Route("/v1/prices/{id}", _writer(delete_price), methods=["DELETE"]),
