@@ -178,3 +178,31 @@ def test_audit_command_exit_codes_and_last_audit_in_state(
     assert main(["audit", "inventory", "--step", "stock", "--format", "json", *common]) == 0
     assert '"drift": 0' in capsys.readouterr().out
     assert main(["audit", "inventory", "--step", "nope", *common]) == 2
+
+
+def test_a_duplicate_made_in_the_store_is_found_and_reported_not_removed(
+        tmp_path: Path) -> None:
+    """The store's creates always create (as many real stores'): a second object with a SKU
+    the runner already wrote is a duplicate the audit finds, with both ids; the repair keeps
+    the object the key map holds and never deletes the other (a person decides)."""
+    with jobs_world(tmp_path, products=300) as world:
+        world.run("delivery-and-stores")
+        world.run("inventory")
+        faults = world.http.get("/v1/_admin/faults").raise_for_status().json()
+        world.http.put("/v1/_admin/faults", json={**faults, "create": "always"}
+                       ).raise_for_status()
+        sku, original = sorted(world.published().items())[0]
+        body = {k: v for k, v in original.items() if k not in ("id", "updated_at")}
+        copy = world.http.post("/v1/products", json=body).raise_for_status().json()
+        assert copy["id"] != original["id"]
+
+        products = _audit(world, "inventory")["products"]
+        assert _keys(products, "duplicate") == {sku}
+        assert products.counts.get("duplicate") == 1
+        assert {k for k, n in products.counts.items() if n and k != "duplicate"} <= {"kept"}
+        repaired = _audit(world, "inventory", repair=True)["products"]
+        assert repaired.counts.get("duplicate") == 1
+        ids = {p["id"] for p in world.all("/v1/products", sku=sku)}
+        assert ids == {original["id"], copy["id"]}  # reported, neither deleted
+        kept = world.state.keymap_get("inventory", "products", [(sku,)])[(sku,)]
+        assert kept == str(original["id"])  # the key map still points at the live object
