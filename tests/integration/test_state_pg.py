@@ -117,7 +117,8 @@ def test_advisory_lock_excludes_other_process_and_dies_with_it(
 def test_processes_migrate_a_version_1_database_once(pg_store: SqlStateStore, pg_url: str) -> None:
     with pg_store._engine.begin() as conn:
         conn.exec_driver_sql("INSERT INTO cursors VALUES ('inventory', 'stock', '7', now())")
-        conn.exec_driver_sql("DROP TABLE schedule, claims, triggers, intents, duplicates")
+        conn.exec_driver_sql(
+            "DROP TABLE schedule, claims, triggers, intents, duplicates, audits, relations")
         conn.exec_driver_sql("ALTER TABLE row_hashes DROP COLUMN source_hash")  # version 4
         conn.exec_driver_sql("UPDATE schema_version SET version = 1")
     script = "import sys; from runner.state import open_state; open_state(sys.argv[1]).close()"
