@@ -127,7 +127,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                      (PLANTED_NAME, bad_item))
     pipes = tmp / "pipelines"
     pipes.mkdir()
-    for name in ("delivery-and-stores.yaml", "inventory.yaml"):
+    for name in ("project.yaml", "delivery-and-stores.yaml", "inventory.yaml"):
         shutil.copy(ROOT / "pipelines" / name, pipes / name)
     (tmp / "supplier.jsonl").write_text('{"sku": "S1", "price": 1}\n')
     (pipes / "supplier-feed.yaml").write_text(
