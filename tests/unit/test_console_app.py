@@ -312,3 +312,24 @@ def test_duplicates_are_shown_only_where_the_store_reports_them(
     assert "held more than once" not in plain and "held more than once" not in empty
     assert "Keys the destination holds more than once" in reported
     assert "<td>A</td><td>p-1, p-&lt;9&gt;</td>" in reported
+
+
+@dataclass(frozen=True)
+class _StepAuditRow:  # the fields of an audit's StepAudit that the state records
+    job: str
+    step: str
+    status: str
+    drift: int
+    counts: dict[str, int]
+    repaired: dict[str, int]
+    error: str | None = None
+
+
+def test_the_job_page_shows_its_last_audit(console: Client, state: StateStore) -> None:
+    from runner.state.audits import record_audits
+
+    assert "never audited" in console().get("/jobs/copy").text
+    record_audits(state, [_StepAuditRow("copy", "items", "drift", 3, {"differs": 3}, {})],
+                  repaired=False)
+    page = console().get("/jobs/copy").text
+    assert "3 drifted records" in page and "never audited" not in page
