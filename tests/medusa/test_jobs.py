@@ -318,16 +318,19 @@ def test_sigkills_while_creating_products_leave_no_duplicate_and_nothing_missing
     made_before_kill = held[-1]
     assert KILL_AT[-1] <= made_before_kill < 59
     world.state = open_state(f"sqlite:///{world.state_path}")
-    # The last killed run had adopted what the earlier ones made and sent intents for the rest.
-    assert 0 < len(world.state.intents_pending("inventory", "products")) <= 59 - KILL_AT[-2]
+    # The last killed run left intents for the creates it sent (Medusa may still finish a
+    # request whose client was killed, so how many it holds is only known by asking it).
+    assert 0 < len(world.state.intents_pending("inventory", "products")) <= 59
 
     again = step(world.run("inventory"), "products")
 
     listed = world.all("/admin/products", "products", fields="id,external_id")
     assert len(listed) == len({p["external_id"] for p in listed}) == before + 59
     assert set(world.products()) == set(expected_catalogue(world))
-    assert (again.created, again.updated, again.quarantined) == (
-        59 - made_before_kill, made_before_kill, 0)
+    # Everything Medusa held was adopted (at least what it held when the last run was killed),
+    # the rest created once; nothing refused, so no handle collision did the work.
+    assert again.created + again.updated == 59 and again.quarantined == 0
+    assert again.updated >= made_before_kill
     assert world.state.intents_pending("inventory", "products") == {}
     assert quarantined(world) == {}
     print(f"\nmedusa sigkill: {len(KILL_AT)} kills survived, new products held after each: "
