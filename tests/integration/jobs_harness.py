@@ -9,57 +9,29 @@ assertion never trusts the engine's own view of what it wrote.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from runner.demo.erp import create_erp
 from runner.demo.sandbox import create_app
-from runner.engine import JobResult, StepResult, run_job
-from runner.project import Project, load_project
-from runner.state import SqlStateStore, open_state
+from tests.support.erp_world import ErpWorld, erp_project, step
 from tests.support.loopback import serve_app
+
+__all__ = ["API_KEY", "PIPELINES", "JobsWorld", "expected_catalogue", "jobs_world", "step",
+           "store_snapshot"]
 
 PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
 API_KEY = "e2e-sandbox-key"
 
 
 @dataclass
-class JobsWorld:
-    root: Path
-    erp_path: Path
-    state_path: Path
+class JobsWorld(ErpWorld):
     store_url: str
-    project: Project
     http: httpx.Client
-    state: SqlStateStore
-
-    # -- running ---------------------------------------------------------------------------------
-
-    def run(self, job: str, *, full: bool = False, expect: str = "succeeded") -> JobResult:
-        """Run ``job`` to completion; fail with every step's summary if its outcome is not
-        ``expect`` (``partial`` where records are meant to be quarantined). ``full`` forces
-        full mode, as ``run --force`` on complete-sync does through its own ``mode: full``."""
-        result = run_job(
-            self.project.job(job), project=self.project, state=self.state,
-            mode="full" if full else None,
-        )
-        if result.status != expect:
-            lines = "\n".join(s.summary() for s in result.steps)
-            raise AssertionError(f"{job} {result.status}: {result.error}\n{lines}")
-        return result
-
-    def reopen_state(self) -> None:
-        """Close the state store, delete its file (data loss) and open a fresh one."""
-        self.state.close()
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{self.state_path}{suffix}").unlink(missing_ok=True)
-        self.state = open_state(f"sqlite:///{self.state_path}")
 
     # -- the store, over HTTP --------------------------------------------------------------------
 
@@ -100,42 +72,20 @@ class JobsWorld:
     def order(self, order_id: str) -> dict[str, Any]:
         return dict(self.http.get(f"/v1/orders/{order_id}").raise_for_status().json())
 
-    # -- the ERP, with plain SQL -----------------------------------------------------------------
-
-    def erp(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        with closing(sqlite3.connect(self.erp_path)) as conn, conn:
-            return conn.execute(sql, params).fetchall()
-
 
 @contextmanager
 def jobs_world(root: Path, *, products: int = 300,
                pipelines: Path = PIPELINES) -> Iterator[JobsWorld]:
-    erp_path = root / "erp.db"
-    create_erp(erp_path, products=products)
     app = create_app(str(root / "sandbox.db"), API_KEY)
     with serve_app(app) as url:
-        env = {
-            "ERP_DATABASE_URL": f"sqlite:///{erp_path}",
-            "COMMERCE_URL": url,
-            "COMMERCE_API_KEY": API_KEY,
-        }
-        project = load_project([pipelines], env=env)
-        project.raise_for_errors()
-        state_path = root / "state.db"
-        state = open_state(f"sqlite:///{state_path}")
-        with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30) as http:
-            world = JobsWorld(root, erp_path, state_path, url, project, http, state)
+        env = {"COMMERCE_URL": url, "COMMERCE_API_KEY": API_KEY}
+        with erp_project(root, pipelines, env, products=products) as (erp, project, path, state), \
+                httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30) as http:
+            world = JobsWorld(root, erp, path, project, state, url, http)
             try:
                 yield world
             finally:
                 world.state.close()
-
-
-def step(result: JobResult, name: str) -> StepResult:
-    """The one step called ``name`` in a job's result."""
-    found = [s for s in result.steps if s.step == name]
-    assert len(found) == 1, [s.step for s in result.steps]
-    return found[0]
 
 
 def expected_catalogue(world: JobsWorld) -> dict[str, dict[str, Any]]:

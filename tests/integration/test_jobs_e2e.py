@@ -175,7 +175,7 @@ def test_complete_sync_restores_the_store_after_losing_store_and_state(world: Jo
 
     world.http.post("/v1/_admin/reset").raise_for_status()
     assert not world.all("/v1/products")
-    world.reopen_state()
+    world.lose_state()
 
     world.run("complete-sync")
 
@@ -213,7 +213,7 @@ def test_complete_sync_after_store_loss_sets_aside_shipments_of_lost_orders(
     world.run("online-orders")
 
     world.http.post("/v1/_admin/reset").raise_for_status()
-    world.reopen_state()
+    world.lose_state()
     # The store's orders are gone with its data; the ERP's shipment of one cannot go anywhere.
     # That must not stop the catalogue from coming back; the run says it set one aside.
     result = world.run("complete-sync", expect="partial")

@@ -8,50 +8,29 @@ Medusa's admin API and with plain SQL from the ERP, never from the engine's own 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from runner.demo.erp import create_erp
-from runner.engine import JobResult, StepResult, run_job
-from runner.project import Project, load_project
-from runner.state import SqlStateStore, open_state
+from runner.engine import JobResult
+from tests.support.erp_world import ErpWorld, erp_project, step
 
 from .store import MedusaStore
+
+__all__ = ["PIPELINES", "MedusaWorld", "expected_catalogue", "expected_stock", "medusa_world",
+           "step", "written"]
 
 PIPELINES = Path(__file__).resolve().parents[2] / "pipelines" / "medusa"
 
 
 @dataclass
-class MedusaWorld:
-    root: Path
-    erp_path: Path
-    state_path: Path
+class MedusaWorld(ErpWorld):
     store: MedusaStore
-    project: Project
     http: httpx.Client  # admin API, authenticated with the secret key
-    state: SqlStateStore
-
-    def run(self, job: str, *, full: bool = False) -> JobResult:
-        """Run ``job``; fail with every step's summary unless it succeeded."""
-        result = run_job(self.project.job(job), project=self.project, state=self.state,
-                         mode="full" if full else None)
-        if result.status != "succeeded":
-            lines = "\n".join(s.summary() for s in result.steps)
-            raise AssertionError(f"{job} {result.status}: {result.error}\n{lines}")
-        return result
-
-    def lose_state(self) -> None:
-        """Close the state store, delete its file (data loss) and open a fresh one."""
-        self.state.close()
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{self.state_path}{suffix}").unlink(missing_ok=True)
-        self.state = open_state(f"sqlite:///{self.state_path}")
 
     # -- Medusa, over its admin API --------------------------------------------------------------
 
@@ -107,34 +86,17 @@ class MedusaWorld:
         reply = self.http.get(f"/admin/orders/{order_id}", params={"fields": fields})
         return dict(reply.raise_for_status().json()["order"])
 
-    # -- the ERP, with plain SQL -----------------------------------------------------------------
-
-    def erp(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        with closing(sqlite3.connect(self.erp_path)) as conn, conn:
-            return conn.execute(sql, params).fetchall()
-
 
 @contextmanager
 def medusa_world(root: Path, store: MedusaStore, *, products: int = 80) -> Iterator[MedusaWorld]:
-    erp_path = root / "erp.db"
-    create_erp(erp_path, products=products)
-    env = {"ERP_DATABASE_URL": f"sqlite:///{erp_path}", **store.env()}
-    project = load_project([PIPELINES], env=env)
-    project.raise_for_errors()
-    state_path = root / "state.db"
-    state = open_state(f"sqlite:///{state_path}")
-    with httpx.Client(base_url=store.url, auth=(store.api_key, ""), timeout=60) as http:
-        world = MedusaWorld(root, erp_path, state_path, store, project, http, state)
+    with erp_project(root, PIPELINES, store.env(), products=products) as (erp, project, path,
+                                                                         state), \
+            httpx.Client(base_url=store.url, auth=(store.api_key, ""), timeout=60) as http:
+        world = MedusaWorld(root, erp, path, project, state, store, http)
         try:
             yield world
         finally:
             world.state.close()
-
-
-def step(result: JobResult, name: str) -> StepResult:
-    found = [s for s in result.steps if s.step == name]
-    assert len(found) == 1, [s.step for s in result.steps]
-    return found[0]
 
 
 def written(result: JobResult) -> dict[str, int]:

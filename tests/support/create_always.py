@@ -5,23 +5,18 @@ a test can SIGKILL it; the store is read through its own admin API, never throug
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+from runner.demo.sandbox import FaultConfig
+from tests.support.store_rig import GRAPHQL_MATCH, KILL_ENV, StoreRig, serve_store
 
-from runner.demo.sandbox import FaultConfig, create_app
-from tests.support.loopback import serve_app
+__all__ = ["API_KEY", "GRAPHQL", "KILL_ENV", "REST", "Rig", "ids_per_sku", "rig"]
 
-LAUNCHER = Path(__file__).resolve().parent / "crashing_cli.py"
-KILL_ENV = "COMMERCE_SYNC_TEST_KILL_AFTER_WRITES"
 API_KEY = "create-always-key-5a1f"
 
 COMMON = """version: 1
@@ -86,20 +81,7 @@ GRAPHQL = COMMON + """\
             }
           variables: {id: "{dest_id}", input: {sku: "{sku}", title: "{title}", price: "{price}"}}
         id_path: data.productUpdate.product.id
-      match:
-        records: data.products.nodes
-        key_fields: [sku]
-        id_path: id
-        batch: 50
-        graphql:
-          document: |
-            query Match($skus: [String!], $after: String) {
-              products(skus: $skus, first: 250, after: $after) {
-                nodes { id sku } pageInfo { hasNextPage endCursor }
-              }
-            }
-          variables: {skus: "{keys}"}
-          page_info: data.products.pageInfo
+""" + GRAPHQL_MATCH + """\
       list:
         path: /v1/products
         params: {limit: 1000}
@@ -111,25 +93,11 @@ GRAPHQL = COMMON + """\
 
 
 @dataclass
-class Rig:
-    tmp: Path
-    url: str
-    erp: Path
-    state: Path
-    pipelines: Path
-    gate: Any  # the sandbox's Gate: set_faults at runtime
+class Rig(StoreRig):
+    erp: Path = Path()
 
-    def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("COMMERCE_")}
-        env.update(ERP_DB=str(self.erp), COMMERCE_URL=self.url, COMMERCE_API_KEY=API_KEY,
-                   COMMERCE_SYNC_STATE=str(self.state),
-                   COMMERCE_SYNC_PIPELINES=str(self.pipelines), PYTHONUNBUFFERED="1")
-        env.update(extra)
-        return env
-
-    def run(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, str(LAUNCHER), *args], env=self.env(**extra),
-                              capture_output=True, text=True, timeout=180, cwd=self.tmp)
+    def erp_env(self) -> dict[str, str]:
+        return {"ERP_DB": str(self.erp)}
 
     def add_items(self, start: int, count: int) -> None:
         with sqlite3.connect(self.erp) as conn:
@@ -142,29 +110,19 @@ class Rig:
             return {row[0] for row in conn.execute("SELECT item_id FROM items")}
 
     def store_keys(self) -> dict[str, Any]:
-        answer = httpx.get(f"{self.url}/v1/_admin/keys", headers={"X-API-Key": API_KEY},
-                           timeout=30)
-        answer.raise_for_status()
-        return dict(answer.json())
+        return dict(self.get("/v1/_admin/keys"))
 
 
 @contextmanager
 def rig(tmp: Path, pipeline: str, faults: FaultConfig | None = None) -> Iterator[Rig]:
-    app = create_app(str(tmp / "sandbox.db"), API_KEY,
-                     faults=faults or FaultConfig(create="always"))
-    folder = tmp / "pipelines"
-    folder.mkdir()
-    (folder / "products.yaml").write_text(pipeline, encoding="utf-8")
     erp = tmp / "erp.db"
     with sqlite3.connect(erp) as conn:
         conn.execute("CREATE TABLE items (item_id TEXT PRIMARY KEY, name TEXT, "
                      "list_price TEXT, modified_at TEXT)")
-    with serve_app(app) as url:
-        yield Rig(tmp, url, erp, tmp / "state.db", folder, app)
+    with serve_store(tmp, API_KEY, "products.yaml", pipeline, faults) as (url, app, folder):
+        yield Rig(tmp, url, API_KEY, tmp / "state.db", folder, app, erp=erp)
 
 
 def ids_per_sku(keys: dict[str, Any]) -> dict[str, int]:
     """``{sku: number of products holding it}`` from the admin read."""
     return {sku: int(n) for sku, n in keys["counts"].items()}
-
-

@@ -9,21 +9,16 @@ create sent twice makes two products, so a duplicate is visible.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+from tests.support.store_rig import GRAPHQL_MATCH, StoreRig, serve_store
 
-from runner.demo.sandbox import FaultConfig, create_app
-from tests.support.loopback import serve_app
+__all__ = ["ACCESSORIES", "API_KEY", "PIPELINE", "Rig", "product", "rig"]
 
-LAUNCHER = Path(__file__).resolve().parent / "crashing_cli.py"
 API_KEY = "entity-key-7c2e"
 
 PIPELINE = """version: 1
@@ -74,20 +69,7 @@ steps:
             id: "{dest_id}"
             input: {title: "{title}", price: "{price}", variants: "{variant_input}"}
         id_path: data.productUpdate.product.id
-      match:
-        records: data.products.nodes
-        key_fields: [sku]
-        id_path: id
-        batch: 50
-        graphql:
-          document: |
-            query Match($skus: [String!], $after: String) {
-              products(skus: $skus, first: 250, after: $after) {
-                nodes { id sku } pageInfo { hasNextPage endCursor }
-              }
-            }
-          variables: {skus: "{keys}"}
-          page_info: data.products.pageInfo
+""" + GRAPHQL_MATCH + """\
       then:
         - name: variants
           for_each: variants
@@ -186,25 +168,12 @@ def product(n: int, stock: int = 0) -> dict[str, Any]:
 
 
 @dataclass
-class Rig:
-    tmp: Path
-    url: str
-    erp: Path
-    state: Path
-    pipelines: Path
+class Rig(StoreRig):
+    erp: Path = Path()
     products: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("COMMERCE_")}
-        env.update(ERP_FILE=str(self.erp), COMMERCE_URL=self.url, COMMERCE_API_KEY=API_KEY,
-                   COMMERCE_SYNC_STATE=str(self.state),
-                   COMMERCE_SYNC_PIPELINES=str(self.pipelines), PYTHONUNBUFFERED="1")
-        env.update(extra)
-        return env
-
-    def run(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, str(LAUNCHER), *args], env=self.env(**extra),
-                              capture_output=True, text=True, timeout=180, cwd=self.tmp)
+    def erp_env(self) -> dict[str, str]:
+        return {"ERP_FILE": str(self.erp)}
 
     def put(self, *items: dict[str, Any]) -> None:
         """Add or replace products in the ERP export (rewritten whole, in sku order)."""
@@ -213,23 +182,12 @@ class Rig:
         text = "".join(json.dumps(self.products[k]) + "\n" for k in sorted(self.products))
         self.erp.write_text(text, encoding="utf-8")
 
-    def _get(self, path: str, **params: Any) -> Any:
-        answer = httpx.get(f"{self.url}{path}", params=params,
-                           headers={"X-API-Key": API_KEY}, timeout=30)
-        answer.raise_for_status()
-        return answer.json()
-
-    def product_counts(self) -> dict[str, int]:
-        """``{sku: number of products holding it}``, from the store's admin view."""
-        return {k: int(n) for k, n in self._get("/v1/_admin/keys")["counts"].items()}
-
     def stock(self) -> dict[str, int]:
         """``{variant sku: available}`` at the store (read to the last page)."""
         levels: dict[str, int] = {}
         cursor: str | None = None
         while True:
-            page = self._get("/v1/inventory", limit=1000,
-                             **({"cursor": cursor} if cursor else {}))
+            page = self.get("/v1/inventory", limit=1000, **({"cursor": cursor} if cursor else {}))
             levels.update({row["sku"]: row["available"] for row in page["data"]})
             cursor = page.get("next_cursor")
             if not cursor:
@@ -247,9 +205,5 @@ class Rig:
 
 @contextmanager
 def rig(tmp: Path, pipeline: str = PIPELINE) -> Iterator[Rig]:
-    app = create_app(str(tmp / "sandbox.db"), API_KEY, faults=FaultConfig(create="always"))
-    folder = tmp / "pipelines"
-    folder.mkdir()
-    (folder / "catalog.yaml").write_text(pipeline, encoding="utf-8")
-    with serve_app(app) as url:
-        yield Rig(tmp, url, tmp / "erp.jsonl", tmp / "state.db", folder)
+    with serve_store(tmp, API_KEY, "catalog.yaml", pipeline) as (url, app, folder):
+        yield Rig(tmp, url, API_KEY, tmp / "state.db", folder, app, erp=tmp / "erp.jsonl")
