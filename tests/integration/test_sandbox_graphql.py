@@ -13,33 +13,21 @@ import httpx
 import pytest
 from graphql import build_client_schema, build_schema, get_introspection_query, print_schema
 
-from runner.demo.sandbox import create_app
 from runner.demo.sandbox.graphql_resolvers import Root
-from tests.support.loopback import serve_app
+from tests.support.sandbox_api import ManualClock, sandbox_client
 
 KEY = "graphql-key-1"
 SDL = Path(__file__).resolve().parents[2] / "schemas" / "sandbox.graphql"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(50.0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def api(tmp_path: Path, clock: Clock) -> Iterator[httpx.Client]:
-    with (
-        serve_app(create_app(str(tmp_path / "s.db"), KEY, clock=clock)) as url,
-        httpx.Client(base_url=url, headers={"X-API-Key": KEY}, timeout=30) as client,
-    ):
+def api(tmp_path: Path, clock: ManualClock) -> Iterator[httpx.Client]:
+    with sandbox_client(tmp_path, KEY, clock, timeout=30) as client:
         yield client
 
 
@@ -347,7 +335,7 @@ def test_cost_is_reported_and_a_short_page_refunds(api: httpx.Client) -> None:
     assert body["extensions"]["cost"] == {"requestedQueryCost": 22, "actualQueryCost": 8}
 
 
-def test_cost_budget_throttles_and_restores(api: httpx.Client, clock: Clock) -> None:
+def test_cost_budget_throttles_and_restores(api: httpx.Client, clock: ManualClock) -> None:
     seed(api, 300)
     modes(api, rate={"cost": {"maximum": 100, "restore_per_s": 10}})
     query = "{ products(first: 40) { nodes { sku } } }"  # costs 42, all 40 come back

@@ -11,34 +11,20 @@ from typing import Any
 import httpx
 import pytest
 
-from runner.demo.sandbox import create_app
 from runner.demo.sandbox.rates import FixedWindow, LeakyBucket
-from tests.support.loopback import serve_app
+from tests.support.sandbox_api import ManualClock, sandbox_client
 
 KEY = "rate-key-1"
 
 
-class Clock:
-    """Monotonic seconds that move only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(1000.0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def api(tmp_path: Path, clock: Clock) -> Iterator[httpx.Client]:
-    with (
-        serve_app(create_app(str(tmp_path / "s.db"), KEY, clock=clock)) as url,
-        httpx.Client(base_url=url, headers={"X-API-Key": KEY}, timeout=10) as client,
-    ):
+def api(tmp_path: Path, clock: ManualClock) -> Iterator[httpx.Client]:
+    with sandbox_client(tmp_path, KEY, clock, timeout=10) as client:
         yield client
 
 
@@ -54,7 +40,7 @@ def test_no_budget_by_default(api: httpx.Client) -> None:
 
 
 def test_fixed_window_throttles_past_its_count_until_the_window_ends(
-    api: httpx.Client, clock: Clock
+    api: httpx.Client, clock: ManualClock
 ) -> None:
     budgets(api, fixed={"requests": 3, "window_s": 10})
     assert [api.get("/v1/stores").status_code for _ in range(3)] == [200, 200, 200]
@@ -77,7 +63,7 @@ def test_fixed_window_throttles_past_its_count_until_the_window_ends(
     assert api.get("/v1/stores").status_code == 200
 
 
-def test_leaky_bucket_reports_its_level_in_headers(api: httpx.Client, clock: Clock) -> None:
+def test_leaky_bucket_reports_its_level_in_headers(api: httpx.Client, clock: ManualClock) -> None:
     budgets(api, leaky={"limit": 4, "leak_per_s": 2})
     responses = [api.get("/v1/stores") for _ in range(4)]
     assert [r.status_code for r in responses] == [200] * 4
@@ -104,7 +90,7 @@ def test_leaky_bucket_reports_its_level_in_headers(api: httpx.Client, clock: Clo
 
 
 def test_a_client_that_paces_to_the_leak_rate_is_never_throttled(
-    api: httpx.Client, clock: Clock
+    api: httpx.Client, clock: ManualClock
 ) -> None:
     budgets(api, leaky={"limit": 10, "leak_per_s": 5})
     statuses = []
