@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,7 +33,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.benchmarks.complete_sync import EXE, KEY, ROOT, _free_port
+from tests.benchmarks.complete_sync import EXE, project, sandbox
 
 PEAK_MB: dict[str, float] = {}  # the command's own peak RSS (os.wait4), by label
 
@@ -93,49 +91,22 @@ def _totals(doc: dict[str, Any]) -> dict[str, float]:
             "listed": sum(s["dest_records"] for s in steps)}
 
 
-def _wait_healthy(client: httpx.Client) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            client.get("/healthz").raise_for_status()
-            return
-        except httpx.HTTPError:
-            if time.monotonic() > deadline:
-                sys.exit("the sandbox did not start")
-            time.sleep(0.2)
-
-
 def bench(products: int) -> None:
-    with tempfile.TemporaryDirectory(prefix="cs-audit-bench-") as tmp:
-        cwd = Path(tmp)
-        shutil.copytree(ROOT / "pipelines", cwd / "pipelines")
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "COMMERCE_URL": url, "COMMERCE_API_KEY": KEY,
-               "ERP_DATABASE_URL": f"sqlite:///{cwd / 'var' / 'erp.db'}",
-               "COMMERCE_SYNC_STATE": str(cwd / "var" / "state.db")}
+    with project("cs-audit-bench-") as proj:
+        cwd, env = proj.cwd, proj.env
         _run(["demo-data", "--products", str(products)], cwd, env)
-        sandbox = subprocess.Popen(
-            [EXE, "sandbox", "--port", str(port), "--data", str(cwd / "var" / "sandbox.db")],
-            cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        try:
-            with httpx.Client(base_url=url, headers={"X-API-Key": KEY}, timeout=120) as client:
-                _wait_healthy(client)
-                first, _ = _run(["run", "complete-sync", "--force"], cwd, env)
-                full, _ = _run(["run", "complete-sync", "--force"], cwd, env, label="sync")
-                audit_s, out = _run(["audit", "complete-sync", "--format", "json"], cwd, env,
-                                    label="audit")
-                clean = _totals(json.loads(out))
-                edited = _drift(client, 0.01)
-                repair_s, out = _run(["audit", "complete-sync", "--repair", "--format", "json"],
-                                     cwd, env)
-                repaired = _totals(json.loads(out))
-                _, out = _run(["audit", "complete-sync", "--format", "json"], cwd, env)
-                after = _totals(json.loads(out))
-        finally:
-            sandbox.send_signal(signal.SIGTERM)
-            sandbox.wait(timeout=60)
+        with sandbox(proj, timeout=120) as client:
+            first, _ = _run(["run", "complete-sync", "--force"], cwd, env)
+            full, _ = _run(["run", "complete-sync", "--force"], cwd, env, label="sync")
+            audit_s, out = _run(["audit", "complete-sync", "--format", "json"], cwd, env,
+                                label="audit")
+            clean = _totals(json.loads(out))
+            edited = _drift(client, 0.01)
+            repair_s, out = _run(["audit", "complete-sync", "--repair", "--format", "json"],
+                                 cwd, env)
+            repaired = _totals(json.loads(out))
+            _, out = _run(["audit", "complete-sync", "--format", "json"], cwd, env)
+            after = _totals(json.loads(out))
     print(f"products={products:,}: complete sync first {first:.1f}s, again {full:.1f}s; "
           f"audit (no drift, {clean['listed']:,.0f} objects listed) {audit_s:.1f}s = "
           f"{audit_s / full:.2f}x the complete sync (target <= 0.5)", flush=True)

@@ -22,6 +22,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -59,38 +62,65 @@ def _count(client: httpx.Client, path: str) -> int:
         params["cursor"] = page["next_cursor"]
 
 
-def bench(products: int) -> None:
-    with tempfile.TemporaryDirectory(prefix="cs-bench-") as tmp:
+@dataclass
+class Project:
+    """A copy of ``pipelines/`` in a temporary folder, its environment, and the sandbox URL."""
+
+    cwd: Path
+    env: dict[str, str]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextmanager
+def project(prefix: str) -> Iterator[Project]:
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         cwd = Path(tmp)
         shutil.copytree(ROOT / "pipelines", cwd / "pipelines")
         port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "COMMERCE_URL": url, "COMMERCE_API_KEY": KEY,
+        env = {**os.environ, "COMMERCE_URL": f"http://127.0.0.1:{port}", "COMMERCE_API_KEY": KEY,
                "ERP_DATABASE_URL": f"sqlite:///{cwd / 'var' / 'erp.db'}",
                "COMMERCE_SYNC_STATE": str(cwd / "var" / "state.db")}
+        yield Project(cwd, env, port)
+
+
+@contextmanager
+def sandbox(proj: Project, timeout: float = 60) -> Iterator[httpx.Client]:
+    """``commerce-sync sandbox`` in its own process (as in production), once it answers."""
+    server = subprocess.Popen(
+        [EXE, "sandbox", "--port", str(proj.port), "--data", str(proj.cwd / "var" / "sandbox.db")],
+        cwd=proj.cwd, env=proj.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        with httpx.Client(base_url=proj.url, headers={"X-API-Key": KEY},
+                          timeout=timeout) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    client.get("/healthz").raise_for_status()
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline:
+                        sys.exit("the sandbox did not start")
+                    time.sleep(0.2)
+            yield client
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def bench(products: int) -> None:
+    with project("cs-bench-") as proj:
+        cwd, env = proj.cwd, proj.env
         made = _timed(["demo-data", "--products", str(products)], cwd, env)
-        sandbox = subprocess.Popen(
-            [EXE, "sandbox", "--port", str(port), "--data", str(cwd / "var" / "sandbox.db")],
-            cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        try:
-            with httpx.Client(base_url=url, headers={"X-API-Key": KEY}, timeout=60) as client:
-                deadline = time.monotonic() + 30
-                while True:
-                    try:
-                        client.get("/healthz").raise_for_status()
-                        break
-                    except httpx.HTTPError:
-                        if time.monotonic() > deadline:
-                            sys.exit("the sandbox did not start")
-                        time.sleep(0.2)
-                first = _timed(["run", "complete-sync", "--force"], cwd, env)
-                second = _timed(["run", "complete-sync", "--force"], cwd, env)
-                held = {p: _count(client, p) for p in
-                        ("/v1/products", "/v1/inventory", "/v1/prices", "/v1/delivery-modes")}
-        finally:
-            sandbox.send_signal(signal.SIGTERM)
-            sandbox.wait(timeout=30)
+        with sandbox(proj) as client:
+            first = _timed(["run", "complete-sync", "--force"], cwd, env)
+            second = _timed(["run", "complete-sync", "--force"], cwd, env)
+            held = {p: _count(client, p) for p in
+                    ("/v1/products", "/v1/inventory", "/v1/prices", "/v1/delivery-modes")}
     records = sum(held.values())
     parts = ", ".join(f"{path.rsplit('/', 1)[1]} {n}" for path, n in held.items())
     print(f"products={products:>7}  demo-data {made:6.1f}s  "
