@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
 from runner.errors import StateError, redact
+from runner.state.audits import AuditsMixin
 from runner.state.base import (
     BatchCommit,
     DuplicateReport,
@@ -36,6 +37,7 @@ from runner.state.codec import decode_json, decode_key, encode_json, encode_key,
 from runner.state.coordination import CoordinationMixin
 from runner.state.engine import failure
 from runner.state.locks import pg_job_lock, sqlite_job_lock
+from runner.state.relations import RelationsMixin
 from runner.state.schema import (
     cursors,
     duplicates,
@@ -85,7 +87,7 @@ def _chunks(items: list[Any], size: int = IN_CHUNK) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
-class SqlStateStore(CoordinationMixin):
+class SqlStateStore(CoordinationMixin, RelationsMixin, AuditsMixin):
     """State in a SQL database; build it with :func:`runner.state.open_state`."""
 
     def __init__(self, engine: sa.Engine, where: str) -> None:
