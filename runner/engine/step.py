@@ -292,17 +292,7 @@ class _StepRun:
         sink: Sink | None = None
         try:
             sink = self._open_sink(ctx)
-            self.writer = BatchWriter(step, job=env.job, state=env.state, sink=sink,
-                                      run_id=self.run_id, retrier=self.retrier,
-                                      dry_run=env.dry_run, on_adopt=self._note_duplicates)
-            self.blocked = recover_intents(env.state, sink, job=env.job, step=step.name,
-                                           entity=step.entity_name, run_id=self.run_id,
-                                           policy=step.on_duplicate)
-            if not env.dry_run:  # plan records the records' writes only, not their levels
-                self.entity = entity_writer(step, sink, job=env.job, state=env.state,
-                                            run_id=self.run_id, retrier=self.retrier)
-            if self.entity is not None:
-                self.entity.recover()
+            writer = self._open_writers(sink)
             lookups = load_lookups(step, job=env.job, context=env.context, sleep=env.sleep)
             pushed, residual = split_filter(source, step.filter)
             compiled = compile_step(step, lookups=lookups, keymap=self.keymap,
@@ -315,8 +305,8 @@ class _StepRun:
             if self.mode == "full":
                 listed, doubled = relearn_keymap(step, env.state, sink, job=env.job)
                 self._note_duplicates(doubled)
-            self.writer.keymap_has_ids = env.state.keymap_any(env.job, step.entity_name)
-            self.writer.fresh_step = self.fresh_step
+            writer.keymap_has_ids = env.state.keymap_any(env.job, step.entity_name)
+            writer.fresh_step = self.fresh_step
             stream = RowStream(
                 source, request, self.retrier, what=self.what,
                 cursor_field=step.cursor.field if step.cursor else None,
@@ -346,6 +336,24 @@ class _StepRun:
             finally:
                 if sink is not None:
                     sink.close()
+
+    def _open_writers(self, sink: Sink) -> BatchWriter:
+        """The batch writer, and the intents a crashed run left recovered before anything is
+        read (a blocked key is held, not written again); the entity writer of ``then:`` levels
+        likewise."""
+        step, env = self.step, self.env
+        self.writer = writer = BatchWriter(step, job=env.job, state=env.state, sink=sink,
+                                           run_id=self.run_id, retrier=self.retrier,
+                                           dry_run=env.dry_run, on_adopt=self._note_duplicates)
+        self.blocked = recover_intents(env.state, sink, job=env.job, step=step.name,
+                                       entity=step.entity_name, run_id=self.run_id,
+                                       policy=step.on_duplicate)
+        if not env.dry_run:  # plan records the records' writes only, not their levels
+            self.entity = entity_writer(step, sink, job=env.job, state=env.state,
+                                        run_id=self.run_id, retrier=self.retrier)
+        if self.entity is not None:
+            self.entity.recover()
+        return writer
 
     def _stored_sources(self, keys: Sequence[Key]) -> Mapping[Key, str]:
         # A complete run writes every record, so it maps them all; a blocked key must reach
