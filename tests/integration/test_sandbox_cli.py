@@ -7,13 +7,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from contextlib import closing
 from pathlib import Path
 
 import httpx
 
-from tests.support.loopback import free_port
+from tests.support.loopback import free_port, wait_for_health
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -50,15 +49,7 @@ def test_sandbox_serves_until_interrupted(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"{url}/healthz").raise_for_status()
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "sandbox did not start"
-                assert process.poll() is None, process.communicate()
-                time.sleep(0.1)
+        wait_for_health(url, process)
         assert httpx.get(f"{url}/v1/stores").status_code == 401
         headers = {"X-API-Key": "cli-key-42"}
         statuses = [httpx.get(f"{url}/v1/stores", headers=headers).status_code for _ in range(3)]

@@ -5,12 +5,11 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.support.loopback import free_port
+from tests.support.loopback import free_port, wait_for_health
 
 CLI = str(Path(sys.executable).with_name("commerce-sync"))
 
@@ -26,15 +25,7 @@ def test_flags_switch_the_real_store_behaviours_on(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{port}"
     headers = {"X-API-Key": "flag-key"}
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"{url}/healthz").raise_for_status()
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "sandbox did not start"
-                assert process.poll() is None, process.communicate()
-                time.sleep(0.1)
+        wait_for_health(url, process)
         settings = httpx.get(f"{url}/v1/_admin/faults", headers=headers).json()
         assert settings["create"] == "always" and settings["errors_in_200"] is True
         assert settings["rate"] == {

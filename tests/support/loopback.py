@@ -7,12 +7,14 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import uvicorn
 
 
@@ -39,3 +41,17 @@ def serve_app(app: Any, port: int | None = None) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def wait_for_health(url: str, process: subprocess.Popen[str], timeout: float = 20) -> None:
+    """Wait until the server ``process`` started answers ``GET url/healthz``; fail with its
+    output if it exits first or does not answer within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(f"{url}/healthz").raise_for_status()
+            return
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, f"{url} did not start"
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.1)
