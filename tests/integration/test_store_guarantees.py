@@ -113,7 +113,7 @@ def test_the_erp_adopts_customers_it_already_holds(tmp_path: Path) -> None:
         project.raise_for_errors()
         state = open_state(f"sqlite:///{tmp_path / 'state.db'}")
         with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30) as http:
-            shop = JobsWorld(tmp_path, erp, tmp_path / "state.db", url, inventory, http, state)
+            shop = JobsWorld(tmp_path, erp, tmp_path / "state.db", inventory, state, url, http)
             shop.run("delivery-and-stores")
             shop.run("inventory")
             sku = next(iter(shop.published()))
