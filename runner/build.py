@@ -25,6 +25,7 @@ from runner.spec import (
     CompareSpec,
     ConnectorRef,
     CursorSpec,
+    EchoGuard,
     ErrorPolicy,
     Expr,
     FieldMap,
@@ -269,11 +270,14 @@ class _JobBuilder:
         # `missing: null` is YAML null; it names the "null" policy.
         missing: Any = "null" if "missing" in node and node["missing"] is None else None
         missing = missing or node.get("missing")
+        on = node.get("on")
+        mapped = isinstance(on, dict)  # `on: {mapped: NAME}`: an output field of this map
+        on = on["mapped"] if isinstance(on, dict) else on
         if kind == "lookup":
-            lookup = LookupRef(node["lookup"], node["on"], node["take"], missing or "fail")
+            lookup = LookupRef(node["lookup"], on, node["take"], missing or "fail", mapped)
         elif kind == "keymap":
-            keymap = KeymapRef(node["keymap"], node["on"], node.get("job"),
-                               missing or "quarantine")
+            keymap = KeymapRef(node["keymap"], on, node.get("job"), missing or "quarantine",
+                               mapped)
         each = None
         if "each" in node:
             # A lookup's `take` can be a list too (an API's nested items); mapping.py maps
@@ -383,6 +387,7 @@ class _JobBuilder:
             pk = node["parent"]["key"]
             parent = ParentRef(node["parent"]["step"], (pk,) if isinstance(pk, str) else tuple(pk))
         return Step(
+            echo_guard=_echo_guard(node.get("echo_guard")),
             parent=parent,
             compare=self.compare(node.get("compare") or {}, join_path(path, "compare"),
                                  mappings),
@@ -505,6 +510,15 @@ class _JobBuilder:
             location=self.location(""),
         )
         return job if self.ok else None
+
+
+def _echo_guard(node: Mapping[str, Any] | None) -> EchoGuard | None:
+    if node is None:
+        return None
+    job, _, step = str(node["step"]).rpartition(".")
+    key = node.get("key", ())
+    return EchoGuard(step, tuple(node["fields"]), (key,) if isinstance(key, str) else tuple(key),
+                     job or None)
 
 
 def build_job(doc: Document) -> Job | None:

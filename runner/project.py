@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from runner.config import Document, load_file
+from runner.echo import attach_echo_fields
 from runner.errors import ConfigError, ConfigProblem, redact
 from runner.lang_v2 import PROJECT_FILE, ProjectDefaults, read_project, to_v1
 from runner.spec import Job
@@ -153,6 +154,7 @@ def load_project(
         if job is not None:
             built[doc.file] = job
     check_project(docs, built)
+    built = attach_echo_fields(built)  # writers learn what the guards of any file need
     jobs: dict[str, Job] = {}
     problems.extend(shared.problems(files))
     for doc in docs[: len(files)]:  # the neighbours only gave context: not reported, not run

@@ -21,6 +21,7 @@ __all__ = [
     "CompareSpec",
     "ConnectorRef",
     "CursorSpec",
+    "EchoGuard",
     "ErrorPolicy",
     "Expr",
     "FieldMap",
@@ -136,6 +137,9 @@ class LookupRef:
     on: str
     take: str
     missing: MissingPolicy = "fail"
+    # ``on: {mapped: NAME}``: the key is the output field NAME of the same map, not a source
+    # field (evaluated after it; see runner.transforms.mapping).
+    mapped: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,7 @@ class KeymapRef:
     on: str
     job: str | None = None
     missing: MissingPolicy = "quarantine"
+    mapped: bool = False  # as LookupRef.mapped
 
 
 @dataclass(frozen=True)
@@ -280,6 +285,20 @@ class ParentRef:
 
 
 @dataclass(frozen=True)
+class EchoGuard:
+    """``echo_guard: {step: order-status, fields: [status], key: store_order_id}``: a record of
+    this step whose ``fields`` all equal what ``step`` (of ``job``, default this job) last wrote
+    for the same object is that write reported back: it is not sent, and counted ``echoed``.
+    ``key`` names this step's mapped fields holding the writing step's natural key, in its
+    order (empty: the writing step's own key field names)."""
+
+    step: str
+    fields: tuple[str, ...]
+    key: tuple[str, ...] = ()
+    job: str | None = None
+
+
+@dataclass(frozen=True)
 class Step:
     name: str
     source: ConnectorRef
@@ -307,6 +326,10 @@ class Step:
     location: Location | None = None
     # A filter on the mapped record (what lookups and the key map found); failing ones drop.
     keep: Filter | None = None
+    echo_guard: EchoGuard | None = None
+    # The fields whose written values this step remembers, because a step of this or another
+    # job guards against their echo (set when the project is loaded: see runner.echo).
+    echo_fields: tuple[str, ...] = ()
 
     @property
     def entity_name(self) -> str:

@@ -38,8 +38,10 @@ from connectors.api import (
 from runner.build import ResolvedBlock, build_job, resolve_block, suggest
 from runner.config import YAML11_BOOLEAN_WORDS, Document, join_path
 from runner.connector_checks import check_connector_block, record_fields
+from runner.echo import check_echo_guards
 from runner.schema_branches import humanize_branches
 from runner.spec import FieldMap, Job, Step
+from runner.transforms.mapped_keys import order_problems
 
 __all__ = ["SCHEMA_PATH", "Registry", "check_document", "check_project", "pipeline_schema"]
 
@@ -367,13 +369,14 @@ def _check_mapping(doc: Document, fm: FieldMap, raw: Any, path: str, step: Step,
     if fm.timezone is not None:
         _check_timezone(doc, fm.timezone, join_path(path, "timezone"))
     if fm.lookup is not None:
-        need(fm.lookup.on, join_path(path, "on"))
+        if not fm.lookup.mapped:  # a mapped key is checked with the map's order
+            need(fm.lookup.on, join_path(path, "on"))
         if fm.lookup.lookup not in step.lookups:
             known = ", ".join(step.lookups) or "none"
             doc.add(join_path(path, "lookup"),
                     f"unknown lookup {fm.lookup.lookup!r}; this step defines: {known}"
                     f"{suggest(fm.lookup.lookup, step.lookups)}")
-    if fm.keymap is not None:
+    if fm.keymap is not None and not fm.keymap.mapped:
         need(fm.keymap.on, join_path(path, "on"))
 
 
@@ -448,6 +451,8 @@ def _semantic_problems(doc: Document, job: Job, blocks: _Blocks, registry: Regis
                 _check_mapping(doc, fm, raw["map"][fm.target], join_path(mpath, fm.target), step,
                                available)
                 _check_take(doc, fm, join_path(mpath, fm.target), step, blocks, spath)
+            for target, message in order_problems(step.mappings):
+                doc.add(join_path(join_path(join_path(mpath, target), "on"), "mapped"), message)
             targets = {fm.target for fm in step.mappings}
             if "keep" in raw:
                 _check_filter(doc, raw["keep"], join_path(spath, "keep"), sorted(targets),
@@ -546,6 +551,7 @@ def check_project(docs: Sequence[Document], jobs: Mapping[str, Job]) -> None:
                             f"unknown job {name!r}; loaded jobs: "
                             f"{', '.join(sorted(owners)) or 'none'}{suggest(name, owners)}")
         _check_keymaps(doc, job, by_name)
+        check_echo_guards(doc, job, by_name)
     for part in ("depends_on", "jobs"):
         _check_cycles(docs, jobs, part)
 

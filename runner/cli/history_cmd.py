@@ -38,6 +38,7 @@ def as_dict(run: RunRecord) -> dict[str, Any]:
         "unchanged": run.counts.unchanged,
         "deleted": run.counts.deleted,
         "quarantined": run.counts.quarantined,
+        "echoed": run.counts.echoed,
         "error": redact(run.error) if run.error else None,
     }
 

@@ -226,6 +226,8 @@ def render_plan(job: str, plans: list[StepPlan]) -> str:
                    f"{p.quarantined} to quarantine", f"{p.duplicates} duplicates"]
         if p.skipped:
             counts.append(f"{p.skipped} held back")
+        if p.echoed:
+            counts.append(f"{p.echoed} echoed (not sent back)")
         full = " (a full run rewrites unchanged records)" if p.rewrites_unchanged else ""
         lines.append(f"{p.job}/{p.step} [{p.mode}]: read {p.read}: {', '.join(counts)}{full}")
         if p.error:

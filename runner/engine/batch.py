@@ -25,6 +25,7 @@ from runner.transforms import Transformed, jsonable
 
 from . import hooks
 from .decide import WRITES, Decision, Destination, decide, write_ops
+from .echoes import echo_verdicts, remembered
 from .intents import match_ids
 from .retry import Retrier
 
@@ -70,6 +71,10 @@ class Sent:
     # answers of this batch, by level; the levels' own commits, made before this one.
     captured: dict[str, dict[Key, str]] = field(default_factory=dict)
     levels: list[BatchCommit] = field(default_factory=list)
+    # Echo guards (:mod:`runner.engine.echoes`): what this step's acknowledged writes put in
+    # guarded fields; the memory of another step's writes this batch used up.
+    echoes: dict[Key, dict[str, str]] = field(default_factory=dict)
+    echoes_used: list[tuple[str, str, Key, tuple[str, ...]]] = field(default_factory=list)
 
     def count(self, kind: str, n: int = 1) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + n
@@ -116,7 +121,12 @@ class BatchWriter:
         keys = [k for k, _, _ in fresh]
         stored = (state.get_hashes(self.job, step.name, keys)
                   if keys and not self.fresh_step else {})
-        candidates = keys if rewrite_all else [k for k, _, h in fresh if stored.get(k) != h]
+        echo = echo_verdicts(step, self.job, state,
+                             [f for f in fresh if f[0] not in blocked] if blocked else fresh)
+        sent.echoes_used.extend(echo.used)
+        candidates = [k for k, _, h in fresh
+                      if k not in echo.echoed
+                      and (rewrite_all or stored.get(k) != h or k in echo.changed)]
         known = (state.keymap_get(self.job, step.entity_name, candidates)
                  if candidates and self.keymap_has_ids else {})
         missing = [k for k in candidates if k not in known and k not in blocked]
@@ -128,7 +138,8 @@ class BatchWriter:
             if doubled and self._on_adopt is not None:
                 self._on_adopt(doubled)
         return decide(fresh, stored=stored, known=known, dest=self.dest,
-                      rewrite_all=rewrite_all, blocked=blocked)
+                      rewrite_all=rewrite_all, blocked=blocked, echoed=echo.echoed,
+                      changed=echo.changed)
 
     def write(self, decisions: Sequence[Decision], sent: Sent,
               sources: Callable[[Decision], Any]) -> None:
@@ -140,6 +151,12 @@ class BatchWriter:
                 sent.unchanged += 1
                 # Its source row changed (or had no hash) but not the record: keep the new
                 # source hash so that the next changes run skips its mapping.
+                if d.item.source_hash is not None:
+                    sent.sources[d.key] = d.item.source_hash
+            elif d.kind == "echoed":
+                # The destination holds this value: it is where the other step read it.
+                sent.count("echoed")
+                sent.hashes[d.key] = d.digest
                 if d.item.source_hash is not None:
                     sent.sources[d.key] = d.item.source_hash
             elif d.kind == "skip":
@@ -154,6 +171,7 @@ class BatchWriter:
             sent.resolved.extend(guarded)
         outcomes = self.retrier(lambda: checked_write(self.sink, ops, self.what),
                                 f"{self.what}: writing a batch")
+        remember = bool(step.echo_fields)
         if not self.dry_run:
             hooks.after_write()
         for d, outcome in zip(todo, outcomes, strict=True):
@@ -168,17 +186,21 @@ class BatchWriter:
                 sent.ids[d.key] = str(outcome.dest_id)
             for level, ids in (getattr(outcome, "children", None) or {}).items():
                 sent.captured.setdefault(level, {}).update(ids)
-            sent.count("ignored" if getattr(outcome, "ignored", False) else _COUNTED[d.kind])
+            ignored = getattr(outcome, "ignored", False)
+            if remember and not ignored:  # an ignored answer put nothing there to echo
+                sent.echoes[d.key] = remembered(step, d.item.record)
+            sent.count("ignored" if ignored else _COUNTED[d.kind])
 
     def commit(self, sent: Sent, read_now: int, *, released: Sequence[int] = ()) -> None:
         step = self.step
         for level in sent.levels:  # a record's hash lands only after its whole entity's
             self.state.commit_batch(level)
         counts = RunCounts(read=read_now, written=sent.written, unchanged=sent.unchanged,
-                           quarantined=len(sent.quarantine))
+                           quarantined=len(sent.quarantine),
+                           echoed=sent.counts.get("echoed", 0))
         self.state.commit_batch(BatchCommit(
             run_id=self.run_id, job=self.job, step=step.name, entity=step.entity_name,
             hashes=sent.hashes, keymap=sent.ids, quarantine=sent.quarantine,
             counts=counts, resolved=sent.resolved, released=released,
-            source_hashes=sent.sources,
+            source_hashes=sent.sources, echoes=sent.echoes, echoes_used=sent.echoes_used,
         ))

@@ -22,7 +22,7 @@ from .ops import idempotency_key, idempotency_keys
 __all__ = ["WRITES", "Decision", "Destination", "decide", "write_op", "write_ops"]
 
 Key = tuple[str, ...]
-Kind = Literal["create", "update", "upsert", "unchanged", "skip"]
+Kind = Literal["create", "update", "upsert", "unchanged", "skip", "echoed"]
 WRITES = frozenset({"create", "update", "upsert"})
 
 SKIP_NO_UPDATE = (
@@ -82,13 +82,18 @@ def decide(
     dest: Destination,
     rewrite_all: bool = False,
     blocked: Collection[Key] = (),
+    echoed: Collection[Key] = (),
+    changed: Collection[Key] = (),
 ) -> list[Decision]:
     """One decision per ``(key, transformed, row hash)``.
 
     ``stored``: the row hashes the state holds; ``known``: the destination ids the key map
     holds; ``rewrite_all``: a complete run writes unchanged records too (it repairs a
     destination that lost data); ``blocked``: keys whose earlier create may have landed
-    unacknowledged and cannot be checked (see :mod:`runner.engine.intents`).
+    unacknowledged and cannot be checked (see :mod:`runner.engine.intents`); ``echoed``:
+    records that only report back what another step wrote (not sent); ``changed``: records
+    whose other side changed since that write, sent whatever their stored hash (both from
+    :mod:`runner.engine.echoes`).
     """
     decisions: list[Decision] = []
     for key, item, digest in fresh:
@@ -96,7 +101,10 @@ def decide(
             decisions.append(Decision("skip", key, item, digest, known.get(key),
                                       HELD))
             continue
-        if not rewrite_all and stored.get(key) == digest:
+        if key in echoed:
+            decisions.append(Decision("echoed", key, item, digest, known.get(key)))
+            continue
+        if not rewrite_all and stored.get(key) == digest and key not in changed:
             decisions.append(Decision("unchanged", key, item, digest, known.get(key)))
             continue
         kind, reason = _write_kind(key, known, stored, dest.actions)

@@ -32,6 +32,8 @@ class OverlayState:
         self._keymap: dict[tuple[str, str], dict[Key, Any]] = {}
         self._intents: dict[tuple[str, str], dict[Key, tuple[str, str]]] = {}
         self._resolved: dict[tuple[str, str], set[Key]] = {}
+        # echo memory: (job, step) -> key -> field -> value hash, or _GONE when used up
+        self._echoes: dict[tuple[str, str], dict[Key, dict[str, Any]]] = {}
 
     def __getattr__(self, name: str) -> Any:
         # Everything a plan only reads (runs, quarantine_list, schedule...) is the real store's.
@@ -105,6 +107,11 @@ class OverlayState:
         ids.update(commit.keymap)
         for key in commit.unmapped:
             ids[key] = _GONE
+        for job, step, key, fields in commit.echoes_used:
+            used = self._echoes.setdefault((job, step), {}).setdefault(key, {})
+            used.update(dict.fromkeys(fields, _GONE))
+        for key, values in commit.echoes.items():
+            self._echoes.setdefault(scope, {}).setdefault(key, {}).update(values)
         resolved = list(commit.resolved)
         if resolved:
             intents = self._intents.get(scope, {})
@@ -119,6 +126,24 @@ class OverlayState:
         for key in self._real.iter_keys(job, step):
             layer[key] = _GONE
             sources[key] = _GONE
+
+    # echo guards
+    def echoes_get(self, job: str, step: str, keys: Iterable[Key],
+                   fields: Iterable[str]) -> dict[Key, dict[str, str]]:
+        wanted, names = list(keys), list(fields)
+        found = self._real.echoes_get(job, step, wanted, names)
+        layer = self._echoes.get((job, step), {})
+        for key in wanted:
+            for name, value in layer.get(key, {}).items():
+                if name not in names:
+                    continue
+                if value is _GONE:
+                    found.get(key, {}).pop(name, None)
+                else:
+                    found.setdefault(key, {})[name] = value
+            if key in found and not found[key]:
+                del found[key]
+        return found
 
     # key map
     def keymap_get(self, job: str, entity: str, keys: Iterable[Key]) -> dict[Key, str]:

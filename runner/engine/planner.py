@@ -26,7 +26,8 @@ def plan_from(step: Step, result: StepResult) -> StepPlan:
                     read=result.read, creates=result.created, updates=result.updated,
                     upserts=result.upserted, unchanged=result.unchanged,
                     deletes=result.removed, quarantined=result.quarantined,
-                    skipped=result.skipped, duplicates=result.duplicates,
+                    skipped=result.skipped, echoed=result.echoed,
+                    duplicates=result.duplicates,
                     error=result.error if result.status == "failed" else None)
     recorder = result.planned
     if isinstance(recorder, RecordingSink):

@@ -26,6 +26,7 @@ class StepResult:
     upserted: int = 0  # sent as an upsert: the destination did not say whether it was new
     ignored: int = 0  # acknowledged by a response rule that ignores the answer
     skipped: int = 0  # not sent (e.g. a create that may already exist): quarantined with why
+    echoed: int = 0  # not sent: they only reported back what another step wrote (echo_guard)
     unchanged: int = 0
     removed: int = 0
     quarantined: int = 0
@@ -46,8 +47,8 @@ class StepResult:
         return ", ".join(parts)
 
     def summary(self) -> str:
-        extra = "".join(f", {name} {getattr(self, name)}" for name in ("ignored", "skipped")
-                        if getattr(self, name))
+        extra = "".join(f", {name} {getattr(self, name)}"
+                        for name in ("ignored", "skipped", "echoed") if getattr(self, name))
         if self.duplicate_keys:
             extra += f", {self.duplicate_keys} keys held twice at the destination"
         line = (
@@ -86,6 +87,7 @@ class StepPlan:
     deletes: int = 0
     quarantined: int = 0
     skipped: int = 0
+    echoed: int = 0
     duplicates: int = 0
     delete_action: str = "ignore"
     rewrites_unchanged: bool = False  # full mode writes unchanged records too
@@ -114,6 +116,7 @@ class StepPlan:
             "delete_action": self.delete_action,
             "quarantined": self.quarantined,
             "skipped": self.skipped,
+            "echoed": self.echoed,
             "duplicates": self.duplicates,
             "rewrites_unchanged": self.rewrites_unchanged,
             "destination_listed": self.destination_listed,

@@ -166,6 +166,7 @@ def _total_counts(state: StateStore, job: str, run_id: int, result: JobResult) -
         unchanged=sum(s.unchanged for s in result.steps),
         deleted=sum(s.removed for s in result.steps),
         quarantined=sum(s.quarantined for s in result.steps),
+        echoed=sum(s.echoed for s in result.steps),
     )
     state.commit_batch(BatchCommit(run_id=run_id, job=job, step="", entity="", counts=counts))
 

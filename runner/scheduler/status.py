@@ -32,6 +32,9 @@ class JobStatus:
     # drifted across its steps, and when; None: never audited.
     audit_drift: int | None = None
     audit_at: dt.datetime | None = None
+    # Records of the last run not sent back because they only reported what another step
+    # wrote (echo guards); None: never run.
+    echoed_last_run: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -41,17 +44,20 @@ class JobStatus:
         return out
 
 
-def _last_run(records: list[RunRecord]) -> tuple[RunRecord | None, int | None]:
-    """The newest job-level record and the rows its steps moved (records are newest first)."""
+def _last_run(records: list[RunRecord]) -> tuple[RunRecord | None, int | None, int | None]:
+    """The newest job-level record, the rows its steps moved and the records they found
+    echoed (records are newest first)."""
     steps: list[RunRecord] = []
     for rec in records:
         if rec.step == "":
             moved = sum(s.counts.written + s.counts.deleted for s in steps)
+            echoed = sum(s.counts.echoed for s in steps)
             if not steps:
                 moved = rec.counts.written + rec.counts.deleted
-            return rec, moved
+                echoed = rec.counts.echoed
+            return rec, moved, echoed
         steps.append(rec)
-    return None, None
+    return None, None, None
 
 
 def job_statuses(
@@ -66,7 +72,7 @@ def job_statuses(
     out: list[JobStatus] = []
     for name in sorted(jobs):
         job = jobs[name]
-        rec, rows = _last_run(state.runs(name, limit=200))
+        rec, rows, echoed = _last_run(state.runs(name, limit=200))
         entry = entries.get(name)
         success = entry.last_success_at if entry is not None else None
         age = (now - success).total_seconds() if success is not None else None
@@ -90,6 +96,7 @@ def job_statuses(
                 audit_drift=(sum(a.drift for a in audits[name] if a.status != "repaired")
                              if name in audits else None),
                 audit_at=max(a.finished_at for a in audits[name]) if name in audits else None,
+                echoed_last_run=echoed,
             )
         )
     return out
@@ -109,7 +116,7 @@ def _age(seconds: float | None) -> str:
 
 
 def render_text(statuses: list[JobStatus]) -> str:
-    header = ("JOB", "LAST RUN", "OUTCOME", "ROWS", "NEXT RUN", "AGE", "MAX AGE", "FRESH",
+    header = ("JOB", "LAST RUN", "OUTCOME", "ROWS", "ECHOED", "NEXT RUN", "AGE", "MAX AGE", "FRESH",
               "QUARANTINE", "DUPLICATES", "DRIFT")
     rows = [header]
     for s in statuses:
@@ -117,6 +124,7 @@ def render_text(statuses: list[JobStatus]) -> str:
         rows.append((
             s.job, _when(s.last_run_at), s.last_status or "never",
             "-" if s.rows_last_run is None else str(s.rows_last_run),
+            "-" if s.echoed_last_run is None else str(s.echoed_last_run),
             _when(s.next_run_at) if s.next_run_at else "on demand", _age(s.age_s),
             _age(s.max_age_s), fresh, str(s.quarantined), str(s.duplicates),
             "-" if s.audit_drift is None else f"{s.audit_drift} at {_when(s.audit_at)}",

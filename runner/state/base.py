@@ -43,6 +43,7 @@ class RunCounts:
     unchanged: int = 0
     deleted: int = 0
     quarantined: int = 0
+    echoed: int = 0  # not sent: they only reported back what another step wrote
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,11 @@ class BatchCommit:
     # beside the row hash (absent: none); for the others, whose record was found unchanged, it
     # replaces the stored source hash and leaves the row hash alone
     source_hashes: Mapping[Key, str] = field(default_factory=dict)
+    # Echo guards (``echo_guard``): key -> guarded field -> hash of the value this step's
+    # acknowledged write put there, remembered under (job, step); and the memory this batch
+    # used up, as (writer job, writer step, writer key, fields) of another step.
+    echoes: Mapping[Key, Mapping[str, str]] = field(default_factory=dict)
+    echoes_used: Iterable[tuple[str, str, Key, tuple[str, ...]]] = ()
 
 
 @dataclass(frozen=True)
@@ -165,6 +171,13 @@ class StateStore(Protocol):
         ...
     def intents_pending(self, job: str, step: str) -> dict[Key, tuple[str, str]]:
         """``key -> (idempotency key, status)`` of the intents not yet settled."""
+        ...
+
+    # echo guards ---------------------------------------------------------------------------
+    def echoes_get(self, job: str, step: str, keys: Iterable[Key],
+                   fields: Iterable[str]) -> dict[Key, dict[str, str]]:
+        """What ``step`` of ``job`` last wrote to ``fields`` for ``keys``: key -> field ->
+        value hash (committed by :meth:`commit_batch`'s ``echoes``)."""
         ...
 
     # duplicates ----------------------------------------------------------------------------

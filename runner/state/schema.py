@@ -14,6 +14,7 @@ started from.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -30,22 +31,39 @@ schema_version = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 
+
+def _runs_columns() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("job", sa.String(200), nullable=False),
+        sa.Column("step", sa.String(200), nullable=False),
+        sa.Column("mode", sa.String(40), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("started_at", UtcDateTime, nullable=False),
+        sa.Column("finished_at", UtcDateTime),
+        sa.Column("read", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("written", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("unchanged", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("deleted", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("quarantined", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("error", sa.Text),
+    ]
+
+
 runs = sa.Table(
     "runs",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("job", sa.String(200), nullable=False),
-    sa.Column("step", sa.String(200), nullable=False),
-    sa.Column("mode", sa.String(40), nullable=False),
-    sa.Column("status", sa.String(20), nullable=False),
-    sa.Column("started_at", UtcDateTime, nullable=False),
-    sa.Column("finished_at", UtcDateTime),
-    sa.Column("read", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("written", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("unchanged", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("deleted", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("quarantined", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("error", sa.Text),
+    *_runs_columns(),
+    # Records not sent because they only reported back what another step wrote (version 6).
+    sa.Column("echoed", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Index("ix_runs_job_id", "job", "id"),
+)
+
+# runs as versions 1 to 5 created it: migration 6 adds ``echoed``.
+_runs_v1 = sa.Table(
+    "runs",
+    sa.MetaData(),
+    *_runs_columns(),
     sa.Index("ix_runs_job_id", "job", "id"),
 )
 
@@ -204,6 +222,20 @@ relations = sa.Table(
 )
 
 
+# What a step wrote to a two-way field, per key and field (a step's ``echo_guard`` names the
+# writer): the step reading the other side skips a record that only reports it back. Values
+# are kept as hashes, never as the values themselves: bounded, and no data in the state.
+echoes = sa.Table(
+    "echoes",
+    metadata,
+    sa.Column("job", sa.String(200), primary_key=True),
+    sa.Column("step", sa.String(200), primary_key=True),  # the writing step
+    sa.Column("key", sa.Text, primary_key=True),  # the writer's natural key
+    sa.Column("field", sa.String(200), primary_key=True),
+    sa.Column("value_hash", sa.String(64), nullable=False),
+)
+
+
 def _create(*tables: sa.Table) -> Callable[[sa.Connection], None]:
     def apply(conn: sa.Connection) -> None:
         for table in tables:
@@ -216,10 +248,15 @@ def _add_source_hash(conn: sa.Connection) -> None:
     conn.execute(sa.text("ALTER TABLE row_hashes ADD COLUMN source_hash VARCHAR(128)"))
 
 
+def _add_echoes(conn: sa.Connection) -> None:
+    echoes.create(conn)
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN echoed BIGINT NOT NULL DEFAULT 0"))
+
+
 # Index i holds the migration from version i to i + 1.
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     # 1: one runner's progress: runs, cursors, hashes, key map, quarantine, job locks
-    _create(runs, cursors, _row_hashes_v1, keymap, quarantine, locks),
+    _create(_runs_v1, cursors, _row_hashes_v1, keymap, quarantine, locks),
     # 2: the shared schedule: last slots, claims with leases, on-demand triggers
     _create(schedule, claims, triggers),
     # 3: write-ahead intents of non-idempotent creates; natural keys the destination holds twice
@@ -228,6 +265,8 @@ MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     _add_source_hash,
     # 5: the last audit of each step; each child record's parent
     _create(audits, relations),
+    # 6: what steps wrote to two-way fields (echo guards); the records a run found echoed
+    _add_echoes,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

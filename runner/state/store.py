@@ -35,6 +35,7 @@ from runner.state.base import (
 )
 from runner.state.codec import decode_json, decode_key, encode_json, encode_key, utcnow
 from runner.state.coordination import CoordinationMixin
+from runner.state.echoes import EchoMixin
 from runner.state.engine import failure
 from runner.state.locks import pg_job_lock, sqlite_job_lock
 from runner.state.relations import RelationsMixin
@@ -57,7 +58,7 @@ log = logging.getLogger(__name__)
 # keeps every statement small and cacheable on both.
 IN_CHUNK = 500
 PG_CHUNK = 5000  # keys travel as one text[] parameter there
-_COUNT_FIELDS = ("read", "written", "unchanged", "deleted", "quarantined")
+_COUNT_FIELDS = ("read", "written", "unchanged", "deleted", "quarantined", "echoed")
 
 
 ABANDONED = (
@@ -87,7 +88,7 @@ def _chunks(items: list[Any], size: int = IN_CHUNK) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
-class SqlStateStore(CoordinationMixin, RelationsMixin, AuditsMixin):
+class SqlStateStore(CoordinationMixin, RelationsMixin, AuditsMixin, EchoMixin):
     """State in a SQL database; build it with :func:`runner.state.open_state`."""
 
     def __init__(self, engine: sa.Engine, where: str) -> None:
@@ -334,6 +335,8 @@ class SqlStateStore(CoordinationMixin, RelationsMixin, AuditsMixin):
             unmapped = [{"k": encode_key(k)} for k in commit.unmapped]
             if unmapped:
                 conn.execute(_delete_by_key(keymap, keymap.c.entity, job, commit.entity), unmapped)
+            if commit.echoes or commit.echoes_used:
+                self._put_echoes(conn, commit)
             settled = [{"k": encode_key(k)} for k in commit.resolved]
             if settled:
                 conn.execute(_delete_by_key(intents, intents.c.step, job, step), settled)

@@ -17,6 +17,9 @@ Rules beyond the FieldMap docstring:
   (SQL gives 7, a CSV gives "7").
 - ``each`` maps every item (a mapping) of a list with its sub-mappings; the list comes from the
   field's producer (``field:``, or the field of the same name when none is given).
+- A lookup or key map keyed ``on: {mapped: NAME}`` is evaluated on the mapped record, after
+  every other entry and after NAME (:mod:`.mapped_keys`); its options that name a field
+  (``currency: {field: ...}``) name output fields too.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from runner.spec import FieldMap, KeymapRef, LookupRef
 
 from .convert import make_converter, show
 from .expressions import compile_expression
+from .mapped_keys import split_mapped
 from .money import MONEY_TYPES, exponent, to_major, to_minor
 from .paths import getter, root_field
 from .records import KeymapResolver
@@ -48,11 +52,36 @@ def compile_mappings(
     keymap: KeymapResolver | None,
 ) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     """One function mapping a source row to an output record (fields in mapping order)."""
+    plain, keyed = split_mapped(mappings)
+    map_row = _map_source(mappings, plain, lookups=lookups, keymap=keymap)
+    if not keyed:
+        return map_row
+    # Entries keyed on mapped fields read the record mapped so far, in dependency order.
+    after = tuple((fm.target, compile_field(fm, lookups=lookups, keymap=keymap)) for fm in keyed)
+
+    def map_then_keyed(row: Mapping[str, Any]) -> dict[str, Any]:
+        out = map_row(row)
+        for target, fn in after:
+            out[target] = fn(out)
+        return out
+
+    return map_then_keyed
+
+
+def _map_source(
+    mappings: tuple[FieldMap, ...],
+    plain: list[FieldMap],
+    *,
+    lookups: Lookups | None,
+    keymap: KeymapResolver | None,
+) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """The mapping of the entries that read the source row only (``plain``), into a record
+    with every field of ``mappings`` in their order."""
     seen: set[str] = set()
     copies: list[tuple[str, str]] = []  # (target, source) for plain copies of flat fields
     typed: list[tuple[str, str, Callable[[Any], Any]]] = []  # flat field + type only
     computed: list[tuple[str, FieldFn]] = []
-    for fm in mappings:
+    for fm in plain:
         if fm.target in seen:
             raise ConfigError(f"map: field {fm.target!r} is mapped twice")
         seen.add(fm.target)
@@ -78,7 +107,8 @@ def compile_mappings(
     conversions = tuple(typed)
     fetch = itemgetter(*copy_sources) if copy_sources else None
     single = len(copy_sources) == 1
-    if fetch is not None and not single and not conversions and not calc:
+    if fetch is not None and not single and not conversions and not calc \
+            and len(plain) == len(mappings):
         return _copies_only(copy_targets, copies, fetch)
 
     def map_row(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -151,10 +181,11 @@ def mapping_reads(mappings: tuple[FieldMap, ...]) -> frozenset[str]:
             out.update(root_field(n) for n in compile_expression(
                 fm.expr, where=fm.target, functions=step_functions(None, None)).names)
         out.update(root_field(f) for f in fm.coalesce)
-        if fm.lookup is not None:
-            out.add(root_field(fm.lookup.on))
-        if fm.keymap is not None:
-            out.add(root_field(fm.keymap.on))
+        ref = fm.lookup or fm.keymap
+        if ref is not None and ref.mapped:
+            continue  # reads the mapped record, not the source
+        if ref is not None:
+            out.add(root_field(ref.on))
         if fm.currency_field is not None:
             out.add(root_field(fm.currency_field))
     return frozenset(out)

@@ -118,8 +118,10 @@ def test_processes_migrate_a_version_1_database_once(pg_store: SqlStateStore, pg
     with pg_store._engine.begin() as conn:
         conn.exec_driver_sql("INSERT INTO cursors VALUES ('inventory', 'stock', '7', now())")
         conn.exec_driver_sql(
-            "DROP TABLE schedule, claims, triggers, intents, duplicates, audits, relations")
+            "DROP TABLE schedule, claims, triggers, intents, duplicates, audits, relations, "
+            "echoes")
         conn.exec_driver_sql("ALTER TABLE row_hashes DROP COLUMN source_hash")  # version 4
+        conn.exec_driver_sql("ALTER TABLE runs DROP COLUMN echoed")  # version 6
         conn.exec_driver_sql("UPDATE schema_version SET version = 1")
     script = "import sys; from runner.state import open_state; open_state(sys.argv[1]).close()"
     procs = [spawn(script, pg_url) for _ in range(3)]
@@ -149,8 +151,9 @@ def test_password_never_reaches_logs_or_messages(
             store.take_triggers()
         with store._engine.begin() as conn:
             conn.exec_driver_sql(
-                "DROP TABLE schedule, claims, intents, duplicates, audits, relations")
+                "DROP TABLE schedule, claims, intents, duplicates, audits, relations, echoes")
             conn.exec_driver_sql("ALTER TABLE row_hashes DROP COLUMN source_hash")
+            conn.exec_driver_sql("ALTER TABLE runs DROP COLUMN echoed")
             conn.exec_driver_sql("UPDATE schema_version SET version = 1")
         store.close()
         open_state(url).close()  # migrates again and logs it
