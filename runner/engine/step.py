@@ -315,7 +315,10 @@ class _StepRun:
             # A step without a cursor finds its changes by hash: hashing the source row first
             # lets an unchanged row skip the mapping (a changed lookup or mapping changes every
             # hash, so all rows are mapped and compared again).
-            hasher = source_hasher(step, lookups) if step.cursor is None else None
+            # A guarded step (echo_guard) maps every row: the other side's memory may make an
+            # unchanged row a change to send (see runner.engine.echoes).
+            hasher = (source_hasher(step, lookups)
+                      if step.cursor is None and step.echo_guard is None else None)
             items = (compiled.apply(stream) if hasher is None
                      else compiled.apply_changed(stream, hasher, self._stored_sources,
                                                  lookahead=LOOKAHEAD))

@@ -443,3 +443,40 @@ class StateContract:
             raise ValueError("run failed")
         with store.job_lock("inventory", "second"):
             pass
+
+    # echo guards ---------------------------------------------------------------------------
+    def test_echo_memory_is_written_used_up_and_bounded(self, store: SqlStateStore) -> None:
+        run = store.begin_run("orders", "order-status", "changes")
+        a, b = ("ord_1",), ("ord_2",)
+        commit(store, run, job="orders", step="order-status", hashes={a: "h1", b: "h2"},
+               echoes={a: {"status": "x1", "note": "n1"}, b: {"status": "x2"}})
+        found = store.echoes_get("orders", "order-status", [a, b, ("ord_3",)], ["status"])
+        assert found == {a: {"status": "x1"}, b: {"status": "x2"}}  # only the fields asked
+        assert store.echoes_get("orders", "other-step", [a], ["status"]) == {}
+
+        # A later write of the same key replaces its value: one row per key and field.
+        commit(store, run, job="orders", step="order-status", echoes={a: {"status": "x3"}})
+        assert store.echoes_get("orders", "order-status", [a], ["status", "note"]) == {
+            a: {"status": "x3", "note": "n1"}}
+        with store._engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT count(*) FROM echoes").scalar()
+        assert rows == 3
+
+        # The reading step's commit uses up the fields its guard compared, with its counts.
+        reader = store.begin_run("orders", "download-cancellations", "incremental")
+        commit(store, reader, job="orders", step="download-cancellations",
+               hashes={("s1", "ord_1"): "r1"}, counts=RunCounts(read=1, echoed=1),
+               echoes_used=[("orders", "order-status", a, ("status",))])
+        assert store.echoes_get("orders", "order-status", [a, b], ["status", "note"]) == {
+            a: {"note": "n1"}, b: {"status": "x2"}}
+        assert store.runs("orders")[0].counts == RunCounts(read=1, echoed=1)
+
+    def test_echo_memory_commits_with_the_batch_or_not_at_all(self, store: SqlStateStore) -> None:
+        run = store.begin_run("orders", "order-status", "changes")
+        a = ("ord_1",)
+        with pytest.raises(StateError):  # the batch fails: its hashes and memory stay out
+            commit(store, run + 1000, job="orders", step="order-status", hashes={a: "h1"},
+                   echoes={a: {"status": "x1"}},
+                   quarantine=[(None, {"bad": object()}, "unserialisable")])
+        assert store.get_hashes("orders", "order-status", [a]) == {}
+        assert store.echoes_get("orders", "order-status", [a], ["status"]) == {}
