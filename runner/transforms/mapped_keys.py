@@ -16,6 +16,7 @@ for ``validate`` and :func:`split_mapped` refuses it when a step is compiled.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 
 from runner.errors import ConfigError
@@ -41,8 +42,10 @@ def order_problems(mappings: Sequence[FieldMap]) -> list[tuple[str, str]]:
                                      "another output field, or a source field without "
                                      "`mapped`"))
         elif on not in targets:
+            close = difflib.get_close_matches(on, targets, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
             problems.append((target, f"{on!r} is not an output field of this map; it maps: "
-                                     f"{', '.join(targets)}"))
+                                     f"{', '.join(targets)}{hint}"))
         else:
             chain = [target]
             step: str | None = on
