@@ -24,7 +24,14 @@ def test_each_example_in_the_doc_is_its_fixture_file() -> None:
 def test_the_examples_validate_as_one_project() -> None:
     project = load_project([EXAMPLES], env={})
     assert [str(p) for p in project.problems] == []
-    assert sorted(project.jobs) == ["complete-sync", "inventory", "prices"]
+    assert sorted(project.jobs) == ["complete-sync", "inventory", "order-status", "prices",
+                                    "tracking"]
+    status = project.job("order-status")
+    # Each direction's writer remembers the guarded field for the other's guard.
+    assert [s.echo_fields for s in status.steps] == [("status",), ("status",)]
+    carrier = next(m for m in project.job("tracking").steps[0].mappings or ()
+                   if m.target == "carrier")
+    assert carrier.lookup is not None and carrier.lookup.mapped
     prices = project.job("prices").steps[0]
     # From project.yaml: the shared connection, batch and retry defaults (500ms).
     assert prices.destination.options["url"] == "sqlite:///var/prices.db"
