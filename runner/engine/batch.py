@@ -25,7 +25,7 @@ from runner.transforms import Transformed, jsonable
 
 from . import hooks
 from .decide import WRITES, Decision, Destination, decide, write_ops
-from .echoes import echo_verdicts, remembered
+from .echoes import EchoVerdicts, echo_verdicts, remembered
 from .intents import match_ids
 from .retry import Retrier
 
@@ -121,12 +121,17 @@ class BatchWriter:
         keys = [k for k, _, _ in fresh]
         stored = (state.get_hashes(self.job, step.name, keys)
                   if keys and not self.fresh_step else {})
-        echo = echo_verdicts(step, self.job, state,
-                             [f for f in fresh if f[0] not in blocked] if blocked else fresh)
-        sent.echoes_used.extend(echo.used)
-        candidates = [k for k, _, h in fresh
-                      if k not in echo.echoed
-                      and (rewrite_all or stored.get(k) != h or k in echo.changed)]
+        echo = EchoVerdicts()
+        if step.echo_guard is not None:
+            echo = echo_verdicts(step, self.job, state,
+                                 [f for f in fresh if f[0] not in blocked] if blocked else fresh)
+            sent.echoes_used.extend(echo.used)
+        if echo.echoed or echo.changed:
+            candidates = [k for k, _, h in fresh
+                          if k not in echo.echoed
+                          and (rewrite_all or stored.get(k) != h or k in echo.changed)]
+        else:
+            candidates = keys if rewrite_all else [k for k, _, h in fresh if stored.get(k) != h]
         known = (state.keymap_get(self.job, step.entity_name, candidates)
                  if candidates and self.keymap_has_ids else {})
         missing = [k for k in candidates if k not in known and k not in blocked]
