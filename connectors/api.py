@@ -1,10 +1,11 @@
 """The public connector API: what a connector plugin implements and the engine calls.
 
 A connector is a class registered under the ``commerce_sync.connectors`` entry point. It
-declares JSON Schemas for its source and destination options next to its code (every property
-with a ``description``, ``default`` and ``examples`` where they apply, ``"secret": true`` on
-credentials), and opens sources and sinks from validated options. Interfaces stay small: a
-source reads, a sink writes, both close.
+declares its source and destination options next to its code as :class:`Options` classes (one
+field per option with its description, default, examples, constraints and whether it is a
+secret), exposes their generated JSON Schemas as ``source_options``/``destination_options``
+(``schema_of``), and opens sources and sinks from the typed value ``Options.parse`` makes of
+validated options. Interfaces stay small: a source reads, a sink writes, both close.
 
 Connectors import this module and ``runner.errors`` only: never the engine or the CLI.
 
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
+from connectors.options import Options, option, schema_of
 from runner.errors import ConfigError, register_secret
 from runner.spec import Filter
 
@@ -42,6 +44,7 @@ __all__ = [
     "Matchable",
     "Nested",
     "OptionProblem",
+    "Options",
     "ReadRequest",
     "RecordListable",
     "Retrier",
@@ -52,8 +55,10 @@ __all__ = [
     "available_connectors",
     "call_once",
     "load_connector",
+    "option",
     "register_connector",
     "replay_safe",
+    "schema_of",
     "secret_option_names",
     "unregister_connector",
 ]
@@ -292,7 +297,8 @@ class Connector:
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    # JSON Schema (2020-12) of the options, or None where the role is not supported.
+    # JSON Schema (2020-12) of the options, or None where the role is not supported: the
+    # built-ins generate it from their Options classes (schema_of); a plain dict works too.
     source_options: ClassVar[Mapping[str, Any] | None] = None
     destination_options: ClassVar[Mapping[str, Any] | None] = None
 

@@ -19,7 +19,7 @@ import os
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, Literal
 
 import orjson
 
@@ -27,11 +27,14 @@ from connectors.api import (
     BadRecord,
     Connector,
     ConnectorContext,
+    Options,
     ReadRequest,
     Sink,
     Source,
     WriteOp,
     WriteOutcome,
+    option,
+    schema_of,
 )
 from runner.errors import ConfigError, FatalError
 from runner.spec import Filter
@@ -40,67 +43,76 @@ __all__ = ["CsvConnector", "JsonlConnector"]
 
 log = logging.getLogger(__name__)
 
-_SCHEMA_URI = "https://json-schema.org/draft/2020-12/schema"
+_FIELDS_DESCRIPTION = (
+    "The fields of each record. For a source: declared to the validator (and, for a csv "
+    "without a header row, the column names). For a csv sink: the header; default: the "
+    "fields of the first record written."
+)
+_PATH_EXAMPLES = ["data/products.csv", "/srv/exports/orders.jsonl"]
+_MODE_DESCRIPTION = (
+    "append: add to the file (created if missing). overwrite: write a new file that "
+    "replaces the old one when the step finishes (the old one stays whole until then)."
+)
 
 
-def _path_option(role: str) -> dict[str, Any]:
-    return {
-        "type": "string",
-        "minLength": 1,
-        "description": (
-            f"File to {role}. A relative path resolves against the pipeline file's folder."
-        ),
-        "examples": ["data/products.csv", "/srv/exports/orders.jsonl"],
-    }
+def _path_description(role: str) -> str:
+    return f"File to {role}. A relative path resolves against the pipeline file's folder."
 
 
-_FIELDS: dict[str, Any] = {
-    "type": "array",
-    "items": {"type": "string", "minLength": 1},
-    "description": (
-        "The fields of each record. For a source: declared to the validator (and, for a csv "
-        "without a header row, the column names). For a csv sink: the header; default: the "
-        "fields of the first record written."
-    ),
-    "examples": [["sku", "name", "price"]],
-}
-_ENCODING: dict[str, Any] = {
-    "type": "string",
-    "description": "Text encoding of the file.",
-    "default": "utf-8",
-    "examples": ["utf-8", "cp1252"],
-}
-_CSV_DIALECT: dict[str, Any] = {
-    "delimiter": {
-        "type": "string",
-        "minLength": 1,
-        "maxLength": 1,
-        "description": "Field separator.",
-        "default": ",",
-        "examples": [",", ";", "\t"],
-    },
-    "quotechar": {
-        "type": "string",
-        "minLength": 1,
-        "maxLength": 1,
-        "description": "Character that quotes a field holding the separator or a newline.",
-        "default": '"',
-        "examples": ['"', "'"],
-    },
-}
-_MODE: dict[str, Any] = {
-    "enum": ["append", "overwrite"],
-    "description": (
-        "append: add to the file (created if missing). overwrite: write a new file that "
-        "replaces the old one when the step finishes (the old one stays whole until then)."
-    ),
-    "default": "append",
-    "examples": ["append", "overwrite"],
-}
+# One class per role and format: the options' schemas (validation, docs) are generated from
+# them, and each source or sink reads its typed value (connectors.options).
 
 
-def _encoding(options: Mapping[str, Any]) -> str:
-    name = str(options.get("encoding") or "utf-8")
+def _fields_option() -> Any:
+    return option(None, items={"minLength": 1}, description=_FIELDS_DESCRIPTION,
+                  examples=[["sku", "name", "price"]])
+
+
+# A csv source and sink take the same encoding, delimiter and quotechar: one declaration each.
+def _encoding_option() -> Any:
+    return option("utf-8", description="Text encoding of the file.", examples=["utf-8", "cp1252"])
+
+
+def _delimiter_option() -> Any:
+    return option(",", minLength=1, maxLength=1, description="Field separator.",
+                  examples=[",", ";", "\t"])
+
+
+def _quotechar_option() -> Any:
+    return option('"', minLength=1, maxLength=1,
+                  description="Character that quotes a field holding the separator or a newline.",
+                  examples=['"', "'"])
+
+
+class JsonlSourceOptions(Options):
+    path: str = option(minLength=1, description=_path_description("read"),
+                       examples=_PATH_EXAMPLES)
+    fields: tuple[str, ...] | None = _fields_option()
+
+
+class CsvSourceOptions(JsonlSourceOptions):
+    header: bool = option(True, description="Whether the first row holds the column names.",
+                          examples=[True, False])
+    encoding: str = _encoding_option()
+    delimiter: str = _delimiter_option()
+    quotechar: str = _quotechar_option()
+
+
+class JsonlDestinationOptions(Options):
+    path: str = option(minLength=1, description=_path_description("write"),
+                       examples=_PATH_EXAMPLES)
+    mode: Literal["append", "overwrite"] = option("append", description=_MODE_DESCRIPTION,
+                                                  examples=["append", "overwrite"])
+
+
+class CsvDestinationOptions(JsonlDestinationOptions):
+    fields: tuple[str, ...] | None = _fields_option()
+    encoding: str = _encoding_option()
+    delimiter: str = _delimiter_option()
+    quotechar: str = _quotechar_option()
+
+
+def _encoding(name: str) -> str:
     try:
         codecs.lookup(name)
     except LookupError as exc:
@@ -134,9 +146,11 @@ def _since_test(since: Any) -> Any:
 
 
 class _FileSource:
-    def __init__(self, options: Mapping[str, Any], ctx: ConnectorContext) -> None:
-        self._path = _resolve(str(options["path"]), ctx)
-        self._encoding = _encoding(options)
+    # JSON Lines are UTF-8 (RFC 7464 and jsonlines.org); a csv source says its encoding.
+    def __init__(self, options: JsonlSourceOptions, ctx: ConnectorContext,
+                 encoding: str = "utf-8") -> None:
+        self._path = _resolve(options.path, ctx)
+        self._encoding = _encoding(encoding)
         self._ctx = ctx
         self._files: list[IO[Any]] = []
         if not self._path.is_file():
@@ -177,14 +191,14 @@ class _FileSource:
 
 
 class CsvSource(_FileSource):
-    def __init__(self, options: Mapping[str, Any], ctx: ConnectorContext) -> None:
-        super().__init__(options, ctx)
-        self._header = bool(options.get("header", True))
-        self._fields = list(options.get("fields") or [])
+    def __init__(self, options: CsvSourceOptions, ctx: ConnectorContext) -> None:
+        super().__init__(options, ctx, options.encoding)
+        self._header = options.header
+        self._fields = list(options.fields or ())
         if not self._header and not self._fields:
             raise ConfigError("csv source: with header: false, list the columns in `fields`")
-        self._delimiter = str(options.get("delimiter") or ",")
-        self._quotechar = str(options.get("quotechar") or '"')
+        self._delimiter = options.delimiter
+        self._quotechar = options.quotechar
 
     def _parse(self) -> Iterator[dict[str, Any] | BadRecord]:
         # surrogateescape: a byte that is not valid in the encoding becomes a marker we can
@@ -260,10 +274,11 @@ class JsonlSource(_FileSource):
 class _FileSink:
     fmt: ClassVar[str] = ""
 
-    def __init__(self, options: Mapping[str, Any], ctx: ConnectorContext) -> None:
-        self._path = _resolve(str(options["path"]), ctx)
-        self._mode = str(options.get("mode") or "append")
-        self._encoding = _encoding(options)
+    def __init__(self, options: JsonlDestinationOptions, ctx: ConnectorContext,
+                 encoding: str = "utf-8") -> None:
+        self._path = _resolve(options.path, ctx)
+        self._mode: str = options.mode
+        self._encoding = _encoding(encoding)
         self._ctx = ctx
         self._tmp: str | None = None
         try:
@@ -330,11 +345,11 @@ class JsonlSink(_FileSink):
 class CsvSink(_FileSink):
     fmt = "csv"
 
-    def __init__(self, options: Mapping[str, Any], ctx: ConnectorContext) -> None:
-        super().__init__(options, ctx)
-        self._delimiter = str(options.get("delimiter") or ",")
-        self._quotechar = str(options.get("quotechar") or '"')
-        self._fields: list[str] | None = list(options.get("fields") or []) or None
+    def __init__(self, options: CsvDestinationOptions, ctx: ConnectorContext) -> None:
+        super().__init__(options, ctx, options.encoding)
+        self._delimiter = options.delimiter
+        self._quotechar = options.quotechar
+        self._fields: list[str] | None = list(options.fields or ()) or None
         if not self._fresh and self._mode == "append":
             self._fields = self._existing_header() or self._fields
 
@@ -383,43 +398,14 @@ def _cell(value: Any) -> Any:
 class CsvConnector(Connector):
     name: ClassVar[str] = "csv"
     description: ClassVar[str] = "A CSV file: read it row by row, or append/rewrite one."
-    source_options: ClassVar[Mapping[str, Any] | None] = {
-        "$schema": _SCHEMA_URI,
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["path"],
-        "properties": {
-            "path": _path_option("read"),
-            "fields": _FIELDS,
-            "header": {
-                "type": "boolean",
-                "description": "Whether the first row holds the column names.",
-                "default": True,
-                "examples": [True, False],
-            },
-            "encoding": _ENCODING,
-            **_CSV_DIALECT,
-        },
-    }
-    destination_options: ClassVar[Mapping[str, Any] | None] = {
-        "$schema": _SCHEMA_URI,
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["path"],
-        "properties": {
-            "path": _path_option("write"),
-            "mode": _MODE,
-            "fields": _FIELDS,
-            "encoding": _ENCODING,
-            **_CSV_DIALECT,
-        },
-    }
+    source_options: ClassVar[Mapping[str, Any] | None] = schema_of(CsvSourceOptions)
+    destination_options: ClassVar[Mapping[str, Any] | None] = schema_of(CsvDestinationOptions)
 
     def open_source(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Source:
-        return CsvSource(options, ctx)
+        return CsvSource(CsvSourceOptions.parse(options), ctx)
 
     def open_sink(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Sink:
-        return CsvSink(options, ctx)
+        return CsvSink(CsvDestinationOptions.parse(options), ctx)
 
 
 class JsonlConnector(Connector):
@@ -427,23 +413,11 @@ class JsonlConnector(Connector):
     description: ClassVar[str] = (
         "A JSON Lines file (one object per line): read it line by line, or append/rewrite one."
     )
-    source_options: ClassVar[Mapping[str, Any] | None] = {
-        "$schema": _SCHEMA_URI,
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["path"],
-        "properties": {"path": _path_option("read"), "fields": _FIELDS},
-    }
-    destination_options: ClassVar[Mapping[str, Any] | None] = {
-        "$schema": _SCHEMA_URI,
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["path"],
-        "properties": {"path": _path_option("write"), "mode": _MODE},
-    }
+    source_options: ClassVar[Mapping[str, Any] | None] = schema_of(JsonlSourceOptions)
+    destination_options: ClassVar[Mapping[str, Any] | None] = schema_of(JsonlDestinationOptions)
 
     def open_source(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Source:
-        return JsonlSource(options, ctx)
+        return JsonlSource(JsonlSourceOptions.parse(options), ctx)
 
     def open_sink(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Sink:
-        return JsonlSink(options, ctx)
+        return JsonlSink(JsonlDestinationOptions.parse(options), ctx)

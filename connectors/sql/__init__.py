@@ -1,7 +1,8 @@
 """The ``sql`` connector: read a table or query, write a table, on any SQLAlchemy database.
 
-Tested on SQLite files, PostgreSQL (psycopg 3) and MariaDB (PyMySQL). See the options schemas
-in ``connectors.sql._schemas`` for every option; ``commerce-sync connectors docs sql`` prints them.
+Tested on SQLite files, PostgreSQL (psycopg 3) and MariaDB (PyMySQL). Every option is a field
+of ``connectors.sql._options`` (its schema is generated from it); ``commerce-sync connectors
+docs`` prints them.
 """
 
 from __future__ import annotations
@@ -9,8 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from connectors.api import Connector, ConnectorContext, Sink, Source, register_secret_options
-from connectors.sql._schemas import DESTINATION_OPTIONS, SOURCE_OPTIONS
+from connectors.api import (
+    Connector,
+    ConnectorContext,
+    Sink,
+    Source,
+    register_secret_options,
+    schema_of,
+)
+from connectors.sql._options import SqlDestinationOptions, SqlSourceOptions
 
 if TYPE_CHECKING:
     from connectors.sql._sink import SqlSink
@@ -39,17 +47,17 @@ class SqlConnector(Connector):
         "A SQL database by SQLAlchemy URL (PostgreSQL, MariaDB/MySQL, SQLite...): stream a "
         "table or query; insert, upsert, update or delete rows, headers with their lines."
     )
-    source_options: ClassVar[Mapping[str, Any] | None] = SOURCE_OPTIONS
-    destination_options: ClassVar[Mapping[str, Any] | None] = DESTINATION_OPTIONS
+    source_options: ClassVar[Mapping[str, Any] | None] = schema_of(SqlSourceOptions)
+    destination_options: ClassVar[Mapping[str, Any] | None] = schema_of(SqlDestinationOptions)
 
     def open_source(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Source:
         from connectors.sql._source import SqlSource
 
         register_secret_options(options, self.source_options)
-        return SqlSource(options, ctx)
+        return SqlSource(SqlSourceOptions.parse(options), ctx)
 
     def open_sink(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Sink:
         from connectors.sql._sink import SqlSink
 
         register_secret_options(options, self.destination_options)
-        return SqlSink(options, ctx)
+        return SqlSink(SqlDestinationOptions.parse(options), ctx)

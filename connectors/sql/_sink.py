@@ -21,6 +21,7 @@ from sqlalchemy import exc as sa_exc
 
 from connectors.api import ConnectorContext, WriteOp, WriteOutcome
 from connectors.sql import _db
+from connectors.sql._options import LinesOptions, SqlDestinationOptions
 from runner.errors import ConfigError, FatalError, RecordError, SyncError
 
 log = logging.getLogger(__name__)
@@ -46,15 +47,14 @@ def _fullname(name: str, schema: str | None) -> str:
 
 
 class SqlSink:
-    def __init__(self, options: Mapping[str, Any], ctx: ConnectorContext) -> None:
+    def __init__(self, options: SqlDestinationOptions, ctx: ConnectorContext) -> None:
         self._ctx = ctx
-        self._url = _db.make_url(str(options["url"]))
-        self._mode = str(options.get("mode") or "upsert")
-        schema = options.get("schema")
-        lines_opt = options.get("lines") or None
+        self._url = _db.make_url(options.url)
+        self._mode: str = options.mode
+        schema, lines_opt = options.schema, options.lines
         self._engine: sa.Engine | None = _db.create_engine(self._url)
-        self._what = f"writing {options['table']}"
-        names = [str(options["table"])] + ([str(lines_opt["table"])] if lines_opt else [])
+        self._what = f"writing {options.table}"
+        names = [options.table] + ([lines_opt.table] if lines_opt else [])
         meta = sa.MetaData()
         try:
             meta.reflect(self._engine, schema=schema, only=names, resolve_fks=False)
@@ -77,9 +77,9 @@ class SqlSink:
             "job": ctx.job, "step": ctx.step, "url": _db.safe_url(self._url),
             "table": self.table.fullname, "mode": self._mode})
 
-    def _setup(self, meta: sa.MetaData, options: Mapping[str, Any], schema: str | None,
-               lines_opt: Mapping[str, Any] | None) -> None:
-        self.table = meta.tables[_fullname(str(options["table"]), schema)]
+    def _setup(self, meta: sa.MetaData, options: SqlDestinationOptions, schema: str | None,
+               lines_opt: LinesOptions | None) -> None:
+        self.table = meta.tables[_fullname(options.table, schema)]
         tname = self.table.fullname
 
         def need(cols: Sequence[str], table: sa.Table, option: str) -> None:
@@ -90,28 +90,27 @@ class SqlSink:
                     f"its columns are: {', '.join(table.c.keys())}"
                 )
 
-        self.key: tuple[str, ...] = tuple(options.get("key") or self._ctx.key_fields)
+        self.key: tuple[str, ...] = options.key or self._ctx.key_fields
         if not self.key:
             raise ConfigError(f"sql destination {tname}: no key; set the step's key or `key`")
         need(self.key, self.table, "key")
         pk = list(self.table.primary_key.columns)
         self.pk: str | None = pk[0].key if len(pk) == 1 else None
-        wanted = options.get("columns")
-        self._columns: list[str] | None = list(wanted) if wanted else None
+        self._columns: list[str] | None = list(options.columns) if options.columns else None
         if self._columns:
             need(self._columns, self.table, "columns")
         self._unpublish: dict[str, Any] | None = None
-        if options.get("unpublish"):
-            self._unpublish = dict(options["unpublish"]["set"])
+        if options.unpublish:
+            self._unpublish = dict(options.unpublish.set)
             need(list(self._unpublish), self.table, "unpublish.set")
         self.lines_table: sa.Table | None = None
-        self._lines_field = "lines"
+        self._lines_field = ""
         self._parent_key = ""
         if lines_opt:
-            self.lines_table = meta.tables[_fullname(str(lines_opt["table"]), schema)]
-            self._lines_field = str(lines_opt.get("field") or "lines")
-            self._parent_key = str(lines_opt["parent_key"])
-            need([self._parent_key, *(lines_opt.get("key") or [])], self.lines_table, "lines")
+            self.lines_table = meta.tables[_fullname(lines_opt.table, schema)]
+            self._lines_field = lines_opt.field
+            self._parent_key = lines_opt.parent_key
+            need([self._parent_key, *lines_opt.key], self.lines_table, "lines")
             if self.pk is None:
                 raise ConfigError(
                     f"lines: the header table {tname} needs a single-column primary key "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from itertools import repeat
 from typing import Any
 
@@ -12,6 +12,7 @@ from sqlalchemy import exc as sa_exc
 
 from connectors.api import BadRecord, ConnectorContext, ReadRequest
 from connectors.sql import _db, _filters
+from connectors.sql._options import SqlSourceOptions
 from runner.errors import ConfigError, FatalError, SyncError
 from runner.spec import Filter
 
@@ -22,25 +23,24 @@ class SqlSource:
     """A table (reflected once) or a query wrapped as a subquery, read through a server-side
     cursor. The cursor window is always a bound parameter; so are pushed-down filter values."""
 
-    def __init__(self, options: Mapping[str, Any], ctx: ConnectorContext) -> None:
+    def __init__(self, options: SqlSourceOptions, ctx: ConnectorContext) -> None:
         self._ctx = ctx
-        self._url = _db.make_url(str(options["url"]))
-        self._chunk = int(options.get("chunk_size") or 5000)
-        self._order_by = list(options.get("order_by") or [])
-        declared = options.get("fields")
-        self._fields: list[str] | None = list(declared) if declared else None
+        self._url = _db.make_url(options.url)
+        self._chunk = options.chunk_size
+        self._order_by = list(options.order_by)
+        self._fields: list[str] | None = list(options.fields) if options.fields else None
         self._engine: sa.Engine | None = _db.create_engine(self._url)
-        self._what = f"reading {options.get('table') or 'query'}"
+        self._what = f"reading {options.table or 'query'}"
         self._from: sa.FromClause
         # The primary key ends every ORDER BY of a table read, so the same request returns
         # rows in the same order (the engine resumes a retried read by skipping what it had).
         self._tiebreak: list[str] = []
         self._since_text: sa.TextClause | None = None
         try:
-            if options.get("table"):
+            if options.table:
                 # Only the column names and types are needed: one catalogue query instead of
                 # a full reflection (keys, indexes, constraints), which costs more on PostgreSQL.
-                name, schema = str(options["table"]), options.get("schema")
+                name, schema = options.table, options.schema
                 inspector = sa.inspect(self._engine)
                 found = inspector.get_columns(name, schema=schema)
                 table = sa.Table(name, sa.MetaData(), *[
@@ -56,13 +56,13 @@ class SqlSource:
                             f"listed in `fields`; its columns are: {', '.join(table.c.keys())}"
                         )
                 self._from = table
-            elif options.get("query"):
-                params = dict(options.get("params") or {})
-                text = sa.text(str(options["query"])).bindparams(**params)
+            elif options.query:
+                params = dict(options.params)
+                text = sa.text(options.query).bindparams(**params)
                 self._from = text.columns(*self._query_columns()).subquery("src")
-                if options.get("since_query"):
+                if options.since_query:
                     params.pop("since", None)
-                    self._since_text = sa.text(str(options["since_query"])).bindparams(**params)
+                    self._since_text = sa.text(options.since_query).bindparams(**params)
             else:
                 raise ConfigError("sql source: give `table` or `query`")
         except SyncError:
