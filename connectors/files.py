@@ -64,22 +64,23 @@ def _path_description(role: str) -> str:
 
 
 def _fields_option() -> Any:
-    return option(None, items={"minLength": 1}, description=_FIELDS_DESCRIPTION,
+    return option(default=None, items={"minLength": 1}, description=_FIELDS_DESCRIPTION,
                   examples=[["sku", "name", "price"]])
 
 
 # A csv source and sink take the same encoding, delimiter and quotechar: one declaration each.
 def _encoding_option() -> Any:
-    return option("utf-8", description="Text encoding of the file.", examples=["utf-8", "cp1252"])
+    return option(default="utf-8",
+                  description="Text encoding of the file.", examples=["utf-8", "cp1252"])
 
 
 def _delimiter_option() -> Any:
-    return option(",", minLength=1, maxLength=1, description="Field separator.",
+    return option(default=",", minLength=1, maxLength=1, description="Field separator.",
                   examples=[",", ";", "\t"])
 
 
 def _quotechar_option() -> Any:
-    return option('"', minLength=1, maxLength=1,
+    return option(default='"', minLength=1, maxLength=1,
                   description="Character that quotes a field holding the separator or a newline.",
                   examples=['"', "'"])
 
@@ -91,7 +92,7 @@ class JsonlSourceOptions(Options):
 
 
 class CsvSourceOptions(JsonlSourceOptions):
-    header: bool = option(True, description="Whether the first row holds the column names.",
+    header: bool = option(default=True, description="Whether the first row holds the column names.",
                           examples=[True, False])
     encoding: str = _encoding_option()
     delimiter: str = _delimiter_option()
@@ -101,7 +102,7 @@ class CsvSourceOptions(JsonlSourceOptions):
 class JsonlDestinationOptions(Options):
     path: str = option(minLength=1, description=_path_description("write"),
                        examples=_PATH_EXAMPLES)
-    mode: Literal["append", "overwrite"] = option("append", description=_MODE_DESCRIPTION,
+    mode: Literal["append", "overwrite"] = option(default="append", description=_MODE_DESCRIPTION,
                                                   examples=["append", "overwrite"])
 
 

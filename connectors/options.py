@@ -100,6 +100,7 @@ def option(
     nullable: bool = False,
     name: str | None = None,
     items: Mapping[str, Any] | None = None,
+    variants: list[Mapping[str, Any]] | None = None,
     schema: Mapping[str, Any] | None = None,
     documented: bool = True,
     **constraints: Any,
@@ -107,8 +108,9 @@ def option(
     """One option: its default (none: required), documentation and constraints.
 
     ``name`` is the option's name where it cannot be a Python identifier (``in``); ``items``
-    adds constraints to an array's items; ``schema`` replaces the generated type schema (a form
-    the types cannot say, e.g. ``oneOf`` variants each with its own description);
+    adds constraints to an array's items; ``variants`` adds keywords to each variant of a union
+    type in order (a description, a minimum), also where the union is an array's items or an
+    object's values; ``schema`` replaces the generated type schema outright;
     ``documented=False`` keeps a default the code needs out of the schema (the description
     then says it in words, e.g. "default: the step's key fields")."""
     meta = {
@@ -118,6 +120,7 @@ def option(
         "nullable": nullable,
         "name": name,
         "items": dict(items or {}),
+        "variants": [dict(v) for v in variants or ()],
         "schema": dict(schema) if schema is not None else None,
         "documented": documented,
         "constraints": constraints,
@@ -137,6 +140,8 @@ class Options:
 
     schema_extra: ClassVar[Mapping[str, Any]] = {}
     schema_extra_after: ClassVar[Mapping[str, Any]] = {}
+    # The object's description where no option field gives one (a union variant, array items).
+    doc: ClassVar[str] = ""
     _specs: ClassVar[tuple[_Spec, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -172,6 +177,16 @@ class Options:
     def __repr__(self) -> str:
         inner = ", ".join(f"{s.attr}={getattr(self, s.attr)!r}" for s in self._specs)
         return f"{type(self).__name__}({inner})"
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        """The attribute names of the options, in declaration order."""
+        return tuple(s.attr for s in cls._specs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The value as JSON data again (defaults filled in, absent options left out)."""
+        return {f.option: _plain(getattr(self, f.attr)) for f in _fields(type(self))
+                if getattr(self, f.attr) is not None}
 
     @classmethod
     def parse(cls: type[OptionsT], options: Mapping[str, Any]) -> OptionsT:
@@ -263,8 +278,10 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
                     return _convert(cls, value, where)
             tags = ", ".join(repr(_tag(c)) for c in classes)
             raise ConfigError(f"{where}.type: {value.get('type')!r} is not one of {tags}")
-        plain = [a for a in args if a is not type(None) and not _is_options(a)]
-        return _convert(plain[0], value, where) if len(plain) == 1 else value
+        for arg in args:
+            if arg is not type(None) and _fits(arg, value):
+                return _convert(arg, value, where)
+        return value
     origin = get_origin(hint)
     if origin is tuple:
         item = get_args(hint)[0]
@@ -277,6 +294,22 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     return value
 
 
+def _fits(hint: Any, value: Any) -> bool:
+    """Whether JSON ``value`` has the shape of ``hint`` (to pick a union's member)."""
+    origin = get_origin(hint) or hint
+    if origin is tuple:
+        return isinstance(value, list | tuple)
+    if origin is dict or _is_options(origin):
+        return isinstance(value, Mapping)
+    if origin is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if origin is Literal:
+        return value in get_args(hint)
+    if origin is Any:
+        return True
+    return isinstance(value, origin) if isinstance(origin, type) else True
+
+
 # --- schema generation ---------------------------------------------------------------------
 
 
@@ -287,7 +320,8 @@ def _type_schema(hint: Any) -> dict[str, Any]:
     if _is_options(hint):
         return _object_schema(hint)
     if get_origin(hint) is Literal:
-        return {"enum": list(get_args(hint))}
+        values = get_args(hint)
+        return {"const": values[0]} if len(values) == 1 else {"enum": list(values)}
     args = _union_args(hint)
     if args is not None:
         variants = [a for a in args if a is not type(None)]
@@ -315,6 +349,11 @@ def _field_schema(f: _Field) -> dict[str, Any]:
     out = dict(meta["schema"]) if meta["schema"] is not None else _type_schema(f.hint)
     if meta["items"]:
         out["items"] = {**out["items"], **meta["items"]}
+    if meta["variants"]:
+        union = next(u for u in (out, out.get("items"), out.get("additionalProperties"))
+                     if isinstance(u, dict) and "oneOf" in u)
+        for variant, extra in zip(union["oneOf"], meta["variants"], strict=True):
+            variant.update(extra)
     if meta["nullable"]:
         out["type"] = [out["type"], "null"]
     out.update(meta["constraints"])
@@ -331,7 +370,7 @@ def _field_schema(f: _Field) -> dict[str, Any]:
 def _plain(value: Any) -> Any:
     """A default as JSON (a nested options value as its object, a tuple as a list)."""
     if isinstance(value, Options):
-        return {f.option: _plain(getattr(value, f.attr)) for f in _fields(type(value))}
+        return value.to_dict()
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
@@ -341,7 +380,10 @@ def _plain(value: Any) -> Any:
 
 def _object_schema(cls: type[Options]) -> dict[str, Any]:
     fields = _fields(cls)
-    out: dict[str, Any] = {"type": "object", "additionalProperties": False}
+    out: dict[str, Any] = {"type": "object"}
+    if cls.doc:
+        out["description"] = cls.doc
+    out["additionalProperties"] = False
     required = [f.option for f in fields if f.required]
     if required:
         out["required"] = required

@@ -1,7 +1,8 @@
 """The ``http`` connector: REST, GraphQL and JSON-RPC APIs as sources and destinations.
 
-Options are declared in :mod:`connectors.http.schema`; requests are JSON-like templates with
-safe ``{field}`` placeholders (:mod:`connectors.http.template`).
+Options are typed in :mod:`connectors.http.options` (their schemas are generated from it);
+requests are JSON-like templates with safe ``{field}`` placeholders
+(:mod:`connectors.http.template`).
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from connectors.api import (
     Sink,
     Source,
     register_secret_options,
+    schema_of,
 )
 from runner.errors import ConfigError, ConfigProblem, redact
 
 from .check import check_options
+from .options import HttpDestinationOptions, HttpSourceOptions
 from .read_check import path_problems
-from .schema import DESTINATION_OPTIONS, SOURCE_OPTIONS
 
 if TYPE_CHECKING:
     from .sink import HttpSink
@@ -61,11 +63,15 @@ def _validate(options: Mapping[str, Any], schema: Mapping[str, Any], role: str) 
         raise ConfigError(problems)
 
 
+_SOURCE = schema_of(HttpSourceOptions)
+_DESTINATION = schema_of(HttpDestinationOptions)
+
+
 class HttpConnector(Connector):
     name = "http"
     description = "REST, GraphQL and JSON-RPC APIs: paged reads, templated and batched writes."
-    source_options: ClassVar[Mapping[str, Any] | None] = SOURCE_OPTIONS
-    destination_options: ClassVar[Mapping[str, Any] | None] = DESTINATION_OPTIONS
+    source_options: ClassVar[Mapping[str, Any] | None] = _SOURCE
+    destination_options: ClassVar[Mapping[str, Any] | None] = _DESTINATION
 
     def check(self, options: Mapping[str, Any], ctx: CheckContext) -> list[OptionProblem]:
         """Placeholders against the step's fields, GraphQL documents parsed with their
@@ -74,15 +80,15 @@ class HttpConnector(Connector):
         return check_options(options, ctx) + paths
 
     def open_source(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Source:
-        register_secret_options(options, SOURCE_OPTIONS)
-        _validate(options, SOURCE_OPTIONS, "source")
+        register_secret_options(options, _SOURCE)
+        _validate(options, _SOURCE, "source")
         from .source import HttpSource
 
-        return HttpSource(options, ctx)
+        return HttpSource(HttpSourceOptions.parse(options), ctx)
 
     def open_sink(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Sink:
-        register_secret_options(options, DESTINATION_OPTIONS)
-        _validate(options, DESTINATION_OPTIONS, "destination")
+        register_secret_options(options, _DESTINATION)
+        _validate(options, _DESTINATION, "destination")
         from .sink import open_http_sink
 
-        return open_http_sink(options, ctx)
+        return open_http_sink(HttpDestinationOptions.parse(options), ctx)

@@ -18,6 +18,8 @@ import orjson
 
 from runner.errors import FatalError, register_secret
 
+from .options import ApiKeyAuth, BasicAuth, BearerAuth, OAuth2Auth, SessionAuth
+from .options import Auth as AuthOptions
 from .template import MISSING, get_path
 
 __all__ = ["Auth", "SendRaw", "build_auth"]
@@ -100,17 +102,17 @@ class _TokenAuth(Auth):
 
 class OAuth2ClientCredentials(_TokenAuth):
     def __init__(
-        self, send_raw: SendRaw, options: Mapping[str, Any], resolve: Callable[[str], str]
+        self, send_raw: SendRaw, options: OAuth2Auth, resolve: Callable[[str], str]
     ) -> None:
         super().__init__(send_raw, "Authorization", "Bearer ")
-        self._url = resolve(options["token_url"])
+        self._url = resolve(options.token_url)
         self._form = {
             "grant_type": "client_credentials",
-            "client_id": options["client_id"],
-            "client_secret": options["client_secret"],
+            "client_id": options.client_id,
+            "client_secret": options.client_secret,
         }
-        if options.get("scope"):
-            self._form["scope"] = options["scope"]
+        if options.scope:
+            self._form["scope"] = options.scope
 
     def _fetch(self) -> tuple[str, float | None]:
         response = self._send_raw("POST", self._url, data=self._form)
@@ -131,18 +133,15 @@ class OAuth2ClientCredentials(_TokenAuth):
 
 class Session(_TokenAuth):
     def __init__(
-        self, send_raw: SendRaw, options: Mapping[str, Any], resolve: Callable[[str], str]
+        self, send_raw: SendRaw, options: SessionAuth, resolve: Callable[[str], str]
     ) -> None:
-        send_as = options.get("send_as") or {}
-        super().__init__(
-            send_raw, send_as.get("header", "Authorization"), send_as.get("prefix", "Bearer ")
-        )
-        login = options["login"]
-        self._method = login.get("method", "POST").upper()
-        self._url = resolve(login["path"])
-        self._body = login.get("body")
-        self._token_path = options.get("token_path")
-        self._token_header = options.get("token_header")
+        super().__init__(send_raw, options.send_as.header, options.send_as.prefix)
+        login = options.login
+        self._method = login.method.upper()
+        self._url = resolve(login.path)
+        self._body = login.body
+        self._token_path = options.token_path
+        self._token_header = options.token_header
         if not self._token_path and not self._token_header:
             raise FatalError("auth.session needs token_path or token_header to find the token")
 
@@ -171,37 +170,34 @@ class Session(_TokenAuth):
 
 
 def build_auth(
-    options: Mapping[str, Any] | None, send_raw: SendRaw, resolve: Callable[[str], str]
+    options: AuthOptions | None, send_raw: SendRaw, resolve: Callable[[str], str]
 ) -> Auth:
     """The Auth for the ``auth`` options (None: no authentication)."""
-    if not options:
+    if options is None:
         return Auth()
-    kind = options["type"]
-    for name in ("token", "password", "key", "client_secret"):
-        if isinstance(options.get(name), str):
-            register_secret(options[name])
-    if kind == "bearer":
-        return StaticHeader("Authorization", f"Bearer {options['token']}")
-    if kind == "basic":
-        if not options["password"]:
+    if isinstance(options, BearerAuth):
+        register_secret(options.token)
+        return StaticHeader("Authorization", f"Bearer {options.token}")
+    if isinstance(options, BasicAuth):
+        register_secret(options.password)
+        if not options.password:
             # A key sent as the user name with no password (Medusa's and Stripe's secret keys):
             # the name is the credential. A plain user name stays readable in logs.
-            register_secret(options["username"])
-        raw = f"{options['username']}:{options['password']}".encode()
+            register_secret(options.username)
+        raw = f"{options.username}:{options.password}".encode()
         encoded = base64.b64encode(raw).decode()
         register_secret(encoded)
         return StaticHeader("Authorization", f"Basic {encoded}")
-    if kind == "api_key":
-        if options.get("query"):
-            return QueryKey(options["query"], options["key"])
-        return StaticHeader(options.get("header") or "X-API-Key", options["key"])
-    if kind == "oauth2_client_credentials":
+    if isinstance(options, ApiKeyAuth):
+        register_secret(options.key)
+        if options.query:
+            return QueryKey(options.query, options.key)
+        return StaticHeader(options.header, options.key)
+    if isinstance(options, OAuth2Auth):
+        register_secret(options.client_secret)
         return OAuth2ClientCredentials(send_raw, options, resolve)
-    if kind == "session":
-        _register_body_secrets(options["login"].get("body"))
-        return Session(send_raw, options, resolve)
-    raise FatalError(f"unknown auth type {kind!r}; use bearer, basic, api_key, "
-                     "oauth2_client_credentials or session")
+    _register_body_secrets(options.login.body)
+    return Session(send_raw, options, resolve)
 
 
 _CREDENTIAL_KEY = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)

@@ -25,6 +25,7 @@ from runner.errors import FatalError, RecordError, RetryableError, redact
 
 from .auth import Auth, build_auth
 from .bodies import graphql_error, html_text, jsonrpc_error, looks_like_html, rest_error
+from .options import DEFAULT_MAX_IN_FLIGHT, HttpOptions, ResponseRule, Timeouts
 from .pacing import Pacer, Slot
 from .template import MISSING, get_path
 
@@ -72,14 +73,13 @@ class Rule:
     contains: str | None = None
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> Rule:
-        match = options.get("match") or {}
-        status = match.get("status")
+    def from_options(cls, options: ResponseRule) -> Rule:
+        match = options.match
         return cls(
-            action=Decision(options["action"]),
-            status=frozenset(status) if status else None,
-            path=match.get("path"),
-            contains=match.get("contains"),
+            action=Decision(options.action),
+            status=frozenset(match.status) if match.status else None,
+            path=match.path,
+            contains=match.contains,
         )
 
     def matches(self, reply: Reply) -> bool:
@@ -172,12 +172,11 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def _timeout(option: Any) -> httpx.Timeout:
-    if isinstance(option, Mapping):
-        connect = float(option.get("connect", 30))
-        read = float(option.get("read", 30))
+def _timeout(option: float | Timeouts) -> httpx.Timeout:
+    if isinstance(option, Timeouts):
+        connect, read = option.connect, option.read
         return httpx.Timeout(read, connect=connect, read=read, write=read, pool=connect)
-    return httpx.Timeout(float(option if option is not None else 30))
+    return httpx.Timeout(float(option))
 
 
 def retry_after_seconds(value: str | None, now: dt.datetime | None = None) -> float | None:
@@ -217,20 +216,20 @@ def _raise_if_tls_refused(exc: BaseException, host: str) -> None:
 class HttpClient:
     """Sends requests for one source or sink. Thread-safe: batch writes share it."""
 
-    def __init__(self, options: Mapping[str, Any], ctx: ConnectorContext) -> None:
+    def __init__(self, options: HttpOptions, ctx: ConnectorContext,
+                 max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> None:
         _guard_httpx_log()
-        self.base_url = str(options["base_url"]).rstrip("/")
+        self.base_url = options.base_url.rstrip("/")
         self._origin = httpx.URL(self.base_url)
         self._ctx = ctx
-        self._headers = dict(options.get("headers") or {})
-        self.rules = tuple(Rule.from_options(r) for r in options.get("responses") or ())
-        rate = options.get("rate_limit")
+        self._headers = dict(options.headers)
+        self.rules = tuple(Rule.from_options(r) for r in options.responses)
         self._pacer = Pacer(
-            max_in_flight=int(options.get("max_in_flight", 4)),
-            rate_limit=float(rate) if rate else None, clock=ctx.clock, sleep=ctx.sleep,
+            max_in_flight=max_in_flight,
+            rate_limit=options.rate_limit, clock=ctx.clock, sleep=ctx.sleep,
             where={"job": ctx.job, "step": ctx.step},
         )
-        verify = bool(options.get("verify_tls", True))
+        verify = options.verify_tls
         if not verify:
             log.warning(
                 "http.tls_verification_disabled",
@@ -240,7 +239,7 @@ class HttpClient:
             self._client = ctx.http_client
             self._owned = False
         else:
-            http2 = bool(options.get("http2", False))
+            http2 = options.http2
             if http2:
                 try:
                     import h2  # noqa: F401
@@ -250,13 +249,13 @@ class HttpClient:
                         "pip install 'httpx[http2]' or set http2: false"
                     ) from exc
             self._client = httpx.Client(
-                timeout=_timeout(options.get("timeout", 30)),
+                timeout=_timeout(options.timeout),
                 verify=_ssl_context() if verify else False,
                 http2=http2,
                 follow_redirects=True,
             )
             self._owned = True
-        self.auth: Auth = build_auth(options.get("auth"), self._send_raw, self.url)
+        self.auth: Auth = build_auth(options.auth, self._send_raw, self.url)
 
     # --- URLs ---------------------------------------------------------------------------------
 

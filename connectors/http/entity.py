@@ -32,6 +32,8 @@ from typing import Any
 
 from connectors.api import ChildLevel, ConnectorContext, Sink
 
+from .options import HttpDestinationOptions, HttpOptions
+from .options_write import Level, LevelLeaf
 from .template import MISSING, get_path, placeholders
 
 __all__ = ["CHILD_SPECIALS", "Capture", "build_levels", "captures", "level_options"]
@@ -43,16 +45,10 @@ Key = tuple[str, ...]
 CHILD_SPECIALS = frozenset({"item", "parent", "record", "key", "dest_id", "idempotency_key"})
 PARENT_PARTS = frozenset({"id", "key", "item"})
 REQUESTS = ("upsert", "create", "update")
-# Options of the destination that are not its connection: a level has its own.
-NOT_INHERITED = frozenset({
-    "upsert", "create", "update", "delete", "unpublish", "list", "match", "then",
-    "idempotency_key",
-})
 
 
-def _key_fields(level: Mapping[str, Any]) -> tuple[str, ...]:
-    key = level["key"]
-    return (key,) if isinstance(key, str) else tuple(key)
+def _key_fields(level: LevelLeaf) -> tuple[str, ...]:
+    return (level.key,) if isinstance(level.key, str) else level.key
 
 
 @dataclass(frozen=True)
@@ -79,70 +75,77 @@ class Capture:
         return ids
 
 
-def captures(then: Sequence[Mapping[str, Any]] | None, prefix: str) -> list[Capture]:
+def captures(then: Sequence[LevelLeaf] | None, prefix: str) -> list[Capture]:
     """The ``from_parent`` of the levels directly under one sink."""
     found = []
     for level in then or ():
-        spec = level.get("from_parent")
-        if not spec:
+        spec = level.from_parent
+        if spec is None:
             continue
-        records = spec["records"]
         found.append(Capture(
-            level=f"{prefix}.{level['name']}" if prefix else level["name"],
-            records={"*": records} if isinstance(records, str) else dict(records),
-            key_fields=tuple(spec.get("key_fields") or _key_fields(level)),
-            id_path=spec["id_path"],
+            level=f"{prefix}.{level.name}" if prefix else level.name,
+            records={"*": spec.records} if isinstance(spec.records, str) else spec.records,
+            key_fields=spec.key_fields or _key_fields(level),
+            id_path=spec.id_path,
         ))
     return found
 
 
-def level_options(connection: Mapping[str, Any], level: Mapping[str, Any]) -> dict[str, Any]:
-    """A level's own sink options: the destination's connection with the level's requests."""
-    options = {k: v for k, v in connection.items() if k not in NOT_INHERITED}
-    options.update({k: level[k] for k in (*REQUESTS, "match", "idempotency_key") if k in level})
-    return options
+def level_options(connection: HttpDestinationOptions, level: LevelLeaf
+                  ) -> HttpDestinationOptions:
+    """A level's own sink options: the destination's connection (every option of
+    :class:`HttpOptions`, and max_in_flight) with the level's requests."""
+    return HttpDestinationOptions(
+        **{f: getattr(connection, f) for f in (*HttpOptions.option_names(), "max_in_flight")},
+        upsert=level.upsert, create=level.create, update=level.update, match=level.match,
+        idempotency_key=level.idempotency_key,
+    )
 
 
-def iter_levels(then: Sequence[Mapping[str, Any]] | None, prefix: str = ""
-                ) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
+def _then(level: LevelLeaf) -> tuple[LevelLeaf, ...] | None:
+    return level.then if isinstance(level, Level) else None
+
+
+def iter_levels(then: Sequence[LevelLeaf] | None, prefix: str = ""
+                ) -> Iterator[tuple[str, str, LevelLeaf]]:
     """``(dotted name, parent name, level options)``, each level before its own levels."""
     for level in then or ():
-        name = f"{prefix}.{level['name']}" if prefix else level["name"]
+        name = f"{prefix}.{level.name}" if prefix else level.name
         yield name, prefix, level
-        yield from iter_levels(level.get("then"), name)
+        yield from iter_levels(_then(level), name)
 
 
-def _sent_names(options: Mapping[str, Any]) -> set[str]:
+def _sent_names(options: HttpDestinationOptions) -> set[str]:
     """Heads of the placeholders a sink's own write requests use (a GraphQL document is not
     a template: values reach it only through its variables)."""
     names: set[str] = set()
-    for request in REQUESTS:
-        opts = options.get(request)
-        if isinstance(opts, Mapping):
-            parts = {k: v for k, v in opts.items() if k != "graphql"}
-            parts["variables"] = (opts.get("graphql") or {}).get("variables")
+    for action in (options.upsert, options.create, options.update):
+        if action is not None:
+            parts = action.to_dict()
+            parts.pop("graphql", None)
+            parts["variables"] = action.graphql.variables if action.graphql else None
             names.update(name.split(".", 1)[0] for name in placeholders(parts))
     return names
 
 
 def build_levels(
-    options: Mapping[str, Any], ctx: ConnectorContext,
-    open_sink: Callable[[Mapping[str, Any], ConnectorContext, list[Capture]], Sink],
+    options: HttpDestinationOptions, ctx: ConnectorContext,
+    open_sink: Callable[[HttpDestinationOptions, ConnectorContext, list[Capture]], Sink],
 ) -> list[ChildLevel]:
     """Open a sink per level that has requests; ``open_sink(options, ctx, captures)``."""
     levels = []
     top_sends = _sent_names(options)
-    for name, parent, level in iter_levels(options.get("then")):
+    for name, parent, level in iter_levels(options.then):
         key_fields = _key_fields(level)
         sink = None
-        if any(request in level for request in REQUESTS):
+        if level.upsert or level.create or level.update:
             child_ctx = replace(ctx, step=f"{ctx.step}.{name}", key_fields=key_fields)
             sink = open_sink(level_options(options, level), child_ctx,
-                             captures(level.get("then"), name))
+                             captures(_then(level), name))
         levels.append(ChildLevel(
-            name=name, parent=parent, entity=str(level.get("entity") or name.split(".")[-1]),
-            key_fields=key_fields, for_each=level.get("for_each"), sink=sink,
+            name=name, parent=parent, entity=level.entity or name.split(".")[-1],
+            key_fields=key_fields, for_each=level.for_each, sink=sink,
             parent_sends=bool(parent) or "record" in top_sends
-            or str(level.get("for_each") or "").split(".", 1)[0] in top_sends | {""},
+            or (level.for_each or "").split(".", 1)[0] in top_sends | {""},
         ))
     return levels

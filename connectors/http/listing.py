@@ -8,13 +8,14 @@ the engine reports natural keys claimed twice instead of silently keeping one of
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from connectors.api import ConnectorContext
 from runner.errors import ConfigError, FatalError
 
 from .client import HttpClient
+from .options_read import ListOptions
 from .pagination import pages
 from .source import plan_read
 from .template import MISSING, get_path, split_path
@@ -24,11 +25,11 @@ __all__ = ["list_keys", "list_records"]
 log = logging.getLogger(__name__)
 
 
-def _key_fields(spec: Mapping[str, Any], ctx: ConnectorContext) -> tuple[str, ...]:
-    key_fields = tuple(spec.get("key_fields") or ctx.key_fields)
+def _key_fields(spec: ListOptions, ctx: ConnectorContext) -> tuple[str, ...]:
+    key_fields = spec.key_fields or ctx.key_fields
     if not key_fields:
         raise FatalError("destination.list needs key_fields (or a step key) to list keys")
-    for path in (*key_fields, spec["id_path"]):
+    for path in (*key_fields, spec.id_path):
         try:
             split_path(path)
         except ValueError as exc:
@@ -37,13 +38,13 @@ def _key_fields(spec: Mapping[str, Any], ctx: ConnectorContext) -> tuple[str, ..
 
 
 def list_records(
-    client: HttpClient, spec: Mapping[str, Any], ctx: ConnectorContext
+    client: HttpClient, spec: ListOptions, ctx: ConnectorContext
 ) -> Iterator[tuple[tuple[Any, ...], str, dict[str, Any]]]:
     """Yield ``(key, id, object)`` for every listed object (an audit compares its fields); an
     object without its key or id is counted and logged once at the end (it cannot be put in
     the key map)."""
     key_fields = _key_fields(spec, ctx)
-    id_path = spec["id_path"]
+    id_path = spec.id_path
     first, paging = plan_read(spec, {})
     listed = skipped = 0
     for page in pages(client, first, paging):
@@ -64,7 +65,7 @@ def list_records(
 
 
 def list_keys(
-    client: HttpClient, spec: Mapping[str, Any], ctx: ConnectorContext
+    client: HttpClient, spec: ListOptions, ctx: ConnectorContext
 ) -> Iterator[tuple[tuple[Any, ...], str]]:
     """Yield ``(key, id)`` for every listed object (several ids for one key all yielded)."""
     for key, dest_id, _item in list_records(client, spec, ctx):

@@ -21,7 +21,9 @@ from typing import Any
 from runner.errors import FatalError
 
 from .client import Decision, HttpClient
-from .pagination import graphql_pages, rest_pages
+from .options_read import Paging as PagingOptions
+from .options_write import Match, MatchGraphql
+from .pagination import graphql_pages, relay, rest_pages
 from .template import MATCH_SPECIALS, MISSING, Template, get_path, placeholders
 
 __all__ = ["MATCH_SPECIALS", "Matcher"]
@@ -44,34 +46,34 @@ class _Spec:
     path: Template
     params: Template
     per_key: bool
-    pagination: Mapping[str, Any] | None
-    graphql: Mapping[str, Any] | None
+    pagination: PagingOptions | None
+    graphql: MatchGraphql | None
     variables: Template | None
 
 
-def _spec(options: Mapping[str, Any], step_key: tuple[str, ...]) -> _Spec:
-    key_fields = tuple(options.get("key_fields") or step_key)
+def _spec(options: Match, step_key: tuple[str, ...]) -> _Spec:
+    key_fields = options.key_fields or step_key
     if not key_fields:
         raise FatalError("destination.match needs key_fields (or a step key) to match keys")
-    graphql = options.get("graphql")
-    path = options.get("path", "/graphql" if graphql else None)
+    graphql = options.graphql
+    path = options.path or ("/graphql" if graphql else None)
     if path is None:
         raise FatalError("destination.match has no path; add the lookup path or graphql")
     per_key = bool(placeholders(path))
     return _Spec(
-        always=options.get("when", "recovery") == "always",
+        always=options.when == "always",
         key_fields=key_fields,
-        id_path=options["id_path"],
-        records=options.get("records", "data"),
-        batch=1 if per_key else int(options.get("batch", 1)),
-        keys_as=options.get("keys_as", "comma"),
-        method=str(options.get("method", "GET")).upper(),
+        id_path=options.id_path,
+        records=options.records,
+        batch=1 if per_key else options.batch,
+        keys_as=options.keys_as,
+        method=options.method.upper(),
         path=Template(path, url=True),
-        params=Template(options.get("params") or {}),
+        params=Template(options.params or {}),
         per_key=per_key,
-        pagination=options.get("pagination"),
+        pagination=options.pagination,
         graphql=graphql,
-        variables=Template(graphql.get("variables") or {}) if graphql else None,
+        variables=Template(graphql.variables or {}) if graphql else None,
     )
 
 
@@ -84,7 +86,7 @@ class Matcher:
     """Runs a declared ``match`` for a sink; ``match(keys) -> {key: [dest ids]}``."""
 
     def __init__(
-        self, options: Mapping[str, Any], step_key: tuple[str, ...], client: HttpClient,
+        self, options: Match, step_key: tuple[str, ...], client: HttpClient,
         pool: Executor,
     ) -> None:
         self._spec = _spec(options, step_key)
@@ -134,9 +136,11 @@ class Matcher:
         spec = self._spec
         path = spec.path.render(context)
         if spec.graphql is not None and spec.variables is not None:
-            options = {**spec.graphql, "path": path, "records": spec.records}
-            options["query"] = spec.graphql["document"]
-            return graphql_pages(self._client, options, spec.variables.render(context))
+            gql = spec.graphql
+            return graphql_pages(
+                self._client, path=path, records=spec.records, query=gql.document,
+                variables=spec.variables.render(context),
+                pagination=relay(gql.page_info, gql.cursor_variable))
         params = {
             name: ",".join(map(str, value)) if isinstance(value, list)
             and spec.keys_as == "comma" else value

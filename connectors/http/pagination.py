@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import orjson
@@ -26,58 +26,64 @@ import orjson
 from runner.errors import FatalError
 
 from .client import Decision, HttpClient, Protocol, Reply
+from .options_read import (
+    DEFAULT_MAX_PAGES,
+    CursorPaging,
+    NextUrlPaging,
+    OffsetPaging,
+    PagePaging,
+    RelayPaging,
+)
+from .options_read import Paging as PagingOptions
 from .template import MISSING, get_path
 
-__all__ = ["PageRequest", "Paging", "graphql_pages", "pages", "rest_pages"]
+__all__ = ["PageRequest", "Paging", "graphql_pages", "pages", "relay", "rest_pages"]
 
 Kind = Literal["page", "offset", "cursor", "relay", "link", "next_url"]
-DEFAULT_MAX_PAGES = 100_000
 
 
 @dataclass(frozen=True)
 class Paging:
-    """A ``pagination`` block parsed once; defaults are stated here and nowhere else."""
+    """What a ``pagination`` option says, flattened for the pager; the defaults are the option
+    classes' (:mod:`connectors.http.options_read`), the values here only fill kinds that do
+    not use a field."""
 
     kind: Kind | None = None  # None: one request, one page
     where: Literal["query", "body"] = "query"
     param: str = ""  # page number, cursor or relay variable
     size_param: str | None = None
     size: int | None = None
-    start: int = 1
-    offset_param: str = "offset"
-    limit_param: str = "limit"
-    limit: int = 100
+    start: int = 0
+    offset_param: str = ""
+    limit_param: str = ""
+    limit: int = 0
     next_path: str = ""
     page_info: str = ""
     max_pages: int = DEFAULT_MAX_PAGES
 
     @classmethod
     def from_options(
-        cls, options: Mapping[str, Any] | None, *, where: Literal["query", "body"] = "query"
+        cls, options: PagingOptions | None, *, where: Literal["query", "body"] = "query"
     ) -> Paging:
         """``where`` is the protocol's default place for the values (GraphQL and JSON-RPC
         have no useful query string, so they default to the body)."""
-        if not options:
+        if options is None:
             return cls()
-        kind = options["type"]
-        return cls(
-            kind=kind,
-            where=options.get("in", where),
-            param=options.get("param", _DEFAULT_PARAM.get(kind, "")),
-            size_param=options.get("size_param"),
-            size=options.get("size"),
-            start=int(options.get("start", 1)),
-            offset_param=options.get("offset_param", "offset"),
-            limit_param=options.get("limit_param", "limit"),
-            limit=int(options.get("limit", 100)),
-            next_path=options.get("next_path", _DEFAULT_NEXT.get(kind, "")),
-            page_info=options.get("page_info", ""),
-            max_pages=int(options.get("max_pages", DEFAULT_MAX_PAGES)),
-        )
-
-
-_DEFAULT_PARAM = {"page": "page", "cursor": "cursor", "relay": "after"}
-_DEFAULT_NEXT = {"cursor": "next_cursor", "next_url": "links.next"}
+        common = cls(kind=options.type, where=options.in_ or where,
+                     max_pages=options.max_pages)
+        if isinstance(options, PagePaging):
+            return replace(common, param=options.param, size_param=options.size_param,
+                           size=options.size, start=options.start)
+        if isinstance(options, OffsetPaging):
+            return replace(common, offset_param=options.offset_param,
+                           limit_param=options.limit_param, limit=options.limit)
+        if isinstance(options, CursorPaging):
+            return replace(common, param=options.param, next_path=options.next_path)
+        if isinstance(options, RelayPaging):
+            return replace(common, param=options.param, page_info=options.page_info)
+        if isinstance(options, NextUrlPaging):
+            return replace(common, next_path=options.next_path)
+        return common  # link: the Link header says it all
 
 
 @dataclass
@@ -257,7 +263,7 @@ def pages(client: HttpClient, request: PageRequest, paging: Paging) -> Iterator[
 
 def rest_pages(
     client: HttpClient, *, method: str, path: str, params: Mapping[str, Any], body: Any,
-    records_path: str, pagination: Mapping[str, Any] | None,
+    records_path: str, pagination: PagingOptions | None,
 ) -> Iterator[list[Any]]:
     """:func:`pages` for one REST request (the form the write side's ``match`` calls)."""
     request = PageRequest(method.upper(), path, records=records_path, query=dict(params),
@@ -265,18 +271,21 @@ def rest_pages(
     return pages(client, request, Paging.from_options(pagination))
 
 
+def relay(page_info: str | None, cursor_variable: str) -> RelayPaging | None:
+    """The paging a GraphQL block's shorter ``page_info`` (+ ``cursor_variable``) stands for:
+    the form kept from before ``pagination`` applied to GraphQL."""
+    if not page_info:
+        return None
+    return RelayPaging(type="relay", page_info=page_info, param=cursor_variable)
+
+
 def graphql_pages(
-    client: HttpClient, options: Mapping[str, Any], variables: Mapping[str, Any]
+    client: HttpClient, *, path: str, records: str, query: str, variables: Mapping[str, Any],
+    pagination: PagingOptions | None,
 ) -> Iterator[list[Any]]:
-    """:func:`pages` for a GraphQL query: ``options`` has ``query``, ``records`` and ``path``,
-    and ``pagination`` or the shorter ``page_info`` (+ ``cursor_variable``)."""
-    pagination = options.get("pagination")
-    if pagination is None and options.get("page_info"):
-        pagination = {"type": "relay", "page_info": options["page_info"],
-                      "param": options.get("cursor_variable", "after")}
+    """:func:`pages` for a GraphQL query (the form the write side's ``match`` calls)."""
     request = PageRequest(
-        "POST", options.get("path", "/graphql"), records=options["records"],
-        body={"query": options["query"], "variables": dict(variables)},
+        "POST", path, records=records, body={"query": query, "variables": dict(variables)},
         protocol="graphql", data_key="variables",
     )
     return pages(client, request, Paging.from_options(pagination, where="body"))

@@ -18,6 +18,8 @@ from .client import Decision, HttpClient, Protocol, Reply, encode_json
 from .entity import Capture, build_levels, captures
 from .listing import list_keys, list_records
 from .match import Matcher
+from .options import HttpDestinationOptions
+from .options_write import Action
 from .template import MISSING, Template, check_template, get_path
 
 if TYPE_CHECKING:
@@ -57,56 +59,58 @@ class ActionSpec:
     rpc_version: str | None = "2.0"  # None: plain {id, method, params}, no "jsonrpc" member
 
     @classmethod
-    def from_options(cls, name: str, opts: Mapping[str, Any]) -> ActionSpec:
+    def from_options(cls, name: str, opts: Action) -> ActionSpec:
         check_template(templated_parts(opts), f"destination.{name}")
         protocol: Protocol = "rest"
-        body = opts.get("body", MISSING)
+        body = MISSING if opts.body is None else opts.body
         document = rpc_method = None
         rpc_version: str | None = "2.0"
         default_path: str | None = None
-        if "graphql" in opts:
-            protocol, document = "graphql", opts["graphql"]["document"]
-            body, default_path = opts["graphql"].get("variables", {}), "/graphql"
-        elif "jsonrpc" in opts:
-            protocol, rpc_method = "jsonrpc", opts["jsonrpc"]["method"]
-            body, default_path = opts["jsonrpc"].get("params", MISSING), ""
-            version = opts["jsonrpc"].get("version", "2.0")
-            rpc_version = None if version in (None, "none") else str(version)
-        path = opts.get("path", default_path)
+        if opts.graphql is not None:
+            protocol, document = "graphql", opts.graphql.document
+            body = {} if opts.graphql.variables is None else opts.graphql.variables
+            default_path = "/graphql"
+        elif opts.jsonrpc is not None:
+            protocol, rpc_method = "jsonrpc", opts.jsonrpc.method
+            body = MISSING if opts.jsonrpc.params is None else opts.jsonrpc.params
+            default_path = ""
+            version = opts.jsonrpc.version
+            rpc_version = None if version == "none" else version
+        path = opts.path if opts.path is not None else default_path
         if path is None:
             raise FatalError(f"destination.{name} has no path; add the request path")
         batch = None
-        if "batch" in opts:
+        if opts.batch is not None:
             if protocol == "jsonrpc":
                 raise FatalError(
                     f"destination.{name}: batch is supported for REST and GraphQL only; "
                     "remove batch or use a REST endpoint that takes a list"
                 )
-            b = opts["batch"]
+            b = opts.batch
             batch = BatchSpec(
-                size=int(b["size"]), method=b.get("method"),
-                path=Template(b["path"], url=True) if b.get("path") else None,
-                body=Template(b.get("body", "{records}")), results=b.get("results"),
-                id_path=b.get("id_path"), error_path=b.get("error_path", "error"),
+                size=b.size, method=b.method,
+                path=Template(b.path, url=True) if b.path else None,
+                body=Template(b.body), results=b.results,
+                id_path=b.id_path, error_path=b.error_path,
             )
         return cls(
-            name=name, method=str(opts.get("method", "POST")).upper(),
+            name=name, method=opts.method.upper(),
             path=Template(path, url=True),
-            params=Template(opts.get("params") or {}, missing="omit"),
-            headers=Template(opts.get("headers") or {}),
+            params=Template(opts.params or {}, missing="omit"),
+            headers=Template(opts.headers or {}),
             body=None if body is MISSING else Template(body),
-            id_path=opts.get("id_path"), protocol=protocol, document=document,
+            id_path=opts.id_path, protocol=protocol, document=document,
             rpc_method=rpc_method, batch=batch, rpc_version=rpc_version,
         )
 
 
-def templated_parts(opts: Mapping[str, Any]) -> dict[str, Any]:
+def templated_parts(opts: Action) -> dict[str, Any]:
     """An action's options without its GraphQL document: the document is GraphQL, sent as
     written (``query{__typename}``, ``}}``), and record values reach it only as variables."""
-    if "graphql" not in opts:
-        return dict(opts)
-    graphql = {k: v for k, v in opts["graphql"].items() if k != "document"}
-    return {**opts, "graphql": graphql}
+    parts = opts.to_dict()
+    if "graphql" in parts:
+        parts["graphql"] = {k: v for k, v in parts["graphql"].items() if k != "document"}
+    return parts
 
 
 def _key_text(key: tuple[Any, ...]) -> Any:
@@ -149,11 +153,11 @@ def _id_of(body: Any, path: str | None) -> str | None:
 
 
 class HttpSink:
-    def __init__(self, options: Mapping[str, Any], ctx: ConnectorContext) -> None:
+    def __init__(self, options: HttpDestinationOptions, ctx: ConnectorContext) -> None:
         self._ctx = ctx
         self._actions = {
-            name: ActionSpec.from_options(name, options[name]) for name in ACTIONS
-            if name in options
+            name: ActionSpec.from_options(name, action) for name in ACTIONS
+            if (action := getattr(options, name)) is not None
         }
         # The write requests it declares: the engine decides among exactly these.
         self.actions = frozenset(self._actions) & {"upsert", "create", "update"}
@@ -162,17 +166,15 @@ class HttpSink:
                 "the http destination defines no write request; add `upsert`, or `create` and "
                 "`update`, with method, path and body"
             )
-        header = (options.get("idempotency_key") or {}).get("header")
-        self._idem_header: str | None = header or (
-            "Idempotency-Key" if "idempotency_key" in options else None
-        )
-        self._list = options.get("list")
-        if self._list:
-            check_template(self._list, "destination.list")
+        idem = options.idempotency_key
+        self._idem_header: str | None = idem.header if idem is not None else None
+        self._list = options.list
+        if self._list is not None:
+            check_template(self._list.to_dict(), "destination.list")
         self._rpc_ids = itertools.count(1)
-        self._client = HttpClient(options, ctx)
+        self._client = HttpClient(options, ctx, options.max_in_flight)
         self._pool = ThreadPoolExecutor(
-            max_workers=int(options.get("max_in_flight", 4)), thread_name_prefix="http-sink"
+            max_workers=options.max_in_flight, thread_name_prefix="http-sink"
         )
         # GraphQL batches: the mutation repeated under aliases, one document per batch size.
         aliased = [(name, spec.document) for name, spec in self._actions.items()
@@ -185,11 +187,11 @@ class HttpSink:
 
             self._aliased = {name: AliasedBatch(document) for name, document in aliased}
         self._matcher = (
-            Matcher(options["match"], ctx.key_fields, self._client, self._pool)
-            if options.get("match") else None
+            Matcher(options.match, ctx.key_fields, self._client, self._pool)
+            if options.match is not None else None
         )
         # ``then``: ids of children this sink's answers carry, and (top sink only) the levels.
-        self._captures: list[Capture] = captures(options.get("then"), "")
+        self._captures: list[Capture] = captures(options.then, "")
         self._levels: list[ChildLevel] = []
 
     def child_levels(self) -> list[ChildLevel]:
@@ -499,8 +501,8 @@ class ListableMatchableHttpSink(MatchableHttpSink, ListableHttpSink):
     """Both ``list`` and ``match`` declared."""
 
 
-def _sink_class(options: Mapping[str, Any]) -> type[HttpSink]:
-    listable, matchable = bool(options.get("list")), bool(options.get("match"))
+def _sink_class(options: HttpDestinationOptions) -> type[HttpSink]:
+    listable, matchable = options.list is not None, options.match is not None
     if listable and matchable:
         return ListableMatchableHttpSink
     if matchable:
@@ -508,17 +510,17 @@ def _sink_class(options: Mapping[str, Any]) -> type[HttpSink]:
     return ListableHttpSink if listable else HttpSink
 
 
-def _open_level(options: Mapping[str, Any], ctx: ConnectorContext,
+def _open_level(options: HttpDestinationOptions, ctx: ConnectorContext,
                 found: list[Capture]) -> Sink:
     sink = _sink_class(options)(options, ctx)
     sink._captures = found
     return sink
 
 
-def open_http_sink(options: Mapping[str, Any], ctx: ConnectorContext) -> HttpSink:
+def open_http_sink(options: HttpDestinationOptions, ctx: ConnectorContext) -> HttpSink:
     """The sink class whose protocols (Listable, Matchable) are exactly what is declared,
     with a sink per ``then`` level that has requests of its own."""
     sink = _sink_class(options)(options, ctx)
-    if options.get("then"):
+    if options.then:
         sink._levels = build_levels(options, ctx, _open_level)
     return sink

@@ -17,7 +17,9 @@ from runner.errors import ConfigError
 from runner.spec import Filter
 
 from .client import HttpClient
-from .pagination import PageRequest, Paging, pages
+from .options import HttpSourceOptions
+from .options_read import ListOptions
+from .pagination import PageRequest, Paging, pages, relay
 from .template import MISSING, check_template, get_path, render, split_path
 
 __all__ = ["HttpSource", "plan_read"]
@@ -27,44 +29,39 @@ _rpc_ids = itertools.count(1)
 
 
 def plan_read(
-    options: Mapping[str, Any], context: Mapping[str, Any], *, records_default: str = "data"
+    read: HttpSourceOptions | ListOptions, context: Mapping[str, Any]
 ) -> tuple[PageRequest, Paging]:
-    """The first request and the paging of a read described by ``options`` (a source's
+    """The first request and the paging of a read described by ``read`` (a source's
     options, or ``destination.list``): ``graphql``, ``jsonrpc`` or a REST request."""
-    pagination = options.get("pagination")
-    if "graphql" in options:
-        gql = options["graphql"]
-        variables = render(gql.get("variables") or {}, context, missing="omit")
-        if pagination is None and gql.get("page_info"):
-            # the form kept from before `pagination` applied to GraphQL
-            pagination = {"type": "relay", "page_info": gql["page_info"],
-                          "param": gql.get("cursor_variable", "after")}
+    if read.graphql is not None:
+        gql = read.graphql
+        variables = render(gql.variables, context, missing="omit")
         request = PageRequest(
-            "POST", gql.get("path", "/graphql"),
-            records=gql.get("records", options.get("records", "data")),
-            body={"query": gql["query"], "variables": variables},
+            "POST", gql.path, records=gql.records,
+            body={"query": gql.query, "variables": variables},
             protocol="graphql", data_key="variables",
         )
+        pagination = read.pagination or relay(gql.page_info, gql.cursor_variable)
         return request, Paging.from_options(pagination, where="body")
-    if "jsonrpc" in options:
-        rpc = options["jsonrpc"]
-        call: dict[str, Any] = {"jsonrpc": "2.0", "id": next(_rpc_ids), "method": rpc["method"],
-                                "params": render(rpc.get("params") or {}, context,
-                                                 missing="omit")}
-        request = PageRequest("POST", rpc.get("path", ""),
-                              records=rpc.get("records", "result"), body=call,
+    if read.jsonrpc is not None:
+        rpc = read.jsonrpc
+        call: dict[str, Any] = {"jsonrpc": "2.0", "id": next(_rpc_ids), "method": rpc.method,
+                                "params": render(rpc.params, context, missing="omit")}
+        request = PageRequest("POST", rpc.path, records=rpc.records, body=call,
                               protocol="jsonrpc", data_key="params")
-        return request, Paging.from_options(pagination, where="body")
-    req = options.get("request", options)  # destination.list keeps path/params at its top
-    body = req.get("body", MISSING)
+        return request, Paging.from_options(read.pagination, where="body")
+    # destination.list keeps method, path, params and body at its top
+    req = read.request if isinstance(read, HttpSourceOptions) else read
+    if req is None or req.path is None:
+        raise ConfigError("give `request` (with its path), `graphql` or `jsonrpc`")
     request = PageRequest(
-        str(req.get("method", "GET")).upper(),
-        render(req["path"], context, url=True, missing="omit"),
-        records=options.get("records", records_default),
-        query=render(req.get("params") or {}, context, missing="omit"),
-        body=MISSING if body is MISSING else render(body, context, missing="omit"),
+        req.method.upper(),
+        render(req.path, context, url=True, missing="omit"),
+        records=read.records,
+        query=render(req.params or {}, context, missing="omit"),
+        body=MISSING if req.body is None else render(req.body, context, missing="omit"),
     )
-    return request, Paging.from_options(pagination)
+    return request, Paging.from_options(read.pagination)
 
 
 @dataclass(frozen=True)
@@ -74,14 +71,13 @@ class Field:
     optional: bool
 
 
-def _selection(options: Mapping[str, Any]) -> tuple[Field, ...] | None:
-    select = options.get("select")
-    if not select:
+def _selection(options: HttpSourceOptions) -> tuple[Field, ...] | None:
+    if not options.select:
         return None
     fields = []
-    for name, spec in select.items():
-        path = spec if isinstance(spec, str) else spec["path"]
-        optional = False if isinstance(spec, str) else bool(spec.get("optional", False))
+    for name, spec in options.select.items():
+        path = spec if isinstance(spec, str) else spec.path
+        optional = False if isinstance(spec, str) else spec.optional
         try:
             split_path(path)
         except ValueError as exc:
@@ -105,12 +101,13 @@ def _project(item: dict[str, Any], fields: tuple[Field, ...]) -> dict[str, Any] 
 
 
 class HttpSource:
-    def __init__(self, options: Mapping[str, Any], ctx: ConnectorContext) -> None:
+    def __init__(self, options: HttpSourceOptions, ctx: ConnectorContext) -> None:
         self._options = options
         self._ctx = ctx
-        for part in ("request", "graphql", "jsonrpc"):
-            if part in options:
-                check_template(options[part], part)
+        for part, value in (("request", options.request), ("graphql", options.graphql),
+                            ("jsonrpc", options.jsonrpc)):
+            if value is not None:
+                check_template(value.to_dict(), part)
         self._select = _selection(options)
         self._client = HttpClient(options, ctx)
 

@@ -32,12 +32,13 @@ class SqlSourceOptions(Options):
 
     url: str = option(description=_URL_DESCRIPTION, examples=_URL_EXAMPLES, secret=True)
     schema: str | None = option(
-        None, nullable=True, description=_SCHEMA_DESCRIPTION, examples=["public", "erp"])
+        default=None, nullable=True, description=_SCHEMA_DESCRIPTION, examples=["public", "erp"])
     table: str | None = option(
-        None, minLength=1, description="Table (or view) to read. Give either `table` or `query`.",
+        default=None, minLength=1,
+        description="Table (or view) to read. Give either `table` or `query`.",
         examples=["products", "on_hand"])
     query: str | None = option(
-        None, minLength=1,
+        default=None, minLength=1,
         description=(
             "A SELECT to read instead of a table, with named bind parameters (:name) whose "
             "values come from `params`. It is wrapped as a subquery so the cursor and "
@@ -49,7 +50,7 @@ class SqlSourceOptions(Options):
         ],
     )
     since_query: str | None = option(
-        None, minLength=1,
+        default=None, minLength=1,
         description=(
             "The query for an incremental read that has a cursor value: the same columns "
             "as `query`, with the start of the read's window (the stored cursor minus the "
@@ -65,10 +66,11 @@ class SqlSourceOptions(Options):
         ],
     )
     params: dict[str, Any] = option(
-        {}, description="Values of the query's named bind parameters (never pasted as text).",
+        default={},
+        description="Values of the query's named bind parameters (never pasted as text).",
         examples=[{"wh": "MAIN"}])
     fields: tuple[str, ...] | None = option(
-        None, items=_COLUMN,
+        default=None, items=_COLUMN,
         description=(
             "The columns this source provides. Lets the validator check mappings without "
             "connecting, limits a table read to these columns, and names a query's columns."
@@ -76,7 +78,7 @@ class SqlSourceOptions(Options):
         examples=[["item_id", "name", "list_price", "sell_online", "modified_at"]],
     )
     order_by: tuple[str, ...] = option(
-        (), items=_COLUMN,
+        default=(), items=_COLUMN,
         description=(
             "Columns to sort by. An incremental read sorts by its cursor field first and "
             "then by these, which keeps rows that belong together (for nest) consecutive."
@@ -84,7 +86,7 @@ class SqlSourceOptions(Options):
         examples=[["item_id"]],
     )
     chunk_size: int = option(
-        5000, minimum=1, maximum=1000000,
+        default=5000, minimum=1, maximum=1000000,
         description=(
             "Rows fetched from the server per round trip; rows are streamed through a "
             "server-side cursor, so memory stays flat whatever the table size."
@@ -102,13 +104,14 @@ class UnpublishOptions(Options):
 class LinesOptions(Options):
     table: str = option(minLength=1, description="Table of the lines.",
                         examples=["sales_order_lines"])
-    field: str = option("lines", minLength=1, description="Record field holding the list of lines.",
+    field: str = option(default="lines", minLength=1,
+                        description="Record field holding the list of lines.",
                         examples=["lines"])
     parent_key: str = option(
         minLength=1, description="Column of the lines table that references the header's id.",
         examples=["sales_order_id"])
     key: tuple[str, ...] = option(
-        (), items=_COLUMN,
+        default=(), items=_COLUMN,
         description="Columns that identify a line within its header (checked to exist).",
         examples=[["line_number"]])
 
@@ -116,11 +119,11 @@ class LinesOptions(Options):
 class SqlDestinationOptions(Options):
     url: str = option(description=_URL_DESCRIPTION, examples=_URL_EXAMPLES, secret=True)
     schema: str | None = option(
-        None, nullable=True, description=_SCHEMA_DESCRIPTION, examples=["public", "erp"])
+        default=None, nullable=True, description=_SCHEMA_DESCRIPTION, examples=["public", "erp"])
     table: str = option(minLength=1, description="Table to write.",
                         examples=["sales_orders", "online_stores"])
     mode: Literal["insert", "upsert", "update", "delete"] = option(
-        "upsert",
+        default="upsert",
         description=(
             "What a record does to the table: insert (a duplicate key is a bad record), "
             "upsert (insert or update by key; needs a primary key or unique index on the key "
@@ -130,11 +133,11 @@ class SqlDestinationOptions(Options):
         examples=["upsert", "insert"],
     )
     key: tuple[str, ...] | None = option(
-        None, items=_COLUMN, minItems=1,
+        default=None, items=_COLUMN, minItems=1,
         description="Key columns that identify a row. Default: the step's key fields.",
         examples=[["item_id"], ["store_id", "store_order_id"]])
     columns: tuple[str, ...] | None = option(
-        None, items=_COLUMN,
+        default=None, items=_COLUMN,
         description=(
             "Record fields to write (each must be a column). Default: every record field "
             "that is a column of the table; other fields are ignored (logged once)."
@@ -142,7 +145,7 @@ class SqlDestinationOptions(Options):
         examples=[["store_id", "store_order_id", "status", "total"]],
     )
     unpublish: UnpublishOptions | None = option(
-        None,
+        default=None,
         description=(
             "How an `unpublish` (a record no longer selected) is applied: the columns to set "
             "on its row."
@@ -150,7 +153,7 @@ class SqlDestinationOptions(Options):
         examples=[{"set": {"sell_online": False}}, {"set": {"active": 0}}],
     )
     lines: LinesOptions | None = option(
-        None,
+        default=None,
         description=(
             "Write a header and its lines in one transaction: the list under `field` goes "
             "into the lines `table`, each line getting the header's generated id in "

@@ -199,17 +199,22 @@ def test_the_rest_and_graphql_forms_kept_for_match_page_the_same_way(
 ) -> None:
     from connectors.api import ConnectorContext
     from connectors.http.client import HttpClient
-    from connectors.http.pagination import graphql_pages, rest_pages
+    from connectors.http.options import HttpOptions
+    from connectors.http.options_read import CursorPaging
+    from connectors.http.pagination import graphql_pages, relay, rest_pages
     from connectors.http.template import MISSING
 
-    client = HttpClient({"base_url": base}, ConnectorContext(job="t", step="s"))
+    client = HttpClient(HttpOptions.parse({"base_url": base}),
+                        ConnectorContext(job="t", step="s"))
     try:
         rest = [i["sku"] for page in rest_pages(
             client, method="get", path="/cursor", params={"limit": 2500}, body=MISSING,
-            records_path="data", pagination={"type": "cursor"}) for i in page]
+            records_path="data", pagination=CursorPaging.parse({"type": "cursor"}))
+            for i in page]
         gql = [i["sku"] for page in graphql_pages(
-            client, {**GQL_RELAY, "records": "data.products.nodes",
-                     "page_info": "data.products.pageInfo"}, {"first": 1000}) for i in page]
+            client, path="/graphql", records="data.products.nodes",
+            query=GQL_RELAY["query"], variables={"first": 1000},
+            pagination=relay("data.products.pageInfo", "after")) for i in page]
     finally:
         client.close()
     assert sorted(rest) == sorted(gql) == sorted(ALL_SKUS)

@@ -11,6 +11,8 @@ import pytest
 from connectors.api import CheckContext, ConnectorContext, Nested, replay_safe
 from connectors.http import HttpConnector
 from connectors.http.entity import Capture, captures
+from connectors.http.options import HttpDestinationOptions
+from connectors.http.options_write import Level
 from connectors.http.sink import open_http_sink
 
 FIELDS = frozenset({"sku", "title", "variants"})
@@ -94,7 +96,8 @@ def test_a_level_needs_a_request_a_capture_or_levels() -> None:
 
 def test_the_sink_exposes_its_levels_in_order_with_their_own_sinks() -> None:
     ctx = ConnectorContext(job="j", step="products", key_fields=("sku",))
-    sink = open_http_sink(dest(variants(entity="product_variants")), ctx)
+    sink = open_http_sink(
+        HttpDestinationOptions.parse(dest(variants(entity="product_variants"))), ctx)
     try:
         assert isinstance(sink, Nested)
         levels = sink.child_levels()
@@ -116,7 +119,7 @@ def test_children_ids_come_from_the_answer_of_the_action_that_was_sent() -> None
         "records": {"create": "data.productCreate.product.variants",
                     "update": "data.productUpdate.product.variants"},
         "id_path": "id"}}]
-    (capture,) = captures(then, "")
+    (capture,) = captures([Level.parse(level) for level in then], "")
     assert capture == Capture("variants", {"create": "data.productCreate.product.variants",
                                            "update": "data.productUpdate.product.variants"},
                               ("sku",), "id")
@@ -137,7 +140,8 @@ def test_a_level_knows_whether_the_parents_call_sends_its_items(
     create: dict[str, Any], sends: bool,
 ) -> None:
     ctx = ConnectorContext(job="j", step="products", key_fields=("sku",))
-    sink = open_http_sink({**dest(variants()), "create": create}, ctx)
+    sink = open_http_sink(
+        HttpDestinationOptions.parse({**dest(variants()), "create": create}), ctx)
     try:
         top, nested = sink.child_levels()
         assert top.parent_sends is sends  # False: a change only in variants skips the parent
