@@ -8,7 +8,8 @@ leaves the old file whole. Files hold records, not rows with keys: file sinks re
 ``delete``/``unpublish`` ops (set the step's delete policy to ``ignore``).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the option types below are made when their class
+# bodies run, not compiled from strings when the schemas are generated.
 
 import codecs
 import csv

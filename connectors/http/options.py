@@ -5,7 +5,8 @@ source and destination that assemble them with :mod:`~connectors.http.options_re
 Their JSON Schemas are generated from these classes (every option described; credentials
 ``secret``, so the loader registers their values with the redactor and the docs mark them)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the option types are made once, when the class
+# body runs, instead of compiled from strings when the schema is generated.
 
 from typing import Any, ClassVar, Literal
 

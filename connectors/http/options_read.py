@@ -2,7 +2,8 @@
 GraphQL, JSON-RPC), field selection by path, and ``destination.list``. One description of
 paging serves sources and listings alike (:mod:`connectors.http.pagination` implements it)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the option types are made once, when the class
+# body runs, instead of compiled from strings when the schema is generated.
 
 from typing import Any, ClassVar, Literal
 

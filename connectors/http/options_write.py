@@ -4,7 +4,8 @@ and the levels of ``then``.
 Kept apart from :mod:`connectors.http.options` (connection, auth, reads) so that each stays a
 readable size; ``options`` assembles the destination from both."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the option types are made once, when the class
+# body runs, instead of compiled from strings when the schema is generated.
 
 from typing import Any, ClassVar, Literal
 

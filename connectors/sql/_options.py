@@ -1,7 +1,8 @@
 """The sql connector's options, typed: the JSON Schemas (2020-12) that validate and document
 them are generated from these classes (:func:`connectors.options.schema_of`)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the option types are made once, when the class
+# body runs, instead of compiled from strings when the schema is generated.
 
 from typing import Any, ClassVar, Literal
 
