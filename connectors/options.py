@@ -104,8 +104,6 @@ def option(
     name: str | None = None,
     items: Mapping[str, Any] | None = None,
     variants: list[Mapping[str, Any]] | None = None,
-    schema: Mapping[str, Any] | None = None,
-    documented: bool = True,
     **constraints: Any,
 ) -> Any:
     """One option: its default (none: required), documentation and constraints.
@@ -113,9 +111,8 @@ def option(
     ``name`` is the option's name where it cannot be a Python identifier (``in``); ``items``
     adds constraints to an array's items; ``variants`` adds keywords to each variant of a union
     type in order (a description, a minimum), also where the union is an array's items or an
-    object's values; ``schema`` replaces the generated type schema outright;
-    ``documented=False`` keeps a default the code needs out of the schema (the description
-    then says it in words, e.g. "default: the step's key fields")."""
+    object's values. A default of None is not documented: the option is simply absent (the
+    description says what that means, e.g. "default: the step's key fields")."""
     meta = {
         "description": description,
         "examples": list(examples),
@@ -124,8 +121,6 @@ def option(
         "name": name,
         "items": dict(items or {}),
         "variants": [dict(v) for v in variants or ()],
-        "schema": dict(schema) if schema is not None else None,
-        "documented": documented,
         "constraints": constraints,
     }
     if isinstance(default, dict | list):
@@ -361,7 +356,7 @@ def _type_schema(hint: Any) -> dict[str, Any]:
 def _field_schema(f: _Field) -> dict[str, Any]:
     meta = f.meta
     # A copy: the schema of a nested class is shared by every field of that class.
-    out = dict(meta["schema"] if meta["schema"] is not None else _type_schema(f.hint))
+    out = dict(_type_schema(f.hint))
     if meta["items"]:
         out["items"] = {**out["items"], **meta["items"]}
     if meta["variants"]:
@@ -379,7 +374,7 @@ def _field_schema(f: _Field) -> dict[str, Any]:
     if meta["secret"]:
         out["secret"] = True
     out["description"] = meta["description"]
-    if meta["documented"] and not f.required and not (f.default is None and not meta["nullable"]):
+    if not f.required and not (f.default is None and not meta["nullable"]):
         out["default"] = _plain(f.default)
     if meta["examples"]:
         out["examples"] = meta["examples"]

@@ -121,8 +121,7 @@ class SessionAuth(Options):
         default=None, description="Response header carrying the token (instead of token_path).",
         examples=["X-Session-Token"])
     send_as: SessionSendAs = option(default=SessionSendAs(),
-                                    description="How the token is sent on later requests.",
-                                    documented=False)
+                                    description="How the token is sent on later requests.")
 
 
 Auth = BearerAuth | BasicAuth | ApiKeyAuth | OAuth2Auth | SessionAuth
