@@ -184,6 +184,12 @@ class Options:
         """The attribute names of the options, in declaration order."""
         return tuple(s.attr for s in cls._specs)
 
+    @property
+    def given(self) -> frozenset[str]:
+        """The options the parsed block wrote out (defaults left out): for a warning about an
+        option that means nothing in its context. Empty for a value made in code."""
+        return self.__dict__.get("_given", frozenset())
+
     def to_dict(self) -> dict[str, Any]:
         """The value as JSON data again (defaults filled in, absent options left out)."""
         return {f.option: _plain(getattr(self, f.attr)) for f in _fields(type(self))
@@ -207,7 +213,9 @@ class Options:
                 values[f.attr] = _convert(f.hint, options[f.option], f.option)
             elif f.required:
                 raise ConfigError(f"{f.option!r} is a required option")
-        return cls(**values)
+        parsed = cls(**values)
+        object.__setattr__(parsed, "_given", frozenset(options))
+        return parsed
 
 
 class _Field(typing.NamedTuple):

@@ -76,8 +76,10 @@ class HttpConnector(Connector):
     def check(self, options: Mapping[str, Any], ctx: CheckContext) -> list[OptionProblem]:
         """Placeholders against the step's fields, GraphQL documents parsed with their
         variables, option combinations the sink would refuse: no I/O."""
-        paths = [OptionProblem(where, message) for where, message in path_problems(options)]
-        return check_options(options, ctx) + paths
+        parsed = (HttpSourceOptions.parse(options) if ctx.role == "source"
+                  else HttpDestinationOptions.parse(options))
+        paths = [OptionProblem(where, message) for where, message in path_problems(parsed)]
+        return check_options(parsed, ctx) + paths
 
     def open_source(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Source:
         register_secret_options(options, _SOURCE)

@@ -15,6 +15,8 @@ from typing import Any
 
 from connectors.api import CheckContext, OptionProblem
 
+from .options import HttpDestinationOptions, HttpSourceOptions
+from .options_write import Action, Match
 from .template import MATCH_SPECIALS, placeholders
 
 __all__ = ["check_options"]
@@ -90,27 +92,30 @@ def check_graphql(*args: Any, **kw: Any) -> Iterator[OptionProblem]:
     return check(*args, **kw)
 
 
-def _check_graphql_batch(name: str, opts: Mapping[str, Any]) -> list[OptionProblem]:
+def _check_graphql_batch(name: str, opts: Action) -> list[OptionProblem]:
     from .check_graphql import check_graphql_batch
 
     return check_graphql_batch(name, opts)
 
 
-def check_options(options: Mapping[str, Any], ctx: CheckContext) -> list[OptionProblem]:
-    if ctx.role == "source":
+def check_options(
+    options: HttpSourceOptions | HttpDestinationOptions, ctx: CheckContext
+) -> list[OptionProblem]:
+    if isinstance(options, HttpSourceOptions):
         return _check_source(options)
     problems: list[OptionProblem] = []
     fields = None if ctx.fields is None else frozenset(ctx.fields) | SPECIALS
     for name in ACTIONS:
-        if name in options:
-            problems += _check_action(name, options[name], fields, ctx.fields)
-    if "list" in options:
-        problems += check_template(options["list"], "list", frozenset(),
+        action = getattr(options, name)
+        if action is not None:
+            problems += _check_action(name, action, fields, ctx.fields)
+    if options.list is not None:
+        problems += check_template(options.list.to_dict(), "list", frozenset(),
                                    "available: a listing is sent as written, without a record")
-    if "match" in options:
-        problems += _check_match(options["match"], ctx)
+    if options.match is not None:
+        problems += _check_match(options.match, ctx)
     problems += _unsafe_create(options)
-    if "then" in options:
+    if options.then:
         from .check_entity import check_levels
 
         problems += check_levels(options, ctx, _check_action, _check_match)
@@ -118,47 +123,46 @@ def check_options(options: Mapping[str, Any], ctx: CheckContext) -> list[OptionP
 
 
 def _check_action(
-    name: str, opts: Mapping[str, Any], fields: frozenset[str] | None,
+    name: str, opts: Action, fields: frozenset[str] | None,
     record_fields: frozenset[str] | None,
     what: str = "a field of the record (the step's map) nor a special",
 ) -> list[OptionProblem]:
     """``fields``: what placeholders can name (the record's fields and the specials);
     ``record_fields``: the record's fields alone (what ``"{record}"`` holds)."""
     problems: list[OptionProblem] = []
-    if "graphql" in opts:
-        gql = opts["graphql"]
-        problems += check_graphql(gql["document"], gql.get("variables", {}), f"{name}.graphql",
+    if opts.graphql is not None:
+        gql = opts.graphql
+        problems += check_graphql(gql.document, gql.variables, f"{name}.graphql",
                                   record_fields)
-        problems += check_template(gql.get("variables", {}), f"{name}.graphql.variables",
-                                   fields, what)
-        problems += _unquoted(gql.get("variables"), f"{name}.graphql.variables", _names(fields))
-    if "jsonrpc" in opts:
-        problems += check_template(opts["jsonrpc"].get("params"), f"{name}.jsonrpc.params",
-                                   fields, what)
-        problems += _unquoted(opts["jsonrpc"].get("params"), f"{name}.jsonrpc.params",
-                              _names(fields))
-    protocol = "graphql" if "graphql" in opts else "jsonrpc" if "jsonrpc" in opts else None
-    if "batch" in opts and protocol == "jsonrpc":
+        problems += check_template(gql.variables, f"{name}.graphql.variables", fields, what)
+        problems += _unquoted(gql.variables, f"{name}.graphql.variables", _names(fields))
+    if opts.jsonrpc is not None:
+        params = opts.jsonrpc.params
+        problems += check_template(params, f"{name}.jsonrpc.params", fields, what)
+        problems += _unquoted(params, f"{name}.jsonrpc.params", _names(fields))
+    protocol = "graphql" if opts.graphql else "jsonrpc" if opts.jsonrpc else None
+    if opts.batch is not None and protocol == "jsonrpc":
         problems.append(_error(
             f"{name}.batch", "batch is supported for REST and GraphQL only, not jsonrpc; "
             "remove batch (each record is one request) or use a REST endpoint that takes a list"))
-    if "batch" in opts and protocol == "graphql":
+    if opts.batch is not None and protocol == "graphql":
         problems += _check_graphql_batch(name, opts)
-    if protocol is None and not opts.get("path"):
+    if protocol is None and not opts.path:
         problems.append(_error(name, f"{name} has no path; add the request path"))
     for part in ("path", "params", "headers", "body"):
-        if part in opts:
-            problems += check_template(opts[part], f"{name}.{part}", fields, what)
-    if "body" in opts:
-        problems += _unquoted(opts["body"], f"{name}.body", _names(fields))
-    if name == "create" and "dest_id" in placeholders(opts.get("path", "")):
+        value = getattr(opts, part)
+        if value is not None:
+            problems += check_template(value, f"{name}.{part}", fields, what)
+    problems += _unquoted(opts.body, f"{name}.body", _names(fields))
+    if name == "create" and "dest_id" in placeholders(opts.path or ""):
         problems.append(_error(f"{name}.path", "a create has no {dest_id} yet (the destination "
                                                "assigns it); use a natural key field"))
-    if "batch" in opts and protocol is None:
-        batch = opts["batch"]
+    if opts.batch is not None and protocol is None:
+        batch = opts.batch
         for part in ("path", "body"):
-            if part in batch:
-                problems += check_template(batch[part], f"{name}.batch.{part}",
+            value = getattr(batch, part)
+            if value is not None:
+                problems += check_template(value, f"{name}.batch.{part}",
                                            frozenset({"records", "count"}), "a batch value")
     return problems
 
@@ -167,54 +171,52 @@ def _names(fields: frozenset[str] | None) -> frozenset[str]:
     return SPECIALS if fields is None else fields
 
 
-def _check_match(match: Mapping[str, Any], ctx: CheckContext) -> list[OptionProblem]:
-    key_fields = tuple(match.get("key_fields") or ctx.key_fields)
+def _check_match(match: Match, ctx: CheckContext) -> list[OptionProblem]:
+    key_fields = match.key_fields or ctx.key_fields
     allowed = MATCH_SPECIALS | frozenset(key_fields)
     what = "a key field nor {keys} or {key}"
     problems: list[OptionProblem] = []
     if not key_fields:
         problems.append(_error("match.key_fields", "match needs key_fields (or a step key)"))
-    for part in ("path", "params"):
-        if part in match:
-            problems += check_template(match[part], f"match.{part}", allowed, what)
-    if "graphql" in match:
-        gql = match["graphql"]
-        cursor = frozenset({gql.get("cursor_variable", "after")})
-        problems += check_graphql(gql["document"], gql.get("variables", {}), "match.graphql",
-                                  None, supplied=cursor)
-        problems += check_template(gql.get("variables", {}), "match.graphql.variables",
-                                   allowed, what)
-    elif not match.get("path"):
+    for part, value in (("path", match.path), ("params", match.params)):
+        if value is not None:
+            problems += check_template(value, f"match.{part}", allowed, what)
+    if match.graphql is not None:
+        gql = match.graphql
+        variables = gql.variables or {}
+        problems += check_graphql(gql.document, variables, "match.graphql", None,
+                                  supplied=frozenset({gql.cursor_variable}))
+        problems += check_template(variables, "match.graphql.variables", allowed, what)
+    elif not match.path:
         problems.append(_error("match", "match has no path; add the lookup path or graphql"))
-    elif len(key_fields) > 1 and "keys" in placeholders(match.get("params") or {}):
+    elif len(key_fields) > 1 and "keys" in placeholders(match.params or {}):
         problems.append(_error("match.params", "{keys} of a composite key cannot go in a "
                                                "query string; look one key up per request "
                                                "(its fields in the path) or use graphql"))
     return problems
 
 
-def _unsafe_create(options: Mapping[str, Any]) -> list[OptionProblem]:
-    create = options.get("create")
-    if create is None or "match" in options:
+def _unsafe_create(options: HttpDestinationOptions) -> list[OptionProblem]:
+    create = options.create
+    if create is None or options.match is not None:
         return []
-    if "idempotency_key" in options and "batch" not in create:
+    if options.idempotency_key is not None and create.batch is None:
         return []
     return [OptionProblem("create", "a crash here can create duplicates: the destination's "
                           "creates are neither matched by key (add match) nor sent with an "
                           "idempotency key per record (add idempotency_key)", "warning")]
 
 
-def _check_source(options: Mapping[str, Any]) -> list[OptionProblem]:
+def _check_source(options: HttpSourceOptions) -> list[OptionProblem]:
     """A read has no record: its templates can use only ``{cursor}``."""
     cursor = frozenset({"cursor"})
     what = "available to a read; it can use only {cursor}, the incremental watermark"
     problems: list[OptionProblem] = []
-    if "request" in options:
-        problems += check_template(options["request"], "request", cursor, what)
-    if "graphql" in options:
-        gql = options["graphql"]
-        supplied = frozenset({gql.get("cursor_variable", "after")})
-        problems += check_graphql(gql["query"], gql.get("variables", {}), "graphql", None,
-                                  supplied=supplied, doc_key="query")
-        problems += check_template(gql.get("variables", {}), "graphql.variables", cursor, what)
+    if options.request is not None:
+        problems += check_template(options.request.to_dict(), "request", cursor, what)
+    if options.graphql is not None:
+        gql = options.graphql
+        problems += check_graphql(gql.query, gql.variables, "graphql", None,
+                                  supplied=frozenset({gql.cursor_variable}), doc_key="query")
+        problems += check_template(gql.variables, "graphql.variables", cursor, what)
     return problems

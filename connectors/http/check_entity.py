@@ -9,12 +9,14 @@ parent's fields; each level's requests and ``match`` as the destination's own ar
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from connectors.api import CheckContext, OptionProblem
 
 from .entity import CHILD_SPECIALS, PARENT_PARTS, REQUESTS
+from .options import HttpDestinationOptions
+from .options_write import Action, Level, LevelLeaf
 from .template import placeholders
 
 __all__ = ["check_levels"]
@@ -23,19 +25,19 @@ WHAT = "available to a level; it can use {item.field}, {parent.id}, {parent.key}
     "{parent.item.field} and the specials"
 
 
-def _templates(level: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+def _templates(level: LevelLeaf) -> Iterator[tuple[str, Any]]:
     """The templated parts of a level's requests (a GraphQL document is not a template)."""
     for name in REQUESTS:
-        opts = level.get(name)
-        if not isinstance(opts, Mapping):
+        opts: Action | None = getattr(level, name)
+        if opts is None:
             continue
         for part in ("path", "params", "headers", "body"):
-            if part in opts:
-                yield f"{name}.{part}", opts[part]
-        if "graphql" in opts:
-            yield f"{name}.graphql.variables", opts["graphql"].get("variables", {})
-        if "jsonrpc" in opts:
-            yield f"{name}.jsonrpc.params", opts["jsonrpc"].get("params")
+            if getattr(opts, part) is not None:
+                yield f"{name}.{part}", getattr(opts, part)
+        if opts.graphql is not None:
+            yield f"{name}.graphql.variables", opts.graphql.variables
+        if opts.jsonrpc is not None:
+            yield f"{name}.jsonrpc.params", opts.jsonrpc.params
 
 
 def _unknown(name: str, allowed: frozenset[str], what: str) -> str:
@@ -44,15 +46,17 @@ def _unknown(name: str, allowed: frozenset[str], what: str) -> str:
     return f"{name} is not {what}; {hint}known: {', '.join(sorted(allowed)) or 'none'}"
 
 
-def _fields_of(level: Mapping[str, Any]) -> frozenset[str] | None:
-    fields = level.get("fields")
-    if not isinstance(fields, list):
+def _key(level: LevelLeaf) -> tuple[str, ...]:
+    return (level.key,) if isinstance(level.key, str) else level.key
+
+
+def _fields_of(level: LevelLeaf) -> frozenset[str] | None:
+    if level.fields is None:
         return None
-    key = level["key"]
-    return frozenset(fields) | frozenset([key] if isinstance(key, str) else key)
+    return frozenset(level.fields) | frozenset(_key(level))
 
 
-def _check_names(path: str, level: Mapping[str, Any], own: frozenset[str] | None,
+def _check_names(path: str, level: LevelLeaf, own: frozenset[str] | None,
                  parent: frozenset[str] | None) -> Iterator[OptionProblem]:
     for where, template in _templates(level):
         for name in sorted(placeholders(template)):
@@ -72,57 +76,56 @@ def _check_names(path: str, level: Mapping[str, Any], own: frozenset[str] | None
                         field, parent, "a field of the parent item"))
 
 
-def _check_level(path: str, level: Mapping[str, Any], parent: frozenset[str] | None,
+def _check_level(path: str, level: LevelLeaf, parent: frozenset[str] | None,
                  parent_calls: bool, check_action: Any, check_match: Any
                  ) -> Iterator[OptionProblem]:
     own = _fields_of(level)
-    for_each = level.get("for_each")
+    for_each = level.for_each
     if for_each and parent is not None and for_each.split(".", 1)[0] not in parent:
         yield OptionProblem(f"{path}.for_each", _unknown(
             for_each.split(".", 1)[0], parent, "a field of the parent item"))
     if not for_each and own is None:
         own = parent  # one call per parent item: the item is the parent's
-    if "from_parent" in level and not parent_calls:
+    if level.from_parent is not None and not parent_calls:
         yield OptionProblem(f"{path}.from_parent", "the level above makes no call whose "
                             "answer could hold these ids; give it a request, or take the ids "
                             "from this level's own requests (id_path)")
-    key = level["key"]
-    declared = frozenset(level["fields"]) if "fields" in level else own
-    for field in [key] if isinstance(key, str) else key:
+    declared = frozenset(level.fields) if level.fields is not None else own
+    for field in _key(level):
         if declared is not None and field not in declared:
             yield OptionProblem(f"{path}.key", _unknown(field, declared,
                                                         "a field of the items"))
     for name in REQUESTS:
-        if name in level:
-            for problem in check_action(name, level[name], CHILD_SPECIALS, None, WHAT):
+        action = getattr(level, name)
+        if action is not None:
+            for problem in check_action(name, action, CHILD_SPECIALS, None, WHAT):
                 yield OptionProblem(f"{path}.{problem.path}", problem.message, problem.severity)
     yield from _check_names(path, level, own, parent)
-    key_fields = (key,) if isinstance(key, str) else tuple(key)
-    if "match" in level:
-        for problem in check_match(level["match"], CheckContext("destination", key_fields)):
+    if level.match is not None:
+        for problem in check_match(level.match, CheckContext("destination", _key(level))):
             yield OptionProblem(f"{path}.{problem.path}", problem.message, problem.severity)
-    elif "create" in level and "idempotency_key" not in level:
+    elif level.create is not None and level.idempotency_key is None:
         yield OptionProblem(f"{path}.create", "a crash here can create duplicates: this "
                             "level's creates are neither matched by key (add match) nor sent "
                             "with an idempotency key (add idempotency_key)", "warning")
-    calls = any(name in level for name in REQUESTS)
-    for index, child in enumerate(level.get("then") or ()):
+    calls = any(getattr(level, name) is not None for name in REQUESTS)
+    children = level.then if isinstance(level, Level) else None
+    for index, child in enumerate(children or ()):
         yield from _check_level(f"{path}.then.{index}", child, own, calls, check_action,
                                 check_match)
 
 
-def check_levels(options: Mapping[str, Any], ctx: CheckContext, check_action: Any,
+def check_levels(options: HttpDestinationOptions, ctx: CheckContext, check_action: Any,
                  check_match: Any) -> list[OptionProblem]:
-    """Problems of ``options["then"]``; ``check_action``/``check_match`` are the checks of
-    the destination's own requests (passed in: :mod:`.check` imports this module)."""
-    then: Sequence[Mapping[str, Any]] = options.get("then") or ()
+    """Problems of ``options.then``; ``check_action``/``check_match`` are the checks of the
+    destination's own requests (passed in: :mod:`.check` imports this module)."""
     problems: list[OptionProblem] = []
     seen: set[str] = set()
-    for index, level in enumerate(then):
-        if level["name"] in seen:
+    for index, level in enumerate(options.then or ()):
+        if level.name in seen:
             problems.append(OptionProblem(f"then.{index}.name", f"two levels are named "
-                                          f"{level['name']!r}; give each its own name"))
-        seen.add(level["name"])
+                                          f"{level.name!r}; give each its own name"))
+        seen.add(level.name)
         problems += _check_level(f"then.{index}", level, ctx.fields, True, check_action,
                                  check_match)
     return problems

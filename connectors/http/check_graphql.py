@@ -16,6 +16,7 @@ from connectors.api import OptionProblem
 from runner.errors import FatalError
 
 from .graphql_batch import AliasedBatch
+from .options_write import Action
 
 __all__ = ["check_graphql", "check_graphql_batch"]
 
@@ -91,22 +92,23 @@ def _line(exc: GraphQLSyntaxError) -> str:
     return f"{locations[0].line}:{locations[0].column}" if locations else "?"
 
 
-def check_graphql_batch(name: str, opts: Mapping[str, Any]) -> list[OptionProblem]:
+def check_graphql_batch(name: str, opts: Action) -> list[OptionProblem]:
     """A GraphQL batch repeats the mutation's root fields under aliases: the document must
     select fields at its root, and the REST wrapper options mean nothing there."""
     problems = []
     try:
-        AliasedBatch(opts["graphql"]["document"])
+        AliasedBatch(opts.graphql.document if opts.graphql else "")
     except GraphQLSyntaxError:
         pass  # already said by check_graphql
     except FatalError as exc:
         problems.append(_error(f"{name}.graphql.document", str(exc)))
+    given = opts.batch.given if opts.batch else frozenset()
     for part in ("body", "results", "id_path", "error_path"):
-        if part in opts["batch"]:
+        if part in given:
             problems.append(OptionProblem(
                 f"{name}.batch.{part}", f"batch.{part} is for REST batches; a GraphQL batch "
                 f"maps each record's answer back itself (remove {part})", "warning"))
-    if not isinstance(opts["graphql"].get("variables", {}), Mapping):
+    if opts.graphql and not isinstance(opts.graphql.variables, Mapping):
         problems.append(_error(f"{name}.graphql.variables", "a GraphQL batch needs variables "
                                "as a mapping, e.g. variables: {input: \"{record}\"}"))
     return problems

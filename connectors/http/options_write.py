@@ -89,7 +89,7 @@ class ActionGraphql(Options):
         description="The mutation, sent verbatim (not a template: record values go in "
         "`variables`).", examples=["mutation($input: OrderInput!) { ... }"])
     variables: Any = option(
-        default=None,
+        default={},
         description="Variables template: the only way record values reach the document.",
         examples=[{"input": "{record}"}])
 

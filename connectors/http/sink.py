@@ -68,7 +68,7 @@ class ActionSpec:
         default_path: str | None = None
         if opts.graphql is not None:
             protocol, document = "graphql", opts.graphql.document
-            body = {} if opts.graphql.variables is None else opts.graphql.variables
+            body = opts.graphql.variables
             default_path = "/graphql"
         elif opts.jsonrpc is not None:
             protocol, rpc_method = "jsonrpc", opts.jsonrpc.method

@@ -116,6 +116,12 @@ def test_parsed_values_are_frozen_and_do_not_share_mutable_defaults() -> None:
     assert two.extra == {}
 
 
+def test_a_parsed_value_knows_which_options_were_written() -> None:
+    parsed = _Sample.parse({"name": "n", "mode": "a"})
+    assert parsed.given == {"name", "mode"}  # mode written, though it equals its default
+    assert _Sample(name="n").given == frozenset()
+
+
 def test_parse_refuses_what_the_schema_refuses() -> None:
     with pytest.raises(ConfigError, match="unknown option"):
         _Sample.parse({"name": "n", "nmae": "typo"})
@@ -271,21 +277,22 @@ OPTION_READERS = [
     *sorted((ROOT / "connectors" / "sql").glob("*.py")),
     ROOT / "connectors" / "files.py",
     *(ROOT / "connectors" / "http" / f"{name}.py" for name in (
-        "auth", "client", "entity", "listing", "match", "pagination", "sink", "source")),
+        "auth", "client", "entity", "listing", "match", "pagination", "sink", "source",
+        "check", "check_entity", "check_graphql", "read_check")),
 ]
 
 
 @pytest.mark.parametrize("path", OPTION_READERS, ids=lambda p: p.name)
 def test_sources_and_sinks_never_read_the_raw_options_mapping(path: Path) -> None:
-    """``options.get("x") or DEFAULT`` stated a default a second time; the open-time code of
-    these modules takes the parsed value instead."""
+    """``options.get("x") or DEFAULT`` stated a default a second time; these modules (open
+    time, and the checks ``validate`` runs) take the parsed value instead."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     raw = [
         f"{path.name}:{node.lineno}"
         for node in ast.walk(tree)
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
             and node.func.attr == "get" and isinstance(node.func.value, ast.Name)
-            and node.func.value.id in ("options", "opts", "spec", "level"))
+            and node.func.value.id in ("options", "opts", "spec", "level", "gql", "block"))
         or (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name)
             and node.value.id in ("options", "opts") and isinstance(node.slice, ast.Constant))
     ]
