@@ -10,7 +10,8 @@ Prints, each the best of N in one process:
   once: ``schema_of`` keeps them), and, for comparison, the same with the annotations resolved
   by ``typing.get_type_hints`` as strings (what ``from __future__ import annotations`` in the
   options modules would cost);
-- ``Options.parse`` of an http destination with nested levels (paid once per opened step).
+- ``Options.parse`` of an http destination with nested levels (paid once per opened step);
+- why not ``@dataclass(frozen=True)``: making 40 classes of 8 options each both ways.
 
 It reports; it does not pass or fail. The start-up of whole commands is in run.py's table.
 """
@@ -18,6 +19,7 @@ It reports; it does not pass or fail. The start-up of whole commands is in run.p
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import sys
 import time
@@ -137,6 +139,28 @@ def main(argv: list[str]) -> int:
 
     parsed = best(args.repeat, lambda: HttpDestinationOptions.parse(DESTINATION))
     print(f"  parse an http destination with two levels     {parsed * 1000:7.3f}")
+
+    def make_classes(frozen_dataclass: bool) -> Callable[[], object]:
+        def run() -> object:
+            made: list[type] = []
+            for i in range(40):
+                if frozen_dataclass:
+                    ns: dict[str, Any] = {"__annotations__": {f"f{j}": str for j in range(8)}}
+                    ns.update({f"f{j}": dataclasses.field(default="", metadata={"d": "x"})
+                               for j in range(8)})
+                    made.append(dataclasses.dataclass(frozen=True, kw_only=True)(
+                        type(f"C{i}", (), ns)))
+                else:
+                    ns = {"__annotations__": {f"f{j}": str for j in range(8)}}
+                    ns.update({f"f{j}": opts.option(default="", description="x")
+                               for j in range(8)})
+                    made.append(type(f"C{i}", (opts.Options,), ns))
+            return made
+        return run
+
+    for label, frozen in (("@dataclass(frozen=True)", True), ("Options", False)):
+        spent = best(args.repeat, make_classes(frozen))
+        print(f"  40 classes x 8 options, {label:<23} {spent * 1000:7.3f}")
     return 0
 
 
