@@ -7,6 +7,12 @@ Every node keeps the line it was written at, and a node that came from ``project
 shared connection, a default) keeps that file too, so a problem points where it must be fixed.
 Problem paths are given back in version 2 words (``steps[0].sync``, not ``steps[0].mode``).
 
+What a file may say is ``schemas/pipeline.schema.json`` (and ``project.schema.json``), checked
+before the rewrite, in the words written (:mod:`runner.schema_check`); the version 1 words are
+refused there. The rewrite checks only what needs more than the file's shape: a ``mode`` on a
+SQL destination (the connector decides), and an ``incremental`` clause its query cannot take.
+The rename tables below are what a test holds the two schemas and this module to.
+
 What version 2 changes (docs/pipeline-language.md has the why of each):
 
 - ``project.yaml`` holds ``connections`` and ``defaults`` (``errors``, ``batch``,
@@ -31,13 +37,30 @@ from typing import Any
 
 from runner.config import Document, join_path
 from runner.errors import ConfigProblem
+from runner.schema_check import schema_problems
 
-__all__ = ["PROJECT_FILE", "ProjectDefaults", "read_project", "splice_where", "to_v1"]
+__all__ = [
+    "DEFAULT_KEYS",
+    "JOB_RENAMES",
+    "PROJECT_FILE",
+    "PROJECT_KEYS",
+    "SCHEDULE_DEFAULTS",
+    "SQL_DESTINATION_RENAMES",
+    "STEP_RENAMES",
+    "ProjectDefaults",
+    "read_project",
+    "splice_where",
+    "to_v1",
+]
 
 PROJECT_FILE = "project.yaml"
-_PROJECT_KEYS = ("version", "description", "connections", "defaults")
-_DEFAULT_KEYS = ("errors", "batch", "schedule")
-_SCHEDULE_DEFAULTS = ("timezone", "overlap", "missed")
+PROJECT_KEYS = ("version", "description", "connections", "defaults")
+DEFAULT_KEYS = ("errors", "batch", "schedule")
+SCHEDULE_DEFAULTS = ("timezone", "overlap", "missed")
+# Version 2 word -> the version 1 word it is read into (every other key keeps its name).
+JOB_RENAMES = {"sync": "mode"}
+STEP_RENAMES = {"sync": "mode", "batch": "batch_size"}
+SQL_DESTINATION_RENAMES = {"write": "mode"}
 _TAIL_RE = re.compile(r"\b(GROUP\s+BY|ORDER\s+BY|HAVING|LIMIT|OFFSET|FETCH|WINDOW|FOR)\b", re.I)
 _SET_RE = re.compile(r"\b(UNION|INTERSECT|EXCEPT)\b", re.I)
 _WHERE_RE = re.compile(r"\bWHERE\b", re.I)
@@ -51,51 +74,21 @@ class ProjectDefaults:
     connections: Mapping[str, Any] = field(default_factory=dict)
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def valid(self) -> bool:
+        """The file fits its schema: what it lends a pipeline needs no second check."""
+        return not self.doc.has_errors
+
 
 def read_project(doc: Document) -> ProjectDefaults:
-    """Check a loaded ``project.yaml`` (problems go to ``doc.problems``)."""
+    """Check a loaded ``project.yaml`` against ``schemas/project.schema.json`` (problems go to
+    ``doc.problems``) and take what it shares; a part of the wrong shape is left out."""
+    schema_problems(doc, "project")
     data = doc.data if isinstance(doc.data, dict) else {}
-    if data.get("version") != 2:
-        doc.add("version", "project.yaml needs `version: 2` (the project file is part of the "
-                           "version 2 language)")
-    for key in data:
-        if key not in _PROJECT_KEYS:
-            hint = "; a project file holds no steps: put jobs in their own files" if (
-                key in ("steps", "jobs", "name")) else f"; allowed: {', '.join(_PROJECT_KEYS)}"
-            doc.add(key, f"unknown key {key!r} in the project file{hint}", key=True)
-    connections = data.get("connections") or {}
-    if not isinstance(connections, dict):
-        doc.add("connections", "connections must be a mapping of name -> connection")
-        connections = {}
-    for name, conn in connections.items():
-        cpath = join_path("connections", name)
-        if not isinstance(conn, dict) or not isinstance(conn.get("connector"), str):
-            doc.add(cpath, f"connection {name!r} needs `connector: NAME`")
-        elif "retry" in conn:
-            doc.add(join_path(cpath, "retry"), _RETRY_GONE, key=True)
-    defaults = data.get("defaults") or {}
-    if not isinstance(defaults, dict):
-        doc.add("defaults", "defaults must be a mapping (errors, batch, schedule)")
-        defaults = {}
-    for key, value in defaults.items():
-        dpath = join_path("defaults", key)
-        if key not in _DEFAULT_KEYS:
-            doc.add(dpath, f"unknown default {key!r}; allowed: {', '.join(_DEFAULT_KEYS)}",
-                    key=True)
-        elif key == "schedule":
-            for skey in value if isinstance(value, dict) else ():
-                if skey not in _SCHEDULE_DEFAULTS:
-                    doc.add(join_path(dpath, skey),
-                            f"{skey!r} cannot be a project default; allowed: "
-                            f"{', '.join(_SCHEDULE_DEFAULTS)} (a cron belongs to its job)",
-                            key=True)
-        elif key == "errors" and not isinstance(value, dict):
-            doc.add(dpath, "errors must be a mapping (max_bad_records, retry)")
-    return ProjectDefaults(doc, connections, defaults)
-
-
-_RETRY_GONE = ("a connection has no `retry` in version 2; set `errors.retry` (durations: "
-               "{attempts: 8, backoff: 500ms...}) under `defaults` in project.yaml or on the step")
+    connections = data.get("connections")
+    defaults = data.get("defaults")
+    return ProjectDefaults(doc, connections if isinstance(connections, dict) else {},
+                           defaults if isinstance(defaults, dict) else {})
 
 
 def splice_where(query: str, where: str) -> str | None:
@@ -190,25 +183,19 @@ class _Rewriter:
 
     def run(self) -> Document:
         data = self.data
-        for key, v2 in (("mode", "sync"),):
-            if key in data:
-                self.refuse(key, f"`{key}` is version 1; write `{v2}` (a composite job's "
-                                 "forced sync mode)")
-        if "sync" in data:
-            self.rename(data, "", "sync", "mode")
+        for new, old in JOB_RENAMES.items():
+            if new in data:
+                self.rename(data, "", new, old)
         self.connections()
         self.schedule_defaults()
-        for index, step in enumerate(data.get("steps") or ()):
+        steps = data.get("steps")
+        for index, step in enumerate(steps if isinstance(steps, list) else ()):
             if isinstance(step, dict):
                 self.step(step, join_path("steps", index))
         return self.out
 
     def connections(self) -> None:
         local = self.data.get("connections")
-        if isinstance(local, dict):
-            for name, conn in local.items():
-                if isinstance(conn, dict) and "retry" in conn:
-                    self.refuse(join_path(join_path("connections", name), "retry"), _RETRY_GONE)
         if self.project is None or not self.project.connections:
             return
         merged = dict(local) if isinstance(local, dict) else {}
@@ -226,24 +213,19 @@ class _Rewriter:
         if not isinstance(schedule, dict):
             return
         for key, value in defaults.items():
-            if key in _SCHEDULE_DEFAULTS and key not in schedule:
+            if key in SCHEDULE_DEFAULTS and key not in schedule:
                 schedule[key] = value
                 self.borrow(join_path("defaults.schedule", key), join_path("schedule", key))
 
     def step(self, step: dict[str, Any], path: str) -> None:
-        for old, new in (("mode", "sync"), ("batch_size", "batch")):
-            if old in step:
-                self.refuse(join_path(path, old), f"`{old}` is version 1; write `{new}`")
-        for old, new in (("sync", "mode"), ("batch", "batch_size")):
-            if old in step:
-                self.rename(step, path, old, new)
+        for new, old in STEP_RENAMES.items():
+            if new in step:
+                self.rename(step, path, new, old)
         self.step_defaults(step, path)
-        self.filters(step.get("filter"), join_path(path, "filter"))
-        self.filters(step.get("keep"), join_path(path, "keep"))
-        for name, lookup in (step.get("lookups") or {}).items():
+        lookups = step.get("lookups")
+        for name, lookup in (lookups.items() if isinstance(lookups, dict) else ()):
             if isinstance(lookup, dict):
                 lpath = join_path(join_path(path, "lookups"), name)
-                self.filters(lookup.get("filter"), join_path(lpath, "filter"))
                 self.block(lookup.get("source"), join_path(lpath, "source"), "source")
         self.block(step.get("source"), join_path(path, "source"), "source")
         self.block(step.get("destination"), join_path(path, "destination"), "destination")
@@ -276,19 +258,6 @@ class _Rewriter:
                 merged[key] = retry
         step["errors"] = merged
 
-    def filters(self, node: Any, path: str) -> None:
-        if not isinstance(node, dict):
-            return
-        if "not_null" in node:
-            value = node["not_null"]
-            opposite = "false" if value is not False else "true"
-            self.refuse(join_path(path, "not_null"),
-                        f"version 2 says not-null one way: write `null: {opposite}`")
-        for kind in ("all", "any"):
-            for index, item in enumerate(node.get(kind) or ()):
-                self.filters(item, join_path(join_path(path, kind), index))
-        self.filters(node.get("not"), join_path(path, "not"))
-
     def maps(self, node: Any, path: str) -> None:
         if not isinstance(node, dict):
             return
@@ -316,13 +285,10 @@ class _Rewriter:
             if "mode" in block:
                 self.refuse(join_path(path, "mode"), "`mode` is version 1 here; write "
                                                      "`write: upsert|insert|...`")
-            if "write" in block:
-                self.rename(block, path, "write", "mode")
+            for new, old in SQL_DESTINATION_RENAMES.items():
+                if new in block:
+                    self.rename(block, path, new, old)
             return
-        if "since_query" in block:
-            self.refuse(join_path(path, "since_query"),
-                        "version 2 has one query: write `incremental: {where: \"... >= :since\"}`"
-                        " and it is added to `query` for incremental reads")
         self.incremental(block, path)
 
     def incremental(self, block: dict[str, Any], path: str) -> None:
@@ -331,14 +297,8 @@ class _Rewriter:
             return
         ipath = join_path(path, "incremental")
         where = inc.get("where") if isinstance(inc, dict) else None
-        if not isinstance(where, str) or set(inc) != {"where"}:
-            self.out.add(ipath, "incremental needs exactly `where: CONDITION` (with :since, "
-                                "e.g. \"modified_at >= :since\")")
-            return
-        if ":since" not in where:
-            self.out.add(join_path(ipath, "where"), "the incremental condition must use :since "
-                                                    "(the start of the read's window)")
-            return
+        if not isinstance(where, str) or set(inc) != {"where"} or ":since" not in where:
+            return  # the schema said what is wrong with its shape
         query = block.get("query")
         if not isinstance(query, str):
             self.out.add(ipath, "incremental needs the source's `query` to add its condition to"

@@ -2,7 +2,9 @@
 
 Three passes over one :class:`~runner.config.Document`, each collecting located problems:
 
-1. ``schemas/pipeline.schema.json`` (JSON Schema 2020-12), errors made human;
+1. the envelope schema (:mod:`runner.schema_check`): ``schemas/pipeline-v1.schema.json`` for a
+   version 1 file; a version 2 file was checked against its own ``pipeline.schema.json``
+   before :mod:`runner.lang_v2` read it into the version 1 form, so it skips this pass;
 2. every source/destination/lookup block against its connector's own options schema;
 3. what no schema can say: a cron that does not parse, an unknown time zone, an incremental
    step without a cursor, a mapping naming a field the source does not provide, a key the
@@ -16,12 +18,10 @@ from __future__ import annotations
 
 import ast
 import functools
-import json
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -36,147 +36,16 @@ from connectors.api import (
     secret_option_names,
 )
 from runner.build import ResolvedBlock, build_job, resolve_block, suggest
-from runner.config import YAML11_BOOLEAN_WORDS, Document, join_path
+from runner.config import Document, join_path
 from runner.connector_checks import check_connector_block, record_fields
 from runner.echo import check_echo_guards
-from runner.schema_branches import humanize_branches
+from runner.schema_check import SCHEMA_PATH, humanize, pipeline_schema, schema_problems, show
 from runner.spec import FieldMap, Job, Step
 from runner.transforms.mapped_keys import order_problems
 
 __all__ = ["SCHEMA_PATH", "Registry", "check_document", "check_project", "pipeline_schema"]
 
-
-def _schemas_dir() -> Path:
-    # A wheel carries schemas/ as runner/schemas (see setup.py); a source checkout, editable
-    # install included, reads the one copy at the repository's top, where editors point.
-    installed = Path(__file__).resolve().parent / "schemas"
-    return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "schemas"
-
-
-SCHEMA_PATH = _schemas_dir() / "pipeline.schema.json"
 TRANSFORM_GROUP = "commerce_sync.transforms"
-
-_TYPE_NAMES = {
-    "integer": "an integer",
-    "number": "a number",
-    "string": "a string",
-    "boolean": "true or false",
-    "object": "a mapping",
-    "array": "a list",
-    "null": "null",
-}
-
-
-@functools.cache
-def pipeline_schema() -> dict[str, Any]:
-    """The envelope schema (loaded once)."""
-    with SCHEMA_PATH.open(encoding="utf-8") as handle:
-        schema: dict[str, Any] = json.load(handle)
-    return schema
-
-
-@functools.cache
-def _envelope_validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(pipeline_schema())
-
-
-def _show(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
-
-
-def _humanize(
-    error: jsonschema.ValidationError, base: str, *, secret: bool = False, skip: int = 0
-) -> list[tuple[str, str, bool]]:
-    """``(path, message, at_key)`` for one schema error; several for many unknown keys.
-
-    The error's own path is appended to ``base`` after dropping its first ``skip`` parts."""
-    path = base
-    for part in list(error.absolute_path)[skip:]:
-        path = join_path(path, part)
-    instance = error.instance
-    shown = "the value" if secret else _show(instance)
-    kind = error.validator
-    schema = error.schema if isinstance(error.schema, Mapping) else {}
-    if kind == "additionalProperties" and isinstance(instance, dict):
-        allowed = list(schema.get("properties", {}))
-        results = []
-        for key in instance:
-            if key in allowed:
-                continue
-            hint = suggest(key, allowed) or (
-                f"; allowed keys: {', '.join(allowed)}" if allowed else ""
-            )
-            results.append((join_path(path, key), f"unknown key {key!r}{hint}", True))
-        return results or [(path, error.message, False)]
-    if kind == "required" and isinstance(instance, dict):
-        missing = [k for k in error.validator_value if k not in instance]
-        return [(path, f"missing required key {k!r}", False) for k in missing]
-    if kind == "type":
-        expected = error.validator_value
-        names = [expected] if isinstance(expected, str) else list(expected)
-        want = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
-        if "boolean" in names and isinstance(instance, str) and instance in YAML11_BOOLEAN_WORDS:
-            return [(
-                path,
-                f"{shown} is not a boolean; write true or false "
-                "(yes/no/on/off are plain words in pipeline files)",
-                False,
-            )]
-        if "x-message" in schema:
-            return [(path, f"{shown} {schema['x-message']}", False)]
-        return [(path, f"expected {want}, got {_type_name(instance)} ({shown})", False)]
-    if kind == "pattern" and "x-message" in schema:
-        return [(path, f"{shown} {schema['x-message']}", False)]
-    if kind == "enum":
-        options = ", ".join("null" if v is None else str(v) for v in error.validator_value)
-        hint = suggest(instance, [v for v in error.validator_value if v is not None]) if (
-            isinstance(instance, str)
-        ) else ""
-        return [(path, f"{shown} is not one of {options}{hint}", False)]
-    if kind == "const":
-        return [(path, f"{shown} is not allowed here; the only accepted value is "
-                       f"{_show(error.validator_value)}", False)]
-    if kind == "propertyNames":
-        return [(path, f"{shown}: {error.message}", False)]
-    if kind in ("oneOf", "anyOf") and isinstance(error.validator_value, list):
-        return humanize_branches(
-            error, path,
-            lambda sub: _humanize(sub, base, secret=secret, skip=skip),
-            describe=_show, type_of=_type_name, type_names=_TYPE_NAMES,
-        )
-    message = error.message
-    if secret:
-        message = f"the value does not satisfy {kind!r}: {schema.get(kind)!r}"
-    return [(path, message, False)]
-
-
-def _schema_problems(doc: Document) -> None:
-    seen: set[tuple[str, str]] = set()
-    for error in _envelope_validator().iter_errors(doc.data):
-        # A value that is wrong in its type also fails its pattern/minimum: say it once.
-        for path, message, at_key in _humanize(error, ""):
-            if (path, message) not in seen:
-                seen.add((path, message))
-                doc.add(path, message, key=at_key)
 
 
 # --- connector options -------------------------------------------------------------------
@@ -267,7 +136,7 @@ def _check_block(
         if top is not None and top in block.origin:
             # Point at the line the option was written on (the step or the connection).
             base, skip = block.origin[top], 1
-        for path, message, at_key in _humanize(error, base, secret=top in secrets, skip=skip):
+        for path, message, at_key in humanize(error, base, secret=top in secrets, skip=skip):
             if (path, message) not in seen:
                 seen.add((path, message))
                 doc.add(path, message, key=at_key)
@@ -327,7 +196,7 @@ def _check_expr(doc: Document, text: str, path: str) -> None:
     try:
         ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        doc.add(path, f"invalid expression {_show(text)}: {exc.msg}")
+        doc.add(path, f"invalid expression {show(text)}: {exc.msg}")
 
 
 def _filter_fields(node: Mapping[str, Any], path: str) -> Iterable[tuple[str, str, str]]:
@@ -494,17 +363,19 @@ def _ask_connectors(doc: Document, step: Step, spath: str, blocks: _Blocks,
         check_connector_block(doc, cls, block, ctx)
 
 
-def check_document(doc: Document, registry: Registry | None = None) -> Job | None:
+def check_document(doc: Document, registry: Registry | None = None, *,
+                   envelope: bool = True) -> Job | None:
     """Run the schema, connector and semantic checks on one loaded document.
 
     Problems go to ``doc.problems``; returns the job when the document has no errors.
-    ``registry`` defaults to the connectors and plugins installed now.
+    ``registry`` defaults to the connectors and plugins installed now. ``envelope=False``
+    skips the version 1 schema: a version 2 document read into the version 1 form was checked
+    against the version 2 schema already, in the words it was written in.
     """
     registry = registry or Registry.current()
     if doc.has_errors or doc.data is None:
         return None
-    _schema_problems(doc)
-    if doc.has_errors:
+    if envelope and not schema_problems(doc, "pipeline-v1"):
         return None
     blocks = _connector_problems(doc, registry)
     job = build_job(doc)

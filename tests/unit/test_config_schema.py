@@ -1,4 +1,5 @@
-"""The envelope schema itself: valid 2020-12, every property described, examples valid, closed."""
+"""The schemas themselves (pipeline v2, project.yaml, pipeline v1): valid 2020-12, every
+property described, examples valid, closed but for connector blocks."""
 
 from __future__ import annotations
 
@@ -6,18 +7,25 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import jsonschema
+import pytest
 from referencing import Registry, Resource
 
-from runner.validate import pipeline_schema
+from runner.schema_check import pipeline_schema, project_schema
 
-SCHEMA = pipeline_schema()
-REGISTRY = Registry().with_resource(SCHEMA["$id"], Resource.from_contents(SCHEMA))
+SCHEMAS = {"pipeline": pipeline_schema(), "project": project_schema(),
+           "pipeline-v1": pipeline_schema(1)}
+# Connector blocks and connections stay open: their options are checked per connector.
+OPEN = {
+    "pipeline": ["$.$defs.connection", "$.$defs.destination_block", "$.$defs.source_block"],
+    "project": ["$.$defs.connection"],
+    "pipeline-v1": ["$.$defs.connection", "$.$defs.connector_block"],
+}
 
 
-def _deref(node: Mapping[str, Any]) -> Mapping[str, Any]:
+def _deref(schema: Mapping[str, Any], node: Mapping[str, Any]) -> Mapping[str, Any]:
     ref = node.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/$defs/"):
-        return {**SCHEMA["$defs"][ref.split("/")[-1]], **node}
+        return {**schema["$defs"][ref.split("/")[-1]], **node}
     return node
 
 
@@ -32,34 +40,47 @@ def _objects(node: Any, path: str = "$") -> Iterator[tuple[str, Mapping[str, Any
             yield from _objects(value, f"{path}[{index}]")
 
 
-def test_schema_is_valid_2020_12() -> None:
-    assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+@pytest.mark.parametrize("name", SCHEMAS)
+def test_schema_is_valid_2020_12(name: str) -> None:
+    schema = SCHEMAS[name]
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"].endswith(f"/{name}.schema.json")
+    jsonschema.Draft202012Validator.check_schema(schema)
 
 
-def test_every_property_is_described() -> None:
+@pytest.mark.parametrize("name", SCHEMAS)
+def test_every_property_is_described(name: str) -> None:
+    schema = SCHEMAS[name]
     missing = [
-        f"{path}.{name}"
-        for path, obj in _objects(SCHEMA)
-        for name, sub in obj["properties"].items()
-        if not _deref(sub).get("description")
+        f"{path}.{prop}"
+        for path, obj in _objects(schema)
+        for prop, sub in obj["properties"].items()
+        if not _deref(schema, sub).get("description")
     ]
     assert missing == []
 
 
-def test_envelope_objects_are_closed_but_connector_blocks_are_open() -> None:
+@pytest.mark.parametrize("name", SCHEMAS)
+def test_objects_are_closed_but_connector_blocks_are_open(name: str) -> None:
     open_objects = [
-        path for path, obj in _objects(SCHEMA) if obj.get("additionalProperties") is not False
+        path for path, obj in _objects(SCHEMAS[name])
+        if obj.get("additionalProperties") is not False
     ]
-    assert sorted(open_objects) == ["$.$defs.connection", "$.$defs.connector_block"]
+    assert sorted(open_objects) == OPEN[name]
 
 
-def test_examples_satisfy_their_schema() -> None:
-    for path, obj in _objects(SCHEMA):
-        for name, sub in obj["properties"].items():
-            full = _deref(sub)
+@pytest.mark.parametrize("name", SCHEMAS)
+def test_examples_satisfy_their_schema(name: str) -> None:
+    schema = SCHEMAS[name]
+    registry = Registry().with_resource(schema["$id"], Resource.from_contents(schema))
+    checked = 0
+    for path, obj in _objects(schema):
+        for prop, sub in obj["properties"].items():
+            full = _deref(schema, sub)
             validator = jsonschema.Draft202012Validator(
-                {**full, "$defs": SCHEMA["$defs"]}, registry=REGISTRY
+                {**full, "$defs": schema["$defs"]}, registry=registry
             )
             for example in full.get("examples", []):
-                assert validator.is_valid(example), f"{path}.{name}: {example!r}"
+                assert validator.is_valid(example), f"{path}.{prop}: {example!r}"
+                checked += 1
+    assert checked > 10
