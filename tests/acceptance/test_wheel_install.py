@@ -49,7 +49,9 @@ def test_the_wheel_installed_alone_validates_and_runs_a_job(tmp_path: Path) -> N
     _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", source, "-w",
          tmp_path / "dist", cwd=tmp_path)
     wheel = next((tmp_path / "dist").glob("commerce_sync-*.whl"))
-    assert "runner/schemas/pipeline.schema.json" in zipfile.ZipFile(wheel).namelist()
+    names = zipfile.ZipFile(wheel).namelist()
+    for schema in ("pipeline", "project", "pipeline-v1"):  # v2 files, project.yaml, v1 files
+        assert f"runner/schemas/{schema}.schema.json" in names
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", venv, cwd=tmp_path)
     _run(venv / "bin" / "pip", "install", "-q", wheel, cwd=tmp_path)

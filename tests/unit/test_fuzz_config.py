@@ -14,6 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from runner.config import load_file
 from runner.errors import ConfigProblem
 from runner.project import load_project
 from tests.support.trees import node_paths
@@ -111,6 +112,56 @@ def test_random_documents(doc: dict[str, Any]) -> None:
     _check(yaml.safe_dump(doc, allow_unicode=True))
 
 
+V2_FOLDER = Path(__file__).resolve().parents[1] / "fixtures" / "docs"
+# Read with the language's YAML rules (`on:` is a key, not true), then mutated and dumped.
+V2_SEEDS = {name: load_file(V2_FOLDER / name, env={}).data
+            for name in ("inventory.yaml", "project.yaml")}
+
+
+def _mutate(data: st.DataObject, doc: Any) -> None:
+    for _ in range(data.draw(st.integers(1, 3))):
+        paths = node_paths(doc)
+        if not paths:
+            return
+        target = data.draw(st.sampled_from(paths))
+        parent: Any = doc
+        for part in target[:-1]:
+            parent = parent[part]
+        last = target[-1]
+        action = data.draw(st.sampled_from(["drop", "rename", "retype"]))
+        if action == "drop":
+            del parent[last]
+        elif action == "rename" and isinstance(parent, dict):
+            parent[data.draw(st.sampled_from(["sync", "mode", "batch", "batch_size", "write",
+                                              "incremental", "since_query", "not_null",
+                                              "retry", "null", "x"]))] = parent.pop(last)
+        else:
+            parent[last] = data.draw(values)
+
+
+@FUZZ
+@given(data=st.data())
+def test_version_2_mutations_with_their_project_file(data: st.DataObject) -> None:
+    # A version 2 file valid against its schema is built without the version 1 schema's
+    # second look: whatever the mutation, a problem or a job, never a traceback.
+    docs = copy.deepcopy(V2_SEEDS)
+    _mutate(data, docs[data.draw(st.sampled_from(sorted(docs)))])
+    with tempfile.TemporaryDirectory() as folder:
+        for name, doc in docs.items():
+            (Path(folder) / name).write_text(yaml.safe_dump(doc, sort_keys=False),
+                                             encoding="utf-8")
+        path = Path(folder) / "inventory.yaml"
+        project = load_project([path], env={})
+    for problem in project.problems:
+        assert isinstance(problem, ConfigProblem) and problem.message
+        assert Path(problem.file).name in docs
+    # A file without errors is a job; one with errors of its own is not (a problem of
+    # project.yaml alone does not stop its folder's jobs from building).
+    assert project.jobs or project.errors
+    if any(p.file == str(path) for p in project.errors):
+        assert not project.jobs
+
+
 @pytest.mark.slow
 @settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
@@ -118,7 +169,23 @@ def test_structural_mutations_long(data: st.DataObject) -> None:
     test_structural_mutations.hypothesis.inner_test(data)  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
+@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_version_2_mutations_long(data: st.DataObject) -> None:
+    test_version_2_mutations_with_their_project_file.hypothesis.inner_test(  # type: ignore[attr-defined]
+        data)
+
+
 def test_seed_is_valid() -> None:
     project = load_project([VALID], env={})
     assert not project.errors, project.errors
+    assert list(project.jobs) == ["inventory"]
+
+
+def test_version_2_seed_is_valid(tmp_path: Path) -> None:
+    for name, doc in V2_SEEDS.items():
+        (tmp_path / name).write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    project = load_project([tmp_path / "inventory.yaml"], env={})
+    assert [str(p) for p in project.errors] == []
     assert list(project.jobs) == ["inventory"]
