@@ -274,8 +274,9 @@ class _Rewriter:
     def connector_of(self, block: Mapping[str, Any]) -> str | None:
         if isinstance(block.get("connector"), str):
             return str(block["connector"])
-        conns = self.data.get("connections") or {}
-        conn = conns.get(block.get("connection")) if isinstance(conns, dict) else None
+        conns = self.data.get("connections")
+        name = block.get("connection")  # a list here is the schema's to report, not a crash
+        conn = conns.get(name) if isinstance(conns, dict) and isinstance(name, str) else None
         return conn.get("connector") if isinstance(conn, dict) else None
 
     def block(self, block: Any, path: str, role: str) -> None:

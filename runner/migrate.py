@@ -36,6 +36,9 @@ _V1_RETRY_DEFAULTS = {"attempts": 5, "backoff": "1s", "max_backoff": "60s"}
 _WS_RE = re.compile(r"\s+")
 _TRAILING_RE = re.compile(r"[ \t]+$", re.M)
 _NULL_KEY_RE = re.compile(r"(?<=[{\s,])'null':")
+# An editor's schema line follows the file into version 2, and gives a new project.yaml its own.
+_SCHEMA_LINE_RE = re.compile(
+    r"^# (yaml-language-server: \$schema=\S*?)pipeline(-v1)?\.schema\.json", re.M)
 
 
 def _yaml() -> Any:
@@ -153,6 +156,10 @@ def plan_migration(paths: Sequence[Path]) -> Migration:
         change.tree["version"] = 2
         change.notes.insert(0, "version: 1 -> 2")
         change.text = _dump(yaml, change.tree)
+        if (line := _SCHEMA_LINE_RE.search(change.text)) and line.group(2):
+            change.text = _SCHEMA_LINE_RE.sub(r"# \1pipeline.schema.json", change.text, count=1)
+            change.notes.append("yaml-language-server: pipeline-v1.schema.json -> "
+                                "pipeline.schema.json")
     if shared or project.get("defaults"):
         migration.project_path = folder / PROJECT_FILE
         migration.project_text = _dump(yaml, project)
@@ -170,8 +177,12 @@ def _load_project(yaml: Any, folder: Path, migration: Migration) -> Any:
             return loaded
     project = CommentedMap()
     project["version"] = 2
-    project.yaml_set_start_comment(
-        "Shared by every pipeline file of this folder (written by `commerce-sync migrate`).")
+    header = "Shared by every pipeline file of this folder (written by `commerce-sync migrate`)."
+    lines = (_SCHEMA_LINE_RE.search(change.original) for change in migration.files)
+    line = next((found for found in lines if found), None)
+    if line is not None:  # the pipelines' schema is beside project.schema.json
+        header = f"{line.group(1)}project.schema.json\n{header}"
+    project.yaml_set_start_comment(header)
     return project
 
 

@@ -149,3 +149,19 @@ def _same_jobs_after_migration(tmp_path: Path, folder: Path) -> None:
     assert {name: _shape(job) for name, job in after.jobs.items()} == {
         name: _shape(job) for name, job in before.jobs.items()}
     assert main(["migrate", "--check", str(target)]) == 0
+
+
+def test_the_editor_schema_line_follows_the_files_into_version_2(tmp_path: Path) -> None:
+    # A version 1 file pointing at the version 1 schema points at the version 2 one once
+    # migrated, and the new project.yaml at its own schema, beside it.
+    text = (V1 / "delivery-and-stores.yaml").read_text(encoding="utf-8").split("\n", 1)[1]
+    (tmp_path / "a.yaml").write_text(
+        "# yaml-language-server: $schema=../../schemas/pipeline-v1.schema.json\n" + text,
+        encoding="utf-8")
+    assert main(["migrate", str(tmp_path)]) == 0
+    first = (tmp_path / "a.yaml").read_text(encoding="utf-8").splitlines()[0]
+    assert first == "# yaml-language-server: $schema=../../schemas/pipeline.schema.json"
+    project = (tmp_path / "project.yaml").read_text(encoding="utf-8").splitlines()
+    assert project[0] == "# yaml-language-server: $schema=../../schemas/project.schema.json"
+    assert project[1].startswith("# Shared by every pipeline file of this folder")
+    assert main(["migrate", "--check", str(tmp_path)]) == 0
