@@ -37,7 +37,6 @@ from typing import Any
 
 from runner.config import Document, join_path
 from runner.errors import ConfigProblem
-from runner.schema_check import schema_problems
 
 __all__ = [
     "DEFAULT_KEYS",
@@ -83,6 +82,9 @@ class ProjectDefaults:
 def read_project(doc: Document) -> ProjectDefaults:
     """Check a loaded ``project.yaml`` against ``schemas/project.schema.json`` (problems go to
     ``doc.problems``) and take what it shares; a part of the wrong shape is left out."""
+    # Imported here: `migrate` uses this module's splice_where and needs no JSON Schema.
+    from runner.schema_check import schema_problems
+
     schema_problems(doc, "project")
     data = doc.data if isinstance(doc.data, dict) else {}
     connections = data.get("connections")

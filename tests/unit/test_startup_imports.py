@@ -55,6 +55,14 @@ def test_validate_and_connectors_list_load_no_database_or_http_library(
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
 
 
+def test_migrate_check_imports_no_validator() -> None:
+    # migrate reads YAML and splices SQL; the JSON Schemas are validate's (runner.lang_v2
+    # imports runner.schema_check only where it checks a project.yaml).
+    code, modules = loaded_by("migrate", "--check", "pipelines")
+    assert code == "0"
+    assert not modules & {*HEAVY, "jsonschema"}, sorted(modules & {*HEAVY, "jsonschema"})
+
+
 SINK_PROBE = """
 import sys
 from connectors.api import ConnectorContext
