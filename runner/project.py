@@ -158,6 +158,9 @@ def load_project(
     """
     environ = os.environ if env is None else env
     files, problems = pipeline_files(paths)
+    # A project.yaml named alone is checked as what it is (project.schema.json), not as a job.
+    shared_files = [f for f in files if f.name == PROJECT_FILE]
+    files = [f for f in files if f.name != PROJECT_FILE]
     docs: list[Document] = []
     built: dict[str, Job] = {}
     registry = Registry.current()
@@ -177,7 +180,9 @@ def load_project(
     check_project(docs, built)
     built = attach_echo_fields(built)  # writers learn what the guards of any file need
     jobs: dict[str, Job] = {}
-    problems.extend(shared.problems(files))
+    for file in shared_files:
+        shared.get(file.parent)
+    problems.extend(shared.problems([*files, *shared_files]))
     for doc in docs[: len(files)]:  # the neighbours only gave context: not reported, not run
         back = backs.get(doc.file)
         if isinstance(doc.data, dict) and doc.data.get("version") == 1 and not doc.problems:
@@ -190,4 +195,5 @@ def load_project(
             jobs[job.name] = job
     # Secrets were registered while loading; no message may carry one.
     cleaned = [replace(p, message=redact(p.message)) for p in problems]
-    return Project(jobs=jobs, problems=sorted(set(cleaned)), files=[str(f) for f in files])
+    return Project(jobs=jobs, problems=sorted(set(cleaned)),
+                   files=[str(f) for f in [*files, *shared_files]])

@@ -305,3 +305,12 @@ def test_a_v1_word_in_a_v2_file_is_reported_where_written_not_where_renamed(
     problems = {(p.path, p.col, p.message) for p in load_project([path], env={}).problems}
     assert ("steps[0].mode", 27, "`mode` is version 1; write `sync`") in problems
     assert not [p for p in problems if p[0] == "steps[0].sync"]
+
+
+def test_a_project_file_named_alone_is_checked_as_a_project_file() -> None:
+    good = load_project([ROOT / "pipelines" / lang_v2.PROJECT_FILE], env={})
+    assert good.errors == [] and good.jobs == {} and len(good.files) == 1
+    bad = ROOT / "tests/fixtures/invalid/v2_project_schema" / lang_v2.PROJECT_FILE
+    problems = load_project([bad], env={}).errors
+    assert {Path(p.file) for p in problems} == {bad}
+    assert "defaults.schedule.overlapp" in {p.path for p in problems}
