@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from connectors.sql._schemas import DESTINATION_OPTIONS as SQL_DESTINATION
+from connectors.sql import SqlConnector
 from runner import lang_v2
 from runner.config import load_file
 from runner.lang_v2 import read_project, to_v1
@@ -177,8 +177,10 @@ def test_the_retired_words_are_version_1_words_with_a_version_2_word() -> None:
     assert set(lang_v2.SQL_DESTINATION_RENAMES) == _offered(defs["destination_block"]) - {
         "connector", "connection"}
     # `write` is the SQL destination's `mode`, under its version 2 name.
+    sql_destination = SqlConnector.destination_options
+    assert sql_destination is not None
     assert defs["destination_block"]["properties"]["write"]["enum"] == (
-        SQL_DESTINATION["properties"][lang_v2.SQL_DESTINATION_RENAMES["write"]]["enum"])
+        sql_destination["properties"][lang_v2.SQL_DESTINATION_RENAMES["write"]]["enum"])
 
 
 def test_the_project_schema_holds_what_lang_v2_reads() -> None:
