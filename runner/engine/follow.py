@@ -148,6 +148,11 @@ def _deselected(run: _StepRun, source: Source, lookups: Any,
     step = run.step
     if step.filter is None or step.delete == "ignore" or request.cursor is None:
         return []
+    if run.fresh_step:
+        # Nothing was written before this run, so nothing can have been deselected; a first
+        # run's window is the whole source, and reading it again negated cost 40% of a
+        # 200,000-product first sync's CPU.
+        return []
     keys = {tuple(i.key) for i in _read_keys(run, source, Not(step.filter), lookups, request)
             if i.key is not None}
     return [k for k in keys if k not in run.seen]
