@@ -47,6 +47,18 @@ __all__ = ["SCHEMA_PATH", "Registry", "check_document", "check_project", "pipeli
 
 TRANSFORM_GROUP = "commerce_sync.transforms"
 
+# One validator per connector options schema (a module constant), kept with the schema so
+# that its id is not reused: its references are then resolved once, not once per block.
+_options_validators: dict[int, tuple[Mapping[str, Any], jsonschema.Draft202012Validator]] = {}
+
+
+def _options_validator(schema: Mapping[str, Any]) -> jsonschema.Draft202012Validator:
+    known = _options_validators.get(id(schema))
+    if known is None or known[0] is not schema:
+        known = (schema, jsonschema.Draft202012Validator(schema))
+        _options_validators[id(schema)] = known
+    return known[1]
+
 
 # --- connector options -------------------------------------------------------------------
 
@@ -122,7 +134,7 @@ def _check_block(
     register_secret_options(block.options, schema)
     secrets = {name.split(".")[0] for name in secret_option_names(schema)}
     try:
-        validator = jsonschema.Draft202012Validator(schema)
+        validator = _options_validator(schema)
         errors = list(validator.iter_errors(dict(block.options)))
     except jsonschema.SchemaError as exc:
         doc.add(where, f"connector {block.connector!r} has an invalid options schema: "
