@@ -13,7 +13,10 @@ what the server says:
   server that says nothing else has its rate learned. Between two refusals its bucket went
   from empty to empty, so what it accepted in between, over the time between, is its rate: the
   client then sends at 95% of that and speeds up by 1% a second until refused again (one
-  refusal per few seconds). Until it knows the rate, one request is in flight at a time.
+  refusal per few seconds). Until it knows the rate, one request is in flight at a time, each
+  sent the longest Retry-After seen after the one before was accepted (the time the server
+  takes to restore the token a probe took), so the probes are not refused in turn; the rate
+  they measure is the first one used, as they are already slower than the server.
 - A GraphQL cost budget in ``extensions.cost`` (Shopify's ``requestedQueryCost`` and
   ``throttleStatus {maximumAvailable currentlyAvailable restoreRate}``): a query waits until the
   points it costs have been restored; a ``THROTTLED`` error in a 200 is reported as throttled so
@@ -112,6 +115,7 @@ class Pacer:
         self._learned_at = 0.0
         self._refused_at: float | None = None  # when the server's bucket was last empty
         self._accepted_since = 0
+        self._probe_gap = 0.0  # the longest Retry-After while the rate is being learned
         # GraphQL cost points
         self._points: float | None = None
         self._points_max = 0.0
@@ -141,9 +145,12 @@ class Pacer:
     def _limit(self) -> int:
         if not self._answered:
             return 1
-        if self._refused_at is not None and self._learned is None and self._remaining is None:
+        if self._probing():
             return 1  # refused, and the rate is not known yet: probe one request at a time
         return self.max_in_flight
+
+    def _probing(self) -> bool:
+        return self._refused_at is not None and self._learned is None and self._remaining is None
 
     def _wait(self, now: float, key: str | None) -> float:
         waits = [self._paused_until - now]
@@ -152,7 +159,7 @@ class Pacer:
             waits.append((1 - tokens) / self._rate)
         if self._remaining is not None and now < self._reset_at:
             waits.append(self._reset_at - now if self._remaining < 1 else self._next_at - now)
-        elif self._learned is not None:
+        elif self._learned is not None or self._probing():
             waits.append(self._next_at - now)
         if self._points is not None and self._restore > 0:
             # a query dearer than the whole bucket waits for a full one, not for ever
@@ -255,6 +262,8 @@ class Pacer:
         self.throttled += 1
         if retry_after is not None:
             self._paused_until = max(self._paused_until, now + retry_after)
+            if self._learned is None:
+                self._probe_gap = max(self._probe_gap, retry_after)
         # Requests sent before the last refusal was known belong to the same episode.
         episode = self._refused_at is None or slot.sent_at >= self._refused_at
         if episode and self._remaining is None and self._points is None:
@@ -270,13 +279,21 @@ class Pacer:
                 self._refused_at, self._accepted_since = now, 0
             return
         measured = self._accepted_since / max(now - self._refused_at, 1e-3)
-        base = measured if self._learned is None else min(self._learned, measured)
-        self._learned = base * _DECREASE
+        if self._learned is None:
+            # measured on probes spaced by the server's Retry-After: already below its rate
+            self._learned = measured
+        else:
+            self._learned = min(self._learned, measured) * _DECREASE
         self._learned_at = now
         self._refused_at, self._accepted_since = now, 0
 
     def _accept(self, now: float) -> None:
         self._accepted_since += 1
+        if self._probing() and self._points is None:
+            # A probe took the token the server's Retry-After promised; the next one comes
+            # about as long after. Sent at once, every other probe was refused (~4 of the
+            # ~6 refusals a fixed rate cost before its rate was learned).
+            self._next_at = now + self._probe_gap
         if self._learned is not None:
             self._learned *= 1 + _GROWTH * max(0.0, now - self._learned_at)
             self._learned_at = now
