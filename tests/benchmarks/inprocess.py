@@ -44,7 +44,7 @@ def main() -> None:
                       COMMERCE_URL="http://127.0.0.1:9", COMMERCE_API_KEY="unused")
 
     from connectors.api import ConnectorContext, ReadRequest
-    from connectors.sql import SqlSource
+    from connectors.sql import SqlConnector
     from runner.engine.reading import default_context, load_lookups
     from runner.project import load_project
     from runner.transforms import compile_step
@@ -53,8 +53,9 @@ def main() -> None:
     step = load_project([str(pipeline)]).job("bench-inventory").steps[0]
     assert step.filter is not None
     ctx = ConnectorContext(job="bench", step=step.name)
-    source = SqlSource(step.source.options, ctx)
-    table = SqlSource({"url": f"sqlite:///{args.erp}", "table": "products"}, ctx)
+    source = SqlConnector().open_source(step.source.options, ctx)
+    table = SqlConnector().open_source({"url": f"sqlite:///{args.erp}", "table": "products"},
+                                       ctx)
     try:
         residual = source.pushdown(step.filter)
         seconds, rows = best(lambda: list(source.read(ReadRequest(filter=step.filter))),

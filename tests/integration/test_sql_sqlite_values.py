@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.api import BadRecord, ConnectorContext, ReadRequest
-from connectors.sql import SqlSource
+from connectors.sql import SqlConnector
 from runner.engine import run_job
 from runner.spec import ConnectorRef, FieldMap, Job, Step
 from runner.state import open_state
@@ -38,7 +38,8 @@ def _erp(path: Path) -> str:
 
 
 def _read(url: str) -> list[dict[str, Any] | BadRecord]:
-    source = SqlSource({"url": url, "table": "items"}, ConnectorContext(job="j", step="s"))
+    source = SqlConnector().open_source({"url": url, "table": "items"},
+                                        ConnectorContext(job="j", step="s"))
     try:
         return list(source.read(ReadRequest()))
     finally:
