@@ -92,7 +92,9 @@ def test_retry_after_pauses_every_thread_of_a_sink() -> None:
     # the one burst of 8 sent before the first refusal, then a few while the rate is probed
     # (without the pacer: ~660 refusals for the same 200 writes)
     assert budget.throttled <= 20, budget.throttled
-    assert elapsed < 3.5
+    # 200 writes at 100/s take 2 s; ~2.9 s here with the probing. The bound catches a pacer
+    # that stalls (threads waiting out Retry-After one after another), not a slow machine.
+    assert elapsed < 8, elapsed
 
 
 @pytest.fixture
