@@ -8,6 +8,8 @@ secret), exposes their generated JSON Schemas as ``source_options``/``destinatio
 validated options. Interfaces stay small: a source reads, a sink writes, both close.
 
 Connectors import this module and ``runner.errors`` only: never the engine or the CLI.
+The path syntax of the pipeline language (``runner.paths``: ``lines[0].carrier["odd."]``) is
+re-exported here, so a connector reads response paths exactly as a ``map`` reads records.
 
 Errors: raise ``RetryableError`` for temporary failures (429, 5xx, timeouts), ``FatalError``
 for permanent ones; report a single bad record through its ``WriteOutcome`` (or raise
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar, run
 
 from connectors.options import Options, option, schema_of
 from runner.errors import ConfigError, register_secret
+from runner.paths import MISSING, PathError, format_path, get_path, split_path
 from runner.spec import Filter
 
 if TYPE_CHECKING:
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "MISSING",
     "BadRecord",
     "CheckContext",
     "ChildLevel",
@@ -45,6 +49,7 @@ __all__ = [
     "Nested",
     "OptionProblem",
     "Options",
+    "PathError",
     "ReadRequest",
     "RecordListable",
     "Retrier",
@@ -54,12 +59,15 @@ __all__ = [
     "WriteOutcome",
     "available_connectors",
     "call_once",
+    "format_path",
+    "get_path",
     "load_connector",
     "option",
     "register_connector",
     "replay_safe",
     "schema_of",
     "secret_option_names",
+    "split_path",
     "unregister_connector",
 ]
 

@@ -244,10 +244,13 @@ class _JobBuilder:
             if key not in node:
                 self.error(path, f"{kind} needs `{key}`")
                 return None
-        allowed_extra = {"lookup": {"on", "take", "missing"}, "keymap": {"on", "job", "missing"}}
+        allowed_extra = {"lookup": {"on", "take", "missing"}, "keymap": {"on", "job", "missing"},
+                         "field": {"missing"}, "coalesce": {"missing"}}
         for key in ("on", "take", "job", "missing"):
             if key in node and key not in allowed_extra.get(kind, set()):
-                self.error(join_path(path, key), f"{key!r} only applies with lookup or keymap")
+                users = "field, coalesce, lookup or keymap" if key == "missing" else (
+                    "lookup or keymap")
+                self.error(join_path(path, key), f"{key!r} only applies with {users}")
                 return None
         type_ = node.get("type")
         currency = node.get("currency")
@@ -313,6 +316,7 @@ class _JobBuilder:
             currency_field=currency.get("field") if isinstance(currency, dict) else None,
             expect=None if "expect" not in node else tuple(_freeze(
                 expect if isinstance(expect, list) else [expect])),
+            missing=missing if kind in ("field", "coalesce") else None,
         )
 
     # --- steps -----------------------------------------------------------------------------

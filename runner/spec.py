@@ -181,6 +181,9 @@ class FieldMap:
     currency_field: str | None = None
     # The only values allowed (e.g. the destination's currency); others are quarantined.
     expect: tuple[Any, ...] | None = None
+    # field/coalesce/each: when a path's root is present but its tail is not (no key
+    # `code` in customer.carrier): quarantine (None: the default), null, or fail the run.
+    missing: MissingPolicy | None = None
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 import orjson
 
+from connectors.api import MISSING, get_path
 from runner.errors import FatalError, register_secret
 
 from .options import ApiKeyAuth, BasicAuth, BearerAuth, OAuth2Auth, SessionAuth
 from .options import Auth as AuthOptions
-from .template import MISSING, get_path
 
 __all__ = ["Auth", "SendRaw", "build_auth"]
 

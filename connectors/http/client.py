@@ -20,14 +20,13 @@ from typing import Any, Literal
 import httpx
 import orjson
 
-from connectors.api import ConnectorContext
+from connectors.api import MISSING, ConnectorContext, get_path
 from runner.errors import FatalError, RecordError, RetryableError, redact
 
 from .auth import Auth, build_auth
 from .bodies import graphql_error, html_text, jsonrpc_error, looks_like_html, rest_error
 from .options import DEFAULT_MAX_IN_FLIGHT, HttpOptions, ResponseRule, Timeouts
 from .pacing import Pacer, Slot
-from .template import MISSING, get_path
 
 __all__ = ["Decision", "HttpClient", "Reply", "Rule", "encode_json"]
 

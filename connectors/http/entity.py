@@ -30,11 +30,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from connectors.api import ChildLevel, ConnectorContext, Sink
+from connectors.api import MISSING, ChildLevel, ConnectorContext, Sink, get_path
 
 from .options import HttpDestinationOptions, HttpOptions
 from .options_write import Level, LevelLeaf
-from .template import MISSING, get_path, placeholders
+from .template import placeholders
 
 __all__ = ["CHILD_SPECIALS", "Capture", "build_levels", "captures", "level_options"]
 

@@ -11,14 +11,13 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from connectors.api import ConnectorContext
+from connectors.api import MISSING, ConnectorContext, get_path, split_path
 from runner.errors import ConfigError, FatalError
 
 from .client import HttpClient
 from .options_read import ListOptions
 from .pagination import pages
 from .source import plan_read
-from .template import MISSING, get_path, split_path
 
 __all__ = ["list_keys", "list_records"]
 

@@ -18,13 +18,14 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.api import MISSING, get_path
 from runner.errors import FatalError
 
 from .client import Decision, HttpClient
 from .options_read import Paging as PagingOptions
 from .options_write import Match, MatchGraphql
 from .pagination import graphql_pages, relay, rest_pages
-from .template import MATCH_SPECIALS, MISSING, Template, get_path, placeholders
+from .template import MATCH_SPECIALS, Template, placeholders
 
 __all__ = ["MATCH_SPECIALS", "Matcher"]
 

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import orjson
 
+from connectors.api import MISSING, get_path
 from runner.errors import FatalError
 
 from .client import Decision, HttpClient, Protocol, Reply
@@ -35,7 +36,6 @@ from .options_read import (
     RelayPaging,
 )
 from .options_read import Paging as PagingOptions
-from .template import MISSING, get_path
 
 __all__ = ["PageRequest", "Paging", "graphql_pages", "pages", "relay", "rest_pages"]
 

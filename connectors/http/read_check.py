@@ -3,9 +3,10 @@ connector's ``check`` runs on every ``validate``, which must start fast)."""
 
 from __future__ import annotations
 
+from connectors.api import split_path
+
 from .options import HttpDestinationOptions, HttpSourceOptions
 from .options_read import CursorPaging, ListOptions, NextUrlPaging, RelayPaging
-from .template import split_path
 
 __all__ = ["path_problems"]
 

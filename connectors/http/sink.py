@@ -11,7 +11,15 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from connectors.api import ChildLevel, ConnectorContext, Sink, WriteOp, WriteOutcome
+from connectors.api import (
+    MISSING,
+    ChildLevel,
+    ConnectorContext,
+    Sink,
+    WriteOp,
+    WriteOutcome,
+    get_path,
+)
 from runner.errors import FatalError, RecordError, redact
 
 from .client import Decision, HttpClient, Protocol, Reply, encode_json
@@ -20,7 +28,7 @@ from .listing import list_keys, list_records
 from .match import Matcher
 from .options import HttpDestinationOptions
 from .options_write import Action
-from .template import MISSING, Template, check_template, get_path
+from .template import Template, check_template
 
 if TYPE_CHECKING:
     from .graphql_batch import AliasedBatch

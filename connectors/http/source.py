@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.api import BadRecord, ConnectorContext, ReadRequest
+from connectors.api import MISSING, BadRecord, ConnectorContext, ReadRequest, get_path, split_path
 from runner.errors import ConfigError
 from runner.spec import Filter
 
@@ -20,7 +20,7 @@ from .client import HttpClient
 from .options import HttpSourceOptions
 from .options_read import ListOptions
 from .pagination import PageRequest, Paging, pages, relay
-from .template import MISSING, check_template, get_path, render, split_path
+from .template import check_template, render
 
 __all__ = ["HttpSource", "plan_read"]
 

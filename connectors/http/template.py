@@ -1,4 +1,4 @@
-"""Safe ``{field}`` placeholder substitution for request templates, and dotted-path lookups.
+"""Safe ``{field}`` placeholder substitution for request templates.
 
 Templates are JSON-like values (dicts, lists, strings, numbers) from the pipeline file. A string
 may hold ``{name}`` or ``{name.sub}`` placeholders; ``{{`` and ``}}`` stand for literal braces.
@@ -16,105 +16,20 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
+from connectors.api import MISSING, get_path
 from runner.errors import ConfigError, RecordError
 
-__all__ = [
-    "MATCH_SPECIALS", "MISSING", "Template", "check_template", "get_path", "placeholders",
-    "render", "split_path",
-]
+__all__ = ["MATCH_SPECIALS", "Template", "check_template", "placeholders", "render"]
 
 # The placeholders of a match request: the keys of one request, or the one key of its path.
 MATCH_SPECIALS = frozenset({"keys", "key"})
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)\}")
-
-
-class _Missing:
-    def __repr__(self) -> str:
-        return "MISSING"
-
-
-MISSING: Any = _Missing()
-
-
-def get_path(data: Any, path: str, default: Any = MISSING) -> Any:
-    """Follow a dotted path (``data.orders.nodes``, ``items.0.id``) through dicts and lists.
-    An empty path is ``data`` itself. A key with dots or other odd characters is quoted:
-    ``carrier["carrier_product."]`` or ``carrier."carrier_product."`` (see :func:`split_path`).
-
-    >>> get_path({"a": {"b.": [1, 2]}}, 'a["b."].1')
-    2
-    """
-    if not path:
-        return data
-    if type(data) is dict and "." not in path and '"' not in path and "[" not in path:
-        return data.get(path, default)  # the common case, kept cheap for large batches
-    node = data
-    for part in split_path(path):
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return default
-    return node
-
-
-@functools.lru_cache(maxsize=4096)
-def split_path(path: str) -> tuple[str, ...]:
-    """The keys of a path: dots separate keys; ``[0]`` indexes a list; a key quoted as
-    ``"..."`` or ``["..."]`` is taken whole (``\\"`` and ``\\\\`` escape inside quotes).
-    Raises ValueError with the position of a malformed path.
-
-    >>> split_path('lines[0].carrier["carrier_product."]')
-    ('lines', '0', 'carrier', 'carrier_product.')
-    """
-    if '"' not in path and "[" not in path:
-        return tuple(path.split("."))
-    parts: list[str] = []
-    i, n = 0, len(path)
-    while i < n:
-        if path.startswith('["', i) or path[i] == '"':
-            bracket = path[i] == "["
-            i += 2 if bracket else 1
-            key: list[str] = []
-            while i < n and path[i] != '"':
-                if path[i] == "\\" and i + 1 < n:
-                    i += 1
-                key.append(path[i])
-                i += 1
-            if i >= n:
-                raise ValueError(f"unclosed quote in path {path!r}")
-            i += 1
-            if bracket:
-                if not path.startswith("]", i):
-                    raise ValueError(f"expected ] at column {i + 1} of path {path!r}")
-                i += 1
-            parts.append("".join(key))
-        elif path[i] == "[":
-            end = path.find("]", i)
-            if end < 0 or not path[i + 1 : end].isdigit():
-                raise ValueError(f"expected [index] or [\"key\"] at column {i + 1} of path "
-                                 f"{path!r}")
-            parts.append(path[i + 1 : end])
-            i = end + 1
-        else:
-            end = min((j for j in (path.find(".", i), path.find("[", i)) if j >= 0), default=n)
-            parts.append(path[i:end])
-            i = end
-        if i < n and path[i] == ".":
-            i += 1
-            if i == n:
-                raise ValueError(f"path {path!r} ends with a dot; quote a key that ends with one")
-        elif i < n and path[i] != "[":
-            raise ValueError(f"expected . or [ at column {i + 1} of path {path!r}")
-    return tuple(parts)
 
 
 def placeholders(template: Any) -> set[str]:

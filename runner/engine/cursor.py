@@ -7,6 +7,8 @@ import decimal
 import math
 from typing import Any
 
+from runner.paths import getter
+
 __all__ = ["CursorTracker", "apply_lookback", "cursor_json"]
 
 
@@ -68,11 +70,13 @@ class CursorTracker:
     def __init__(self, field: str | None) -> None:
         self.field = field
         self.max: Any = None
+        # A path (meta.updated_at) reaches into the record; a row without it moves nothing.
+        self._get = getter(field, optional=True) if field is not None else None
 
     def see(self, row: Any) -> None:
-        if self.field is None or not hasattr(row, "get"):
+        if self._get is None or not hasattr(row, "get"):
             return
-        value = row.get(self.field)
+        value = self._get(row)
         if value is None:
             return
         if self.max is None:

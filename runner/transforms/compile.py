@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from runner.errors import ConfigError, RecordError, RunFailed, SyncError
+from runner.paths import getter, is_plain, root_field
 from runner.spec import FieldMap, Filter, Step
 
 from .filters import Predicate, compile_filter, filter_fields
 from .mapping import Lookups, compile_mappings, mapping_reads
-from .paths import getter, root_field
 from .plugins import Plugin, apply_plugin, load_plugin
 from .prehash import Key, SourceHasher, Unchanged, skip_unchanged
 from .records import KeymapResolver, Rejected, Transformed
@@ -50,6 +50,14 @@ def compile_step(
 
 
 def _key_function(key: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[str, ...]]:
+    if not all(is_plain(name) for name in key):
+        # A step without `map` keys its records by source paths (customer.id, a["b.c"]).
+        getters = tuple(getter(name, where=f"key {name}") for name in key)
+
+        def by_path(record: Mapping[str, Any]) -> tuple[str, ...]:
+            return tuple("" if (v := g(record)) is None else str(v) for g in getters)
+
+        return by_path
     if len(key) == 1:
         (name,) = key
 
@@ -89,7 +97,7 @@ class CompiledStep:
             else None
         )
         if step.keep is not None:
-            self._map = _keeping(self._map, compile_filter(step.keep))
+            self._map = _keeping(self._map, compile_filter(step.keep, where="keep"))
         self._plugins: tuple[tuple[str, Plugin, Mapping[str, Any]], ...] = tuple(
             (ref.plugin, load_plugin(ref.plugin), ref.options) for ref in step.transforms
         )
@@ -160,7 +168,11 @@ class CompiledStep:
                 continue
             if out is None:  # dropped by `keep`
                 continue
-            key = key_of(out)
+            try:
+                key = key_of(out)
+            except RecordError as exc:
+                yield Rejected(record, str(exc), None)
+                continue
             if not any(key):
                 yield Rejected(record, _no_key(step.key), None)
                 continue
@@ -194,7 +206,8 @@ class CompiledStep:
         map_row = self._map
         key_of = self._key
         source_key = self._source_key
-        single_key = self.step.key[0] if len(self.step.key) == 1 else None
+        key = self.step.key
+        single_key = key[0] if len(key) == 1 and is_plain(key[0]) else None
         for row in rows:
             if keep is not None:
                 try:
@@ -218,11 +231,15 @@ class CompiledStep:
                     continue
                 yield Transformed(record, (text,), row)
                 continue
-            key = key_of(record)
-            if not any(key):
-                yield Rejected(row, _no_key(self.step.key), None)
+            try:
+                found = key_of(record)
+            except RecordError as exc:  # a key path absent from a record passed through
+                yield Rejected(row, str(exc), None)
                 continue
-            yield Transformed(record, key, row)
+            if not any(found):
+                yield Rejected(row, _no_key(key), None)
+                continue
+            yield Transformed(record, found, row)
 
     def _apply_general(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[Item]:
         step = self.step
@@ -267,7 +284,11 @@ class CompiledStep:
                 raise RunFailed(
                     f"transform plugin output must be dicts, got {type(out).__name__}"
                 )
-            key = key_of(out)
+            try:
+                key = key_of(out)
+            except RecordError as exc:
+                yield Rejected(current[0], str(exc), None)
+                continue
             # With plugins, a record is attributed to the latest source row read, which is
             # exact for the usual one-in, n-out plugin.
             if not any(key):

@@ -3,7 +3,9 @@
 Each node becomes one closure chosen when the filter is compiled, so a row costs no dispatch on
 operator names. The rules, which sources pushing filters down into SQL must mirror:
 
-- A missing field reads as None. ``null: true`` matches None only (an empty string is a value).
+- Fields are paths (:mod:`runner.paths`). A missing top-level field reads as None; a path whose
+  root is present but whose tail is not raises :class:`~runner.errors.RecordError` (the step
+  quarantines the row). ``null: true`` matches None only (an empty string is a value).
 - ``equals``/``in`` compare with Python equality, except that a boolean filter value matches
   only booleans and the integers 0/1 (SQLite and MariaDB store booleans as 0/1): ``equals: true``
   matches ``True`` and ``1``, not ``"true"``, ``1.0`` or ``"1"``. A number never equals a bool.
@@ -27,10 +29,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from runner.errors import ConfigError
+from runner.paths import getter, is_plain, root_field
 from runner.spec import All, AnyOf, Compare, Expr, Filter, Not
 
 from .expressions import compile_expression
-from .paths import getter, root_field
 
 __all__ = ["Predicate", "compile_filter", "filter_fields"]
 
@@ -39,12 +41,13 @@ Predicate = Callable[[Mapping[str, Any]], bool]
 _ORDER = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
 
 
-def compile_filter(flt: Filter) -> Predicate:
-    """Turn a filter tree into a predicate over records."""
+def compile_filter(flt: Filter, *, where: str = "filter") -> Predicate:
+    """Turn a filter tree into a predicate over records; ``where`` (``filter``, ``keep``)
+    starts the message of a path that is absent from a record."""
     if isinstance(flt, Compare):
-        return _compare(flt)
+        return _compare(flt, where)
     if isinstance(flt, All):
-        parts = tuple(compile_filter(item) for item in flt.items)
+        parts = tuple(compile_filter(item, where=where) for item in flt.items)
         if len(parts) == 1:
             return parts[0]
 
@@ -57,7 +60,7 @@ def compile_filter(flt: Filter) -> Predicate:
 
         return all_of
     if isinstance(flt, AnyOf):
-        options = tuple(compile_filter(item) for item in flt.items)
+        options = tuple(compile_filter(item, where=where) for item in flt.items)
 
         def any_of(row: Mapping[str, Any]) -> bool:
             for part in options:  # noqa: SIM110
@@ -67,7 +70,7 @@ def compile_filter(flt: Filter) -> Predicate:
 
         return any_of
     if isinstance(flt, Not):
-        inner = compile_filter(flt.item)
+        inner = compile_filter(flt.item, where=where)
 
         def negate(row: Mapping[str, Any]) -> bool:
             return not inner(row)
@@ -150,8 +153,8 @@ def _member(values: Any) -> Callable[[Any], bool]:
     return member
 
 
-def _compare(node: Compare) -> Predicate:
-    get = getter(node.field)
+def _compare(node: Compare, where: str) -> Predicate:
+    get = getter(node.field, where=f"{where} {node.field}")
     op = node.op
     value = node.value
     if op == "null" or op == "not_null":
@@ -161,7 +164,7 @@ def _compare(node: Compare) -> Predicate:
         if wants_null:
             return lambda row: get(row) is None
         return lambda row: get(row) is not None
-    if op == "equals" and "." not in node.field:
+    if op == "equals" and is_plain(node.field):
         name = node.field
         if type(value) is bool:
             # The most common filter (`sell_online: true`), inlined: no nested calls per row.

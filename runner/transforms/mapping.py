@@ -7,11 +7,15 @@ lookup or key-map miss under ``missing: fail`` raises :class:`~runner.errors.Run
 
 Rules beyond the FieldMap docstring:
 
-- A missing source field is null; so is a missing part of a dotted path.
+- Paths follow :mod:`runner.paths`: a missing top-level source field is null; a path whose
+  root is present but whose tail is not (no key ``code`` in ``customer.carrier``) quarantines
+  the record with what was there, unless the field says ``missing: null`` (then null) or
+  ``missing: fail`` (the run stops). A present key holding null is null.
 - ``default`` replaces a null after conversion and is itself converted when the step is compiled
   (``{field: qty, type: int, default: "0"}`` gives ``0``).
 - ``required`` refuses null and ``""``; ``max_length`` refuses longer strings.
-- ``coalesce`` takes the first value that is neither null nor ``""``.
+- ``coalesce`` takes the first value that is neither null nor ``""``; an absent path counts as
+  no value, but when every path is absent the record is quarantined (``missing`` as above).
 - A lookup or key map whose ``on`` value is null gives null (there is nothing to look up);
   ``required: true`` makes that an error. Lookup keys match as given, then as strings
   (SQL gives 7, a CSV gives "7").
@@ -30,13 +34,14 @@ from operator import itemgetter
 from typing import Any
 
 from runner.errors import ConfigError, RecordError, RunFailed
+from runner.paths import getter, is_plain, root_field
 from runner.spec import FieldMap, KeymapRef, LookupRef
 
 from .convert import make_converter, show
 from .expressions import compile_expression
+from .field_paths import coalesce_reader, path_reader
 from .mapped_keys import split_mapped
 from .money import MONEY_TYPES, exponent, to_major, to_minor
-from .paths import getter, root_field
 from .records import KeymapResolver
 
 __all__ = ["FieldFn", "Lookups", "compile_field", "compile_mappings", "mapping_reads"]
@@ -158,7 +163,7 @@ def _is_plain_copy(fm: FieldMap, *, typed: bool = False) -> bool:
     """A flat field copied as is (or, with ``typed``, only converted to a type)."""
     return (
         fm.field is not None
-        and "." not in fm.field
+        and is_plain(fm.field)
         and fm.each is None
         and (fm.type is not None if typed else fm.type is None)
         and not (fm.has_default and fm.default is not None)
@@ -230,7 +235,7 @@ def compile_field(
     if convert is None and not has_default and not required and max_length is None:
         return produce
     if convert is not None and not has_default and not required and max_length is None:
-        if fm.field is not None and "." not in fm.field and fm.each is None:
+        if fm.field is not None and is_plain(fm.field) and fm.each is None:
             source = fm.field
 
             def converted_field(row: Mapping[str, Any]) -> Any:
@@ -291,7 +296,7 @@ def _producer(fm: FieldMap, *, lookups: Lookups | None, keymap: KeymapResolver |
             f"(found {', '.join(chosen)})"
         )
     if fm.field is not None:
-        return getter(fm.field)
+        return path_reader(fm, fm.field)
     if fm.has_const:
         const = fm.const
         return lambda row: const
@@ -299,22 +304,13 @@ def _producer(fm: FieldMap, *, lookups: Lookups | None, keymap: KeymapResolver |
         return compile_expression(fm.expr, where=target,
                                   functions=step_functions(lookups, keymap)).evaluate
     if fm.coalesce:
-        getters = tuple(getter(f) for f in fm.coalesce)
-
-        def coalesce(row: Mapping[str, Any]) -> Any:
-            for get in getters:
-                value = get(row)
-                if value is not None and value != "":
-                    return value
-            return None
-
-        return coalesce
+        return coalesce_reader(fm)
     if fm.lookup is not None:
         return _lookup(target, fm.lookup, lookups)
     if fm.keymap is not None:
         return _keymap(target, fm.keymap, keymap)
     # `each` with no producer reads the list of the same name; so does a bare `target:`.
-    return getter(target)
+    return path_reader(fm, target)
 
 
 def step_functions(lookups: Lookups | None,
@@ -352,7 +348,7 @@ def _money(fm: FieldMap, produce: FieldFn) -> FieldFn:
     the currency's own exponent (0 for JPY, 3 for KWD)."""
     target, fixed, source = fm.target, fm.currency, fm.currency_field
     scale: Callable[[Any, Any], Any] = to_minor if fm.type == "minor_units" else to_major
-    currency_of = getter(source) if source is not None else None
+    currency_of = getter(source, where=target) if source is not None else None
     if fixed is None and source is None:
         raise ConfigError(f"{target}: type {fm.type} needs `currency: CODE` or "
                           "`currency: {field: NAME}`")
@@ -404,7 +400,7 @@ def _lookup(target: str, ref: LookupRef, lookups: Lookups | None) -> FieldFn:
     if lookups is not None and name not in lookups:
         known = ", ".join(sorted(lookups)) or "none"
         raise ConfigError(f"{target}: lookup {name!r} is not defined; defined lookups: {known}")
-    get_on = getter(ref.on)
+    get_on = getter(ref.on, where=target)
     by_text: dict[str, Mapping[str, Any]] | None = None
     hint = f"add the row to lookup {name!r} or use missing: null / quarantine"
 
@@ -436,7 +432,7 @@ def _keymap(target: str, ref: KeymapRef, resolver: KeymapResolver | None) -> Fie
     entity, job, policy = ref.entity, ref.job, ref.missing
     if policy not in ("fail", "null", "quarantine"):
         raise ConfigError(f"{target}: missing must be fail, null or quarantine, not {policy!r}")
-    get_on = getter(ref.on)
+    get_on = getter(ref.on, where=target)
     owner = f"job {job!r}" if job else "this job"
     hint = f"run the step that writes {entity!r} first, or use missing: null / quarantine"
 

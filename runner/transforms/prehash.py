@@ -27,11 +27,11 @@ from typing import Any
 import orjson
 
 from runner.errors import RecordError
+from runner.paths import getter, is_plain
 from runner.spec import FieldMap, Step
 
 from .hashing import _default
 from .mapping import Lookups
-from .paths import getter
 
 __all__ = ["SourceHasher", "Unchanged", "skip_unchanged", "source_hasher"]
 
@@ -148,7 +148,7 @@ def _reads_keymap(fm: FieldMap) -> bool:
 
 
 def _key_of(sources: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Key]:
-    if len(sources) == 1 and "." not in sources[0]:
+    if len(sources) == 1 and is_plain(sources[0]):
         (name,) = sources
 
         def one(record: Mapping[str, Any]) -> Key:
@@ -156,7 +156,9 @@ def _key_of(sources: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Key]:
             return ("" if value is None else value if type(value) is str else str(value),)
 
         return one
-    getters = tuple(getter(s) for s in sources)
+    # An absent path gives an empty key part here (never Unchanged): the mapping then
+    # quarantines the record with the reason.
+    getters = tuple(getter(s, optional=True) for s in sources)
 
     def key(record: Mapping[str, Any]) -> Key:
         return tuple("" if (v := g(record)) is None else str(v) for g in getters)

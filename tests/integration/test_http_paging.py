@@ -197,12 +197,11 @@ def test_select_addresses_a_key_with_a_trailing_dot_and_quarantines_a_missing_pa
 def test_the_rest_and_graphql_forms_kept_for_match_page_the_same_way(
     base: str, state: PagingState,
 ) -> None:
-    from connectors.api import ConnectorContext
+    from connectors.api import MISSING, ConnectorContext
     from connectors.http.client import HttpClient
     from connectors.http.options import HttpOptions
     from connectors.http.options_read import CursorPaging
     from connectors.http.pagination import graphql_pages, relay, rest_pages
-    from connectors.http.template import MISSING
 
     client = HttpClient(HttpOptions.parse({"base_url": base}),
                         ConnectorContext(job="t", step="s"))

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.http.template import MISSING, check_template, get_path, placeholders, render
+from connectors.api import MISSING, get_path
+from connectors.http.template import check_template, placeholders, render
 from runner.errors import ConfigError, RecordError
 
 

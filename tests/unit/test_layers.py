@@ -74,7 +74,7 @@ def test_the_walk_sees_the_project() -> None:
 
 
 def test_connectors_import_only_the_connector_api_errors_and_spec() -> None:
-    allowed = ("connectors", "runner.errors", "runner.spec")
+    allowed = ("connectors", "runner.errors", "runner.spec", "runner.paths")
     offences = sorted(
         f"{module} imports {target}"
         for module, targets in MODULES.items()
@@ -89,6 +89,13 @@ def test_connectors_import_only_the_connector_api_errors_and_spec() -> None:
 @pytest.mark.parametrize("module", ["runner.spec", "runner.errors"])
 def test_contracts_import_no_other_project_module(module: str) -> None:
     assert {t for t in MODULES[module] if t != module} == set()
+
+
+def test_paths_sit_beside_the_contracts() -> None:
+    # One path syntax for the language and the connectors: it may lean on the errors only.
+    assert {t for t in MODULES["runner.paths"] if not _within(t, "runner.errors")} == set()
+    assert "runner.paths" in MODULES["connectors.api"]
+    assert not any("template" in t for t in MODULES["connectors.http.read_check"])
 
 
 @pytest.mark.parametrize("layer", ["runner.engine", "runner.state", "runner.transforms"])
