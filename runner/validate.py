@@ -39,6 +39,8 @@ from runner.build import ResolvedBlock, build_job, resolve_block, suggest
 from runner.config import Document, join_path
 from runner.connector_checks import check_connector_block, record_fields
 from runner.echo import check_echo_guards
+from runner.path_checks import check_path, mapping_paths
+from runner.paths import path_error, root_field
 from runner.schema_check import SCHEMA_PATH, humanize, pipeline_schema, schema_problems, show
 from runner.spec import FieldMap, Job, Step
 from runner.transforms.mapped_keys import order_problems
@@ -229,36 +231,23 @@ def _check_filter(doc: Document, node: Mapping[str, Any], path: str,
     for kind, text, fpath in _filter_fields(node, path):
         if kind == "expr":
             _check_expr(doc, text, fpath)
-        elif fields is not None and text not in fields:
-            doc.add(fpath, f"{what} has no field {text!r}; it provides: "
-                           f"{', '.join(fields)}{suggest(text, fields)}")
+        else:
+            check_path(doc, text, fpath, fields, what)
 
 
 def _check_mapping(doc: Document, fm: FieldMap, raw: Any, path: str, step: Step,
                    fields: Sequence[str] | None) -> None:
-    def need(name: str, npath: str) -> None:
-        if fields is not None and name not in fields:
-            doc.add(npath, f"the source has no field {name!r}; it provides: "
-                           f"{', '.join(fields)}{suggest(name, fields)}")
-
-    if fm.field is not None:
-        need(fm.field, path if isinstance(raw, str) else join_path(path, "field"))
-    for index, name in enumerate(fm.coalesce):
-        need(name, join_path(join_path(path, "coalesce"), index))
+    for name, npath, from_source in mapping_paths(fm, raw, path):
+        check_path(doc, name, npath, fields if from_source else None)
     if fm.expr is not None:
         _check_expr(doc, fm.expr, join_path(path, "expr"))
     if fm.timezone is not None:
         _check_timezone(doc, fm.timezone, join_path(path, "timezone"))
-    if fm.lookup is not None:
-        if not fm.lookup.mapped:  # a mapped key is checked with the map's order
-            need(fm.lookup.on, join_path(path, "on"))
-        if fm.lookup.lookup not in step.lookups:
-            known = ", ".join(step.lookups) or "none"
-            doc.add(join_path(path, "lookup"),
-                    f"unknown lookup {fm.lookup.lookup!r}; this step defines: {known}"
-                    f"{suggest(fm.lookup.lookup, step.lookups)}")
-    if fm.keymap is not None and not fm.keymap.mapped:
-        need(fm.keymap.on, join_path(path, "on"))
+    if fm.lookup is not None and fm.lookup.lookup not in step.lookups:
+        known = ", ".join(step.lookups) or "none"
+        doc.add(join_path(path, "lookup"),
+                f"unknown lookup {fm.lookup.lookup!r}; this step defines: {known}"
+                f"{suggest(fm.lookup.lookup, step.lookups)}")
 
 
 def _check_take(doc: Document, fm: FieldMap, path: str, step: Step, blocks: _Blocks,
@@ -298,10 +287,9 @@ def _semantic_problems(doc: Document, job: Job, blocks: _Blocks, registry: Regis
             doc.add(join_path(spath, "cursor"), f"the cursor is ignored in {word} "
                     f"{step.mode!r}; set {word}: incremental or remove it", severity="warning")
         fields = blocks.fields.get(join_path(spath, "source"))
-        if step.cursor is not None and fields is not None and step.cursor.field not in fields:
-            doc.add(join_path(join_path(spath, "cursor"), "field"),
-                    f"the source has no field {step.cursor.field!r}; it provides: "
-                    f"{', '.join(fields)}{suggest(step.cursor.field, fields)}")
+        if step.cursor is not None:
+            check_path(doc, step.cursor.field, join_path(join_path(spath, "cursor"), "field"),
+                       fields)
         if "filter" in raw:
             _check_filter(doc, raw["filter"], join_path(spath, "filter"), fields, "the source")
         for name, lookup in step.lookups.items():
@@ -344,9 +332,12 @@ def _semantic_problems(doc: Document, job: Job, blocks: _Blocks, registry: Regis
                         doc.add(join_path(spath, "key"),
                                 f"key field {name!r} is not produced by the mapping; map it "
                                 f"or change the key{suggest(name, targets)}")
-        elif available is not None:
+        else:  # records pass through: the key names (paths of) source fields
             for name in step.key:
-                if name not in available:
+                if (problem := path_error(name)) is not None:
+                    doc.add(join_path(spath, "key"), f"malformed field path: {problem}")
+                elif available is not None and root_field(name) not in available and (
+                        name not in available):
                     doc.add(join_path(spath, "key"),
                             f"key field {name!r} is not a field of the source; it provides: "
                             f"{', '.join(available)}{suggest(name, available)}")
