@@ -24,8 +24,8 @@ def test_each_example_in_the_doc_is_its_fixture_file() -> None:
 def test_the_examples_validate_as_one_project() -> None:
     project = load_project([EXAMPLES], env={})
     assert [str(p) for p in project.problems] == []
-    assert sorted(project.jobs) == ["complete-sync", "inventory", "order-status", "prices",
-                                    "tracking"]
+    assert sorted(project.jobs) == ["complete-sync", "inventory", "order-status", "orders",
+                                    "prices", "tracking"]
     status = project.job("order-status")
     # Each direction's writer remembers the guarded field for the other's guard.
     assert [s.echo_fields for s in status.steps] == [("status",), ("status",)]
@@ -38,5 +38,8 @@ def test_the_examples_validate_as_one_project() -> None:
     assert prices.batch_size == 500 and prices.errors.retry.backoff_s == 0.5
     assert project.job("inventory").schedule.timezone == "America/Chicago"
     assert project.job("complete-sync").mode == "full"
+    orders = {fm.target: fm for fm in project.job("orders").steps[0].mappings or ()}
+    assert orders["carrier_product"].field == 'carrier["carrier_product."]'
+    assert orders["region"].missing == "null"
     since = project.job("inventory").steps[0].source.options["since_query"]
     assert since.rstrip().endswith("FROM products p WHERE (p.modified_at >= :since)")
