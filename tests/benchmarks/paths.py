@@ -1,0 +1,55 @@
+"""The cost of reading a field by path (runner.paths) beside ``row.get``, per call.
+
+    python tests/benchmarks/paths.py [CALLS]        # default 1,000,000 calls per figure
+
+A plain top-level name must cost what ``row.get(name)`` in a closure costs (the map loop reads
+one per field per record); a nested path pays for its walk. Prints the best of five repeats in
+nanoseconds per call and the ratio to the closure over ``row.get``; it does not pass or fail.
+"""
+
+from __future__ import annotations
+
+import sys
+import timeit
+from collections.abc import Callable, Mapping
+from typing import Any
+
+ROW = {"sku": "A-1", "name": "Chair", "price": 19.5, "a.b": 1,
+       "customer": {"email": "a@b.c", "carrier": {"carrier_product.": "FedEx"}},
+       "lines": [{"sku": "A", "qty": 2}, {"sku": "B", "qty": 1}]}
+
+
+def _closure(name: str) -> Callable[[Mapping[str, Any]], Any]:
+    def get(row: Mapping[str, Any]) -> Any:  # what the plain reader was before the change
+        return row.get(name)
+
+    return get
+
+
+def main(argv: list[str]) -> int:
+    from runner.paths import get_path, getter
+
+    calls = int(argv[0]) if argv else 1_000_000
+    cases: list[tuple[str, Callable[[Mapping[str, Any]], Any]]] = [
+        ("closure over row.get('sku')", _closure("sku")),
+        ("getter('sku')", getter("sku")),
+        ("getter('a.b') (a flat column named a.b)", getter("a.b")),
+        ("getter('customer.email')", getter("customer.email")),
+        ("getter('lines[1].qty')", getter("lines[1].qty")),
+        ("getter('customer.carrier[\"carrier_product.\"]')",
+         getter('customer.carrier["carrier_product."]')),
+        ("get_path(row, 'customer.email') (connectors)",
+         lambda row: get_path(row, "customer.email")),
+    ]
+    base = 0.0
+    print(f"{'reader':<52} {'ns/call':>8} {'ratio':>6}")
+    for label, fn in cases:
+        assert fn(ROW) is not None
+        best = min(timeit.repeat(lambda fn=fn: fn(ROW), number=calls, repeat=5)) / calls * 1e9
+        base = base or best
+        print(f"{label:<52} {best:8.1f} {best / base:6.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
