@@ -4,17 +4,31 @@ ERP (SQLite) to a SQLite table, through the shared connections of its project.ya
 from __future__ import annotations
 
 import sqlite3
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from runner.demo.erp import create_erp
 from runner.engine import run_job
-from runner.project import load_project
+from runner.project import Project, load_project
 from runner.state import open_state
+from runner.state.base import StateStore
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "docs"
+
+
+@contextmanager
+def examples(tmp_path: Path, env: dict[str, str]) -> Iterator[tuple[Project, StateStore]]:
+    """The docs examples loaded against ``env``, and a state store in ``tmp_path``."""
+    project = load_project([EXAMPLES], env=env)
+    project.raise_for_errors()
+    state = open_state(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        yield project, state
+    finally:
+        state.close()
 
 
 def test_prices_example_writes_cents_quarantines_eur_and_keeps_only_taxed(tmp_path: Path) -> None:
@@ -38,13 +52,8 @@ def test_prices_example_writes_cents_quarantines_eur_and_keeps_only_taxed(tmp_pa
         conn.execute("CREATE TABLE channel_prices (sku TEXT PRIMARY KEY, price_cents INTEGER,"
                      " currency TEXT, gross TEXT, tax_rate REAL)")
     env = {"ERP_DATABASE_URL": f"sqlite:///{erp}", "PRICES_DATABASE_URL": f"sqlite:///{prices}"}
-    project = load_project([EXAMPLES], env=env)
-    project.raise_for_errors()
-    state = open_state(f"sqlite:///{tmp_path / 'state.db'}")
-    try:
+    with examples(tmp_path, env) as (project, state):
         result = run_job(project.job("prices"), project=project, state=state)
-    finally:
-        state.close()
     assert result.status == "partial"  # the EUR product is quarantined, the batch went on
     (summary,) = result.steps
     assert summary.quarantined == 1
@@ -80,15 +89,12 @@ def test_order_status_example_crosses_each_change_once(tmp_path: Path) -> None:
         conn.execute("CREATE TRIGGER counted AFTER UPDATE ON shop_orders BEGIN "
                      "INSERT INTO shop_updates VALUES (NEW.order_id, NEW.status); END")
     env = {"ERP_DATABASE_URL": f"sqlite:///{erp}", "SHOP_DATABASE_URL": f"sqlite:///{shop}"}
-    project = load_project([EXAMPLES], env=env)
-    project.raise_for_errors()
 
     def sql(path: Path, query: str, *args: Any) -> list[tuple[Any, ...]]:
         with closing(sqlite3.connect(path)) as conn, conn:
             return conn.execute(query, args).fetchall()
 
-    state = open_state(f"sqlite:///{tmp_path / 'state.db'}")
-    try:
+    with examples(tmp_path, env) as (project, state):
         assert _run(project, state, "order-status")["status-up"] == (2, 0)
         # The ERP cancels o1: it reaches the shop, whose report of it is not brought back.
         sql(erp, "UPDATE sales_orders SET status = 'cancelled' WHERE store_order_id = 'o1'")
@@ -103,8 +109,6 @@ def test_order_status_example_crosses_each_change_once(tmp_path: Path) -> None:
                                                         "cancellations-down": (1, 0)}
         assert _run(project, state, "order-status") == {"status-up": (0, 1),
                                                         "cancellations-down": (0, 0)}
-    finally:
-        state.close()
     assert sql(erp, "SELECT store_order_id, status FROM updates ORDER BY rowid") == [
         ("o1", "cancelled"), ("o2", "cancelled")]
     assert sql(shop, "SELECT order_id, status FROM shop_updates ORDER BY rowid") == [
@@ -124,13 +128,8 @@ def test_tracking_example_looks_carriers_up_by_a_mapped_code(tmp_path: Path) -> 
         conn.execute("CREATE TABLE tracking (shipment_id TEXT PRIMARY KEY, carrier_code TEXT,"
                      " carrier TEXT, tracking_number TEXT)")
     env = {"ERP_DATABASE_URL": f"sqlite:///{erp}", "SHOP_DATABASE_URL": f"sqlite:///{shop}"}
-    project = load_project([EXAMPLES], env=env)
-    project.raise_for_errors()
-    state = open_state(f"sqlite:///{tmp_path / 'state.db'}")
-    try:
+    with examples(tmp_path, env) as (project, state):
         assert _run(project, state, "tracking") == {"tracking": (3, 0)}
-    finally:
-        state.close()
     with closing(sqlite3.connect(shop)) as conn:
         rows = conn.execute("SELECT tracking_number, carrier_code, carrier FROM tracking "
                             "ORDER BY tracking_number").fetchall()

@@ -72,20 +72,7 @@ def _check(text: str | bytes) -> None:
 @given(data=st.data())
 def test_structural_mutations(data: st.DataObject) -> None:
     doc = copy.deepcopy(SEED)
-    for _ in range(data.draw(st.integers(1, 3))):
-        paths = node_paths(doc)
-        target = data.draw(st.sampled_from(paths))
-        parent: Any = doc
-        for part in target[:-1]:
-            parent = parent[part]
-        last = target[-1]
-        action = data.draw(st.sampled_from(["drop", "rename", "retype"]))
-        if action == "drop":
-            del parent[last]
-        elif action == "rename" and isinstance(parent, dict):
-            parent[data.draw(st.text(max_size=10))] = parent.pop(last)
-        else:
-            parent[last] = data.draw(values)
+    _mutate(data, doc, st.text(max_size=10))
     _check(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
 
 
@@ -118,7 +105,15 @@ V2_SEEDS = {name: load_file(V2_FOLDER / name, env={}).data
             for name in ("inventory.yaml", "project.yaml")}
 
 
-def _mutate(data: st.DataObject, doc: Any) -> None:
+# Keys a version 2 mutation renames to: the words of both versions, so that each refusal of a
+# version 1 word, and each v2 word in the wrong place, is reached.
+V2_WORDS = st.sampled_from(["sync", "mode", "batch", "batch_size", "write", "incremental",
+                            "since_query", "not_null", "retry", "null", "x"])
+
+
+def _mutate(data: st.DataObject, doc: Any, names: st.SearchStrategy[str]) -> None:
+    """One to three random edits of ``doc``: drop a node, rename a key to one of ``names``, or
+    give a node a random value."""
     for _ in range(data.draw(st.integers(1, 3))):
         paths = node_paths(doc)
         if not paths:
@@ -132,9 +127,7 @@ def _mutate(data: st.DataObject, doc: Any) -> None:
         if action == "drop":
             del parent[last]
         elif action == "rename" and isinstance(parent, dict):
-            parent[data.draw(st.sampled_from(["sync", "mode", "batch", "batch_size", "write",
-                                              "incremental", "since_query", "not_null",
-                                              "retry", "null", "x"]))] = parent.pop(last)
+            parent[data.draw(names)] = parent.pop(last)
         else:
             parent[last] = data.draw(values)
 
@@ -145,7 +138,7 @@ def test_version_2_mutations_with_their_project_file(data: st.DataObject) -> Non
     # A version 2 file valid against its schema is built without the version 1 schema's
     # second look: whatever the mutation, a problem or a job, never a traceback.
     docs = copy.deepcopy(V2_SEEDS)
-    _mutate(data, docs[data.draw(st.sampled_from(sorted(docs)))])
+    _mutate(data, docs[data.draw(st.sampled_from(sorted(docs)))], V2_WORDS)
     with tempfile.TemporaryDirectory() as folder:
         for name, doc in docs.items():
             (Path(folder) / name).write_text(yaml.safe_dump(doc, sort_keys=False),
