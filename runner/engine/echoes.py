@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.engine.ops import norm_key
 from runner.spec import EchoGuard, Step
 from runner.state.base import Key, StateStore
 from runner.transforms import Transformed, row_hash
@@ -56,7 +57,8 @@ class EchoVerdicts:
 
 
 def _writer_key(guard: EchoGuard, record: Mapping[str, Any]) -> Key:
-    return tuple("" if (v := record.get(name)) is None else str(v) for name in guard.key)
+    # the writer's key as the state keeps it, made from this record's fields of that name
+    return norm_key(tuple(record.get(name) for name in guard.key))
 
 
 def echo_verdicts(step: Step, job: str, state: StateStore,
