@@ -50,6 +50,7 @@ from .cursor import cursor_json
 from .entity import EntityWriter, entity_writer
 from .follow import after_stream, note_decisions
 from .fullsync import relearn_keymap, remove_unselected
+from .heap import frozen_heap
 from .intents import recover_intents
 from .progress import NullProgress, ProgressSink
 from .reading import (
@@ -322,7 +323,9 @@ class _StepRun:
             items = (compiled.apply(stream) if hasher is None
                      else compiled.apply_changed(stream, hasher, self._stored_sources,
                                                  lookahead=LOOKAHEAD))
-            if not self._stream_batches(items, stream):
+            with frozen_heap():
+                streamed = self._stream_batches(items, stream)
+            if not streamed:
                 return
             if self.mode == "full":
                 remove_unselected(step, env.state, sink, job=env.job, run_id=self.run_id,

@@ -1,0 +1,41 @@
+"""The garbage collector's share of a long stream.
+
+A step's stream allocates several containers per record (rows, records, decisions, writes),
+and every few hundred allocations the collector runs; its full collections walk every object
+alive, most of them the modules, compiled pipeline and connectors loaded before the first row
+(SQLAlchemy and httpx alone are ~250,000 objects). Measured on a 200,000-product complete sync,
+the collector took 0.64 s of the runner's 5.2 s of CPU, 0.32 s of it in 7 full collections.
+
+:func:`frozen_heap` moves the objects alive at a stream's start out of the collector's reach
+(:func:`gc.freeze`) for the stream's length, and gives them back at its end, so that a
+long-lived scheduler still collects whatever they leave behind. Freezing is reference-counted
+across threads: the first stream to start freezes, the last to end unfreezes.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["frozen_heap"]
+
+_lock = threading.Lock()
+_streams = 0
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    global _streams
+    with _lock:
+        _streams += 1
+        if _streams == 1:
+            gc.freeze()
+    try:
+        yield
+    finally:
+        with _lock:
+            _streams -= 1
+            if _streams == 0:
+                gc.unfreeze()
