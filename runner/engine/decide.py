@@ -49,7 +49,7 @@ class Destination:
         return cls(frozenset(declared) & WRITES if declared else frozenset({"upsert"}))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see runner.transforms.records.Transformed
 class Decision:
     kind: Kind
     key: Key

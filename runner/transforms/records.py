@@ -12,7 +12,10 @@ __all__ = ["KeymapResolver", "Rejected", "Transformed", "dedupe_by_key"]
 KeymapResolver = Callable[[str | None, str, tuple[str, ...]], str | None]
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, like the other objects made once per record (Decision, WriteOp, WriteOutcome): a
+# frozen dataclass sets each field through object.__setattr__, 880 ns against 220 ns for six
+# fields. Nothing changes them after they are made.
+@dataclass(slots=True)
 class Transformed:
     """A record ready to write.
 
