@@ -188,6 +188,10 @@ class Source(Protocol):
 
 @runtime_checkable
 class Sink(Protocol):
+    """Where a step writes. A sink whose ``write`` may be called from several threads at once
+    says so with a class attribute ``concurrent_writes = True``: the engine then hands it the
+    next batch before the last is acknowledged (see runner.engine.step)."""
+
     def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
         """Apply ``ops`` and return one outcome per op, in order. Raise ``RetryableError`` or
         ``FatalError`` when the batch as a whole failed; a sink that returned normally has been

@@ -161,6 +161,10 @@ def _id_of(body: Any, path: str | None) -> str | None:
 
 
 class HttpSink:
+    # Its requests already run on a pool of max_in_flight threads, which bounds them across
+    # batches too: two batches written at once keep the pool full, never over it.
+    concurrent_writes = True
+
     def __init__(self, options: HttpDestinationOptions, ctx: ConnectorContext) -> None:
         self._ctx = ctx
         self._actions = {
