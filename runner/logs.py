@@ -13,8 +13,6 @@ import logging
 import sys
 from typing import Any
 
-import orjson
-
 from runner.errors import redact
 
 __all__ = ["JsonFormatter", "RedactingFilter", "TextFormatter", "setup_logging"]
@@ -62,6 +60,8 @@ class JsonFormatter(logging.Formatter):
         payload.update(_extras(record))
         if record.exc_info:
             payload["exception"] = redact(self.formatException(record.exc_info))
+        import orjson  # here: most starts log text, and `--help` logs nothing
+
         return orjson.dumps(payload, default=str).decode()
 
 

@@ -18,8 +18,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from runner.errors import ConfigError, register_secret
 
 ORDER = 90
@@ -101,6 +99,8 @@ def _demo_data(args: argparse.Namespace) -> int:
 
 def fault_config(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, Any]:
     """FaultConfig fields from COMMERCE_SANDBOX_FAULTS, then the flags on top."""
+    import orjson
+
     from runner.demo.sandbox import validation
 
     body: dict[str, Any] = {}

@@ -7,7 +7,6 @@ import datetime as dt
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -15,8 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
-
-import orjson
 
 from runner.errors import ConfigError, ConfigProblem, StateError
 
@@ -117,6 +114,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for problem in project.errors:
         # Serve what is valid; the broken files are reported and picked up once fixed.
         log.error("pipeline.invalid", extra={"problem": str(problem)})
+    import socket  # here: every start (`--help` too) builds this parser
+
     owner = args.owner or f"{socket.gethostname()}:{os.getpid()}"
     state = open_state(args.state)
     metrics = SchedulerMetrics()
@@ -212,6 +211,8 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     try:
         listening = scheduler_listening(state)
         if listening:
+            import socket
+
             by = f"{os.environ.get('USER', 'cli')}@{socket.gethostname()}"
             state.request_trigger(trigger_token(args.job, args.force), by)
     finally:
@@ -260,6 +261,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     finally:
         state.close()
     if args.format == "json":
+        import orjson
+
         print(orjson.dumps([s.as_dict() for s in statuses], option=orjson.OPT_INDENT_2).decode())
     else:
         print(render_text(statuses))

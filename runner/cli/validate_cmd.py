@@ -10,8 +10,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-import orjson
-
 from runner.errors import ConfigProblem
 
 ORDER = 10
@@ -30,6 +28,8 @@ def _github_escape(text: str, *, prop: bool = False) -> str:
 def format_problems(problems: Sequence[ConfigProblem], fmt: str = "text") -> list[str]:
     """The lines ``validate`` prints for ``problems`` in format text, json or github."""
     if fmt == "json":
+        import orjson  # here: `--help` builds this parser and prints no JSON
+
         payload = [
             {
                 "file": p.file,

@@ -13,15 +13,47 @@ The engine compiles each step once and streams rows through it::
 
 from __future__ import annotations
 
-from .compile import CompiledStep, compile_step
-from .convert import TYPES
-from .expressions import FUNCTIONS, CompiledExpression, compile_expression
-from .filters import Predicate, compile_filter, filter_fields
-from .hashing import jsonable, row_hash
-from .plugins import Plugin, available_plugins, load_plugin, petl_plugin, split_name
-from .prehash import SourceHasher, Unchanged, source_hasher
-from .records import KeymapResolver, Rejected, Transformed, dedupe_by_key
-from .shape import flatten, nest
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .compile import CompiledStep, compile_step
+    from .convert import TYPES
+    from .expressions import FUNCTIONS, CompiledExpression, compile_expression
+    from .filters import Predicate, compile_filter, filter_fields
+    from .hashing import jsonable, row_hash
+    from .plugins import Plugin, available_plugins, load_plugin, petl_plugin, split_name
+    from .prehash import SourceHasher, Unchanged, source_hasher
+    from .records import KeymapResolver, Rejected, Transformed, dedupe_by_key
+    from .shape import flatten, nest
+
+# Imported on first use: `validate` needs runner.transforms.mapped_keys alone, and importing
+# a submodule runs this file first (the compiler, the expression evaluator, the hashers).
+_HOMES = {
+    name: module
+    for module, names in (
+        ("compile", ("CompiledStep", "compile_step")),
+        ("convert", ("TYPES",)),
+        ("expressions", ("FUNCTIONS", "CompiledExpression", "compile_expression")),
+        ("filters", ("Predicate", "compile_filter", "filter_fields")),
+        ("hashing", ("jsonable", "row_hash")),
+        ("plugins", ("Plugin", "available_plugins", "load_plugin", "petl_plugin", "split_name")),
+        ("prehash", ("SourceHasher", "Unchanged", "source_hasher")),
+        ("records", ("KeymapResolver", "Rejected", "Transformed", "dedupe_by_key")),
+        ("shape", ("flatten", "nest")),
+    )
+    for name in names
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
 
 __all__ = [
     "FUNCTIONS",
@@ -50,3 +82,7 @@ __all__ = [
     "source_hasher",
     "split_name",
 ]
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
