@@ -9,12 +9,13 @@ jsonschema's best match. Used by :mod:`runner.validate`, which passes its own hu
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from runner.build import suggest
 from runner.config import join_path
+
+if TYPE_CHECKING:
+    import jsonschema
 
 __all__ = ["humanize_branches"]
 
@@ -80,7 +81,9 @@ def humanize_branches(
         lines = [line for sub in _inside(error, typed[0]) for line in humanize(sub)]
         if lines:
             return lines
-    best = jsonschema.exceptions.best_match(error.context or [])
+    from jsonschema.exceptions import best_match  # loaded by whoever made `error`
+
+    best = best_match(error.context or [])
     if best is None:
         return [(path, f"does not fit any of its {len(branches)} accepted forms", False)]
     forms = "; ".join(str(b.get("description", "")).rstrip(".") for b in branches

@@ -22,13 +22,15 @@ import functools
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from runner.build import suggest
 from runner.config import YAML11_BOOLEAN_WORDS, Document, join_path
 from runner.schema_branches import humanize_branches
+from runner.schema_fit import fits
+
+if TYPE_CHECKING:
+    import jsonschema
 
 __all__ = [
     "PROJECT_SCHEMA_PATH",
@@ -83,6 +85,9 @@ def project_schema() -> dict[str, Any]:
 
 @functools.cache
 def _validator(path: Path) -> jsonschema.Draft202012Validator:
+    # Imported here: a file that fits its schema (runner.schema_fit) never needs it (~70 ms).
+    import jsonschema
+
     return jsonschema.Draft202012Validator(_load(path))
 
 
@@ -192,6 +197,8 @@ def schema_problems(doc: Document, schema: str = "pipeline") -> bool:
     ``project``; problems go to ``doc.problems``. True when the document fits."""
     path = {"pipeline": SCHEMA_PATH, "pipeline-v1": V1_SCHEMA_PATH,
             "project": PROJECT_SCHEMA_PATH}[schema]
+    if fits(_load(path), doc.data):
+        return True  # jsonschema would say nothing: no need to import it
     seen: set[tuple[str, str]] = set()
     for error in _validator(path).iter_errors(doc.data):
         # A value that is wrong in its type also fails its pattern/minimum: say it once.

@@ -22,9 +22,8 @@ import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 from croniter import croniter
 
 from connectors.api import (
@@ -42,8 +41,12 @@ from runner.echo import check_echo_guards
 from runner.path_checks import check_path, mapping_paths
 from runner.paths import path_error, root_field
 from runner.schema_check import SCHEMA_PATH, humanize, pipeline_schema, schema_problems, show
+from runner.schema_fit import fits
 from runner.spec import FieldMap, Job, Step
 from runner.transforms.mapped_keys import order_problems
+
+if TYPE_CHECKING:
+    import jsonschema
 
 __all__ = ["SCHEMA_PATH", "Registry", "check_document", "check_project", "pipeline_schema"]
 
@@ -57,6 +60,8 @@ _options_validators: dict[int, tuple[Mapping[str, Any], jsonschema.Draft202012Va
 def _options_validator(schema: Mapping[str, Any]) -> jsonschema.Draft202012Validator:
     known = _options_validators.get(id(schema))
     if known is None or known[0] is not schema:
+        import jsonschema  # here: options that fit their schema (schema_fit) never need it
+
         known = (schema, jsonschema.Draft202012Validator(schema))
         _options_validators[id(schema)] = known
     return known[1]
@@ -135,13 +140,17 @@ def _check_block(
         return None
     register_secret_options(block.options, schema)
     secrets = {name.split(".")[0] for name in secret_option_names(schema)}
-    try:
-        validator = _options_validator(schema)
-        errors = list(validator.iter_errors(dict(block.options)))
-    except jsonschema.SchemaError as exc:
-        doc.add(where, f"connector {block.connector!r} has an invalid options schema: "
-                       f"{exc.message}; report this to its author")
-        return None
+    options = dict(block.options)
+    errors: list[jsonschema.ValidationError] = []
+    if not fits(schema, options):
+        from jsonschema import SchemaError
+
+        try:
+            errors = list(_options_validator(schema).iter_errors(options))
+        except SchemaError as exc:
+            doc.add(where, f"connector {block.connector!r} has an invalid options schema: "
+                           f"{exc.message}; report this to its author")
+            return None
     seen: set[tuple[str, str]] = set()
     for error in errors:
         parts = list(error.absolute_path)

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import jsonschema
-
 from connectors.api import (
     CheckContext,
     Connector,
@@ -50,6 +48,8 @@ def __getattr__(name: str) -> Any:
 
 
 def _validate(options: Mapping[str, Any], schema: Mapping[str, Any], role: str) -> None:
+    import jsonschema  # here: `validate` checks the options without it (runner.schema_fit)
+
     validator = jsonschema.Draft202012Validator(schema)
     problems = [
         ConfigProblem(

@@ -51,8 +51,17 @@ def test_validate_and_connectors_list_load_no_database_or_http_library(
 ) -> None:
     code, modules = loaded_by(*argv)
     assert code == "0"
-    assert "jsonschema" in modules or argv[0] != "validate"  # the probe did run the validator
+    assert "croniter" in modules or argv[0] != "validate"  # the probe did check the schedules
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+
+
+def test_validate_imports_jsonschema_only_for_a_file_with_errors() -> None:
+    # Valid files fit their schemas by runner.schema_fit's walk; jsonschema (~70 ms of
+    # imports) writes the messages when there is something to say.
+    code, modules = loaded_by("validate", "pipelines")
+    assert (code, "jsonschema" in modules) == ("0", False)
+    code, modules = loaded_by("validate", "tests/fixtures/invalid/unknown_key_envelope.yaml")
+    assert (code, "jsonschema" in modules) == ("2", True)
 
 
 def test_migrate_check_imports_no_validator() -> None:
