@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
-from croniter import croniter
-
 from connectors.api import (
     CheckContext,
     Connector,
@@ -37,6 +35,7 @@ from connectors.api import (
 from runner.build import ResolvedBlock, build_job, resolve_block, suggest
 from runner.config import Document, join_path
 from runner.connector_checks import check_connector_block, record_fields
+from runner.cron_check import valid_cron
 from runner.echo import check_echo_guards
 from runner.path_checks import check_path, mapping_paths
 from runner.paths import path_error, root_field
@@ -278,7 +277,7 @@ def _check_take(doc: Document, fm: FieldMap, path: str, step: Step, blocks: _Blo
 def _semantic_problems(doc: Document, job: Job, blocks: _Blocks, registry: Registry) -> None:
     schedule = job.schedule
     cron = schedule.cron
-    if cron is not None and (len(cron.split()) != 5 or not croniter.is_valid(cron)):
+    if cron is not None and not valid_cron(cron):
         doc.add("schedule.cron", f"{cron!r} is not a valid 5-field cron expression "
                                  "(minute hour day month weekday), e.g. '*/15 * * * *'")
     if "schedule" in doc.data and "timezone" in doc.data["schedule"]:
