@@ -22,7 +22,11 @@ from runner.errors import RecordError
 
 __all__ = ["jsonable", "row_hash"]
 
-_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+# OPT_NON_STR_KEYS makes every dump ~30% slower (1.31 -> 0.99 us for a product with three
+# variants) and changes nothing for the usual record, whose keys are all strings: a record with
+# another key is refused without it and dumped again with it, to the same bytes as before.
+_OPTIONS = orjson.OPT_SORT_KEYS
+_OPTIONS_ANY_KEYS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
 def _default(value: Any) -> Any:
@@ -43,11 +47,14 @@ def row_hash(record: Mapping[str, Any]) -> str:
     >>> row_hash({"a": 1, "b": "x"}) == row_hash({"b": "x", "a": 1})
     True
     """
+    value = record if type(record) is dict else dict(record)
     try:
-        data = orjson.dumps(record if type(record) is dict else dict(record),
-                            default=_default, option=_OPTIONS)
-    except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
-        raise RecordError(f"record cannot be hashed: {exc}") from exc
+        data = orjson.dumps(value, default=_default, option=_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        try:
+            data = orjson.dumps(value, default=_default, option=_OPTIONS_ANY_KEYS)
+        except TypeError as exc:
+            raise RecordError(f"record cannot be hashed: {exc}") from exc
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import subprocess
 import sys
 from decimal import Decimal
 
+import orjson
 import pytest
 
 from runner.errors import RecordError
@@ -82,3 +84,12 @@ def test_dedupe_keeps_the_last_occurrence_of_each_key() -> None:
     kept = list(dedupe_by_key(items))
     assert [(t.key, t.record["v"]) for t in kept] == [(("a",), 2), (("c",), 3), (("b",), 4)]
     assert list(dedupe_by_key([])) == []
+
+
+def test_row_hash_is_the_hash_of_the_sorted_dump_whatever_the_key_types() -> None:
+    # Stored hashes must not move across versions: the hash is BLAKE2b-128 of orjson's dump
+    # with sorted keys (non-string keys dumped as strings), whichever path computed it.
+    both = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+    for record in ({"b": 1, "a": [{"y": None, "x": 2.5}]}, {1: "a", "b": {2: "x"}}):
+        expected = hashlib.blake2b(orjson.dumps(record, option=both), digest_size=16).hexdigest()
+        assert row_hash(record) == expected
