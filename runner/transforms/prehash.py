@@ -35,13 +35,16 @@ from .mapping import Lookups
 
 __all__ = ["SourceHasher", "Unchanged", "skip_unchanged", "source_hasher"]
 
-_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+# As runner.transforms.hashing: without OPT_NON_STR_KEYS first (~30% faster, the same bytes
+# for string keys), with it for a record that needs it.
+_OPTIONS = orjson.OPT_SORT_KEYS
+_OPTIONS_ANY_KEYS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 _FORMAT = b"prehash-1\x1f"  # bump when the hashed bytes change, so old hashes never match
 
 Key = tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per unchanged record (see records.Transformed)
 class Unchanged:
     """A source record whose hash equals the stored one: nothing to map, nothing to write."""
 
@@ -60,14 +63,29 @@ class SourceHasher:
     _seed: bytes
 
     def digest(self, record: Mapping[str, Any]) -> str:
-        try:
-            data = orjson.dumps(
-                record if type(record) is dict else dict(record), default=_default,
-                option=_OPTIONS,
-            )
-        except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
-            raise RecordError(f"source record cannot be hashed: {exc}") from exc
+        data = _dumped(record if type(record) is dict else dict(record))
+        if data is None:
+            raise RecordError("source record cannot be hashed: "
+                              f"{_refusal(record if type(record) is dict else dict(record))}")
         return hashlib.blake2b(self._seed + data, digest_size=16).hexdigest()
+
+
+def _dumped(record: dict[str, Any]) -> bytes | None:
+    try:
+        return orjson.dumps(record, default=_default, option=_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        try:
+            return orjson.dumps(record, default=_default, option=_OPTIONS_ANY_KEYS)
+        except TypeError:
+            return None
+
+
+def _refusal(record: dict[str, Any]) -> str:
+    try:
+        orjson.dumps(record, default=_default, option=_OPTIONS_ANY_KEYS)
+    except TypeError as exc:
+        return str(exc)
+    return "unknown"
 
 
 def source_hasher(step: Step, lookups: Lookups | None) -> SourceHasher | None:
@@ -121,12 +139,17 @@ def _decide(
     keys: list[Key] = []
     digests: list[str | None] = []
     for record in chunk:
+        value = record if type(record) is dict else dict(record)
         try:
-            data = dumps(record if type(record) is dict else dict(record), default=_default,
-                         option=_OPTIONS)
-            digests.append(blake2b(seed + data, digest_size=16).hexdigest())
-        except TypeError:  # cannot be hashed: the mapping decides its fate
-            digests.append(None)
+            data = dumps(value, default=_default, option=_OPTIONS)
+        except TypeError:
+            found = _dumped(value)
+            if found is None:  # cannot be hashed: the mapping decides its fate
+                digests.append(None)
+                keys.append(key_of(record))
+                continue
+            data = found
+        digests.append(blake2b(seed + data, digest_size=16).hexdigest())
         keys.append(key_of(record))
     known = stored([k for k, d in zip(keys, digests, strict=True) if d is not None and any(k)])
     for record, key, digest in zip(chunk, keys, digests, strict=True):

@@ -3,16 +3,19 @@ mapped, a changed lookup or mapping maps and compares every row again, and the p
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
+import orjson
 import pytest
 
 from runner.engine import run_job
 from runner.spec import ConnectorRef, FieldMap, LookupRef, LookupSpec
 from runner.state.base import StateStore
 from runner.transforms.compile import CompiledStep
+from runner.transforms.prehash import _decide, source_hasher
 from tests.support.doubles import World
 from tests.unit.test_engine import make_job, make_step, row
 
@@ -176,3 +179,18 @@ def test_the_per_step_idempotency_keys_are_the_keys_sent_before(key: tuple[str, 
         "inv", "products", key, "h1")
     assert idempotency_keys("inv", "products")(key, "h1") != idempotency_keys("inv", "stock")(
         key, "h1")
+
+
+def test_a_source_hash_is_the_hash_of_the_sorted_dump_whatever_the_key_types() -> None:
+    # Stored source hashes must not move across versions: BLAKE2b-128 of the seed and orjson's
+    # dump with sorted keys (non-string keys as strings), on the fast path and the other.
+    step = make_step()
+    hasher = source_hasher(step, None)
+    assert hasher is not None
+    both = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+    chunk: list[Mapping[str, Any]] = [{"sku": "A1", "b": {2: "x"}}, {"sku": "B2", "a": [1.5]}]
+    got = list(_decide(chunk, hasher, lambda keys: {}))
+    for record, (_, digest) in zip(chunk, got, strict=True):  # type: ignore[misc]
+        data = hasher._seed + orjson.dumps(record, option=both)
+        assert digest == hashlib.blake2b(data, digest_size=16).hexdigest()
+        assert hasher.digest(record) == digest
