@@ -179,7 +179,9 @@ class SqlSource:
                         stream_results=True, yield_per=self._chunk).execute(stmt)
                     chunks = result.partitions(self._chunk)
                     convert = ()
-                cols = tuple(result.keys())
+                # Plain str: SQLAlchemy names a table's columns with a str subclass
+                # (quoted_name), which JSON encoders refuse as a key without a slower option.
+                cols = tuple(map(str.__str__, result.keys()))
                 for part in chunks:
                     count += len(part)
                     if not convert:

@@ -100,3 +100,11 @@ def test_a_run_quarantines_the_unreadable_record_and_writes_the_others(tmp_path:
         written = con.execute("SELECT sku, price FROM shop ORDER BY sku").fetchall()
     # 7.125 reads as Decimal('7.12'): SQLAlchemy formats a NUMERIC(10, 2) float with '%.2f'.
     assert written == [("A1", 1.5), ("A3", 2), ("A4", None), ("A5", 7.12)]
+
+
+def test_a_table_sources_field_names_are_plain_str(tmp_path: Path) -> None:
+    # SQLAlchemy names a table's columns with a str subclass; a record's keys must be plain
+    # str, which JSON encoders (orjson, without its slower option) take as keys.
+    got = _read(_erp(tmp_path / "erp.db"))
+    records = [r for r in got if isinstance(r, dict)]
+    assert records and all(type(name) is str for r in records for name in r)

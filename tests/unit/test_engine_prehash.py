@@ -194,3 +194,13 @@ def test_a_source_hash_is_the_hash_of_the_sorted_dump_whatever_the_key_types() -
         data = hasher._seed + orjson.dumps(record, option=both)
         assert digest == hashlib.blake2b(data, digest_size=16).hexdigest()
         assert hasher.digest(record) == digest
+
+
+def test_a_lookup_with_keys_of_any_type_gives_a_version() -> None:
+    # A lookup's rows come keyed as the source names its fields (a str subclass, a number).
+    class Name(str):
+        pass
+
+    one = source_hasher(_lookup_step(), {"taxes": {7: {Name("id"): 7, 1: "x"}}})
+    other = source_hasher(_lookup_step(), {"taxes": {7: {Name("id"): 7, 1: "y"}}})
+    assert one is not None and other is not None and one.version != other.version
