@@ -60,6 +60,8 @@ class MemoryDestination:
     next_id: int = 1
     # The write requests it declares: separate create and update, ids returned on create.
     actions: frozenset[str] = frozenset({"create", "update"})
+    # Whether its sink says it takes writes from several threads at once (see Sink).
+    concurrent_writes: bool = False
 
     @property
     def ops(self) -> list[WriteOp]:
@@ -159,6 +161,10 @@ class MemorySink:
     @property
     def actions(self) -> frozenset[str]:
         return self.dest.actions
+
+    @property
+    def concurrent_writes(self) -> bool:
+        return self.dest.concurrent_writes
 
     def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
         return self.dest.write(ops)

@@ -1,0 +1,134 @@
+"""Batches on their way at once: a sink that takes concurrent writes is handed the next batch
+before the last is acknowledged; commits stay one at a time, in read order, and only of what
+the destination acknowledged."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from connectors.api import WriteOp, WriteOutcome
+from runner.errors import FatalError
+from runner.spec import CursorSpec
+from runner.state.base import BatchCommit, StateStore
+from tests.support.doubles import World
+from tests.unit.test_engine import make_job, make_step, row, run
+
+WAIT = 5.0
+
+
+class TwoAtOnce:
+    """Holds the first batch's write until the second one has arrived (or WAIT passed), and
+    counts the writes in progress at once."""
+
+    def __init__(self, world: World, fail_first: bool = False, wait: float = WAIT) -> None:
+        self.dest = world.sink("store")
+        self.original = self.dest.write
+        self.lock = threading.Lock()
+        self.second_arrived = threading.Event()
+        self.in_progress = 0
+        self.most = 0
+        self.calls = 0
+        self.fail_first = fail_first
+        self.wait = wait
+        self.dest.write = self.write  # type: ignore[method-assign]
+
+    def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
+        with self.lock:
+            self.calls += 1
+            call = self.calls
+            self.in_progress += 1
+            self.most = max(self.most, self.in_progress)
+        try:
+            if call == 1:
+                self.second_arrived.wait(self.wait)
+                if self.fail_first:
+                    raise FatalError("memory destination: 403 Forbidden")
+            elif call == 2:
+                self.second_arrived.set()
+            with self.lock:
+                return self.original(ops)
+        finally:
+            with self.lock:
+                self.in_progress -= 1
+
+
+def committed_batches(state: StateStore) -> list[list[tuple[str, ...]]]:
+    """The keys of each batch commit, in the order the store received them."""
+    order: list[list[tuple[str, ...]]] = []
+    original = state.commit_batch
+
+    def recording(commit: BatchCommit) -> None:
+        original(commit)
+        if commit.hashes:
+            order.append(sorted(commit.hashes))
+
+    state.commit_batch = recording  # type: ignore[method-assign]
+    return order
+
+
+def test_a_concurrent_sink_has_two_batches_at_once_and_they_commit_in_read_order(
+        world: World, state: StateStore) -> None:
+    world.rows["erp"] = [row(i) for i in range(6)]
+    world.sink("store").concurrent_writes = True
+    sink = TwoAtOnce(world)
+    order = committed_batches(state)
+    result = run(make_job(make_step()), state)
+    assert result.status == "succeeded"
+    assert sink.most == 2  # the first was held until the second arrived
+    assert order == [[("A0",), ("A1",)], [("A2",), ("A3",)], [("A4",), ("A5",)]]
+    assert sorted(world.sink("store").records) == [(f"A{i}",) for i in range(6)]
+
+
+def test_a_sink_that_does_not_say_so_has_one_batch_at_a_time(
+        world: World, state: StateStore) -> None:
+    world.rows["erp"] = [row(i) for i in range(6)]
+    sink = TwoAtOnce(world, wait=0.3)  # the second cannot arrive: the first goes on alone
+    result = run(make_job(make_step()), state)
+    assert result.status == "succeeded"
+    assert sink.most == 1
+
+
+def test_a_failed_batch_fails_the_run_and_what_was_acknowledged_is_not_written_again(
+        world: World, state: StateStore) -> None:
+    world.rows["erp"] = [row(i) for i in range(6)]
+    world.sink("store").concurrent_writes = True
+    TwoAtOnce(world, fail_first=True)
+    job = make_job(make_step(mode="incremental", cursor=CursorSpec("modified_at")))
+    failed = run(job, state)
+    assert failed.status == "failed" and "403" in (failed.error or "")
+    # The second batch was acknowledged: committed. The first was not; the third not sent.
+    keys: list[Any] = [(f"A{i}",) for i in range(6)]
+    assert sorted(state.get_hashes("inventory", "products", keys)) == [("A2",), ("A3",)]
+    assert state.get_cursor("inventory", "products") is None
+    dest = world.sink("store")
+    assert sorted(dest.records) == [("A2",), ("A3",)]
+
+    dest.write = dest.__class__.write.__get__(dest)  # type: ignore[method-assign]
+    dest.writes.clear()
+    again = run(job, state)
+    assert again.status == "succeeded"
+    assert sorted(op.key for op in dest.ops) == [("A0",), ("A1",), ("A4",), ("A5",)]
+
+
+def test_a_stop_finishes_both_batches_in_flight_and_sends_no_more(
+        world: World, state: StateStore) -> None:
+    world.rows["erp"] = [row(i) for i in range(8)]
+    world.sink("store").concurrent_writes = True
+    stop = threading.Event()
+    sink = TwoAtOnce(world)
+    second = sink.write
+
+    def stop_on_the_second(ops: Sequence[WriteOp]) -> list[WriteOutcome]:
+        if sink.calls == 1:
+            stop.set()  # a signal arrives while two batches are on their way
+        return second(ops)
+
+    world.sink("store").write = stop_on_the_second  # type: ignore[method-assign]
+    result = run(make_job(make_step()), state, stop=stop)
+    assert result.status == "interrupted"
+    assert sink.most == 2
+    written = [(f"A{i}",) for i in range(4)]
+    assert sorted(world.sink("store").records) == written
+    assert sorted(state.get_hashes("inventory", "products", written)) == written
