@@ -122,6 +122,15 @@ class _SeenKeys:
     def add(self, key: Key) -> None:
         self._keys.add(_compact(key))
 
+    def first(self, key: Key) -> bool:
+        """Add ``key``; whether it was new (one encoding, where ``in`` then ``add`` take two)."""
+        compact = _compact(key)
+        keys = self._keys
+        if compact in keys:
+            return False
+        keys.add(compact)
+        return True
+
     def __contains__(self, key: object) -> bool:
         return isinstance(key, tuple) and _compact(key) in self._keys
 
@@ -189,11 +198,10 @@ class _StepRun:
                 continue
             if type(item) is Unchanged:
                 # Its source row hashes as when it was last written: nothing was mapped.
-                if item.key in seen:
-                    sent.duplicates += 1
-                else:
-                    seen.add(item.key)
+                if seen.first(item.key):
                     sent.unchanged += 1
+                else:
+                    sent.duplicates += 1
                 continue
             assert type(item) is Rejected
             qkey = tuple(item.key) if item.key is not None else None
@@ -203,14 +211,13 @@ class _StepRun:
         for bad in bad_rows:
             sent.quarantine.append((None, _bad_json(bad), redact(bad.reason)))
         unique = list(dedupe_by_key(transformed))
-        sent.duplicates = len(transformed) - len(unique)
+        sent.duplicates += len(transformed) - len(unique)
         fresh: list[tuple[Key, Transformed, str]] = []
         for item in unique:
             key = item.key  # already a tuple of str (the transforms' contract)
-            if key in self.seen:
+            if not seen.first(key):
                 sent.duplicates += 1
                 continue
-            self.seen.add(key)
             fresh.append((key, item, row_hash(item.record)))
         # A step with no stored hashes at its start has nothing to compare with: the keys of
         # this run's own earlier batches never reach here (the seen set drops them).

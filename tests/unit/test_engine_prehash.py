@@ -204,3 +204,13 @@ def test_a_lookup_with_keys_of_any_type_gives_a_version() -> None:
     one = source_hasher(_lookup_step(), {"taxes": {7: {Name("id"): 7, 1: "x"}}})
     other = source_hasher(_lookup_step(), {"taxes": {7: {Name("id"): 7, 1: "y"}}})
     assert one is not None and other is not None and one.version != other.version
+
+
+def test_a_duplicate_among_unchanged_rows_is_counted(world: World, state: StateStore) -> None:
+    world.rows["erp"] = [row(i) for i in range(3)]
+    job = make_job(make_step(batch_size=10))
+    _run(job, state)
+    world.rows["erp"].append(row(1))  # the same key again, unchanged: a duplicate
+    world.rows["erp"].append(row(7))  # a new one in the same batch, transformed
+    second = _run(job, state).steps[0]
+    assert (second.unchanged, second.duplicates, second.created) == (3, 1, 1)
