@@ -19,8 +19,8 @@ from connectors.api import (
     Source,
     register_secret_options,
     schema_of,
+    validate_options,
 )
-from runner.errors import ConfigError, ConfigProblem, redact
 
 from .check import check_options
 from .options import HttpDestinationOptions, HttpSourceOptions
@@ -47,22 +47,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _validate(options: Mapping[str, Any], schema: Mapping[str, Any], role: str) -> None:
-    import jsonschema  # here: `validate` checks the options without it (runner.schema_fit)
-
-    validator = jsonschema.Draft202012Validator(schema)
-    problems = [
-        ConfigProblem(
-            "", 0, 0,
-            ".".join([role, *(str(p) for p in error.absolute_path)]),
-            redact(error.message),
-        )
-        for error in validator.iter_errors(dict(options))
-    ]
-    if problems:
-        raise ConfigError(problems)
-
-
 _SOURCE = schema_of(HttpSourceOptions)
 _DESTINATION = schema_of(HttpDestinationOptions)
 
@@ -83,14 +67,14 @@ class HttpConnector(Connector):
 
     def open_source(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Source:
         register_secret_options(options, _SOURCE)
-        _validate(options, _SOURCE, "source")
+        validate_options(options, _SOURCE, "source")
         from .source import HttpSource
 
         return HttpSource(HttpSourceOptions.parse(options), ctx)
 
     def open_sink(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Sink:
         register_secret_options(options, _DESTINATION)
-        _validate(options, _DESTINATION, "destination")
+        validate_options(options, _DESTINATION, "destination")
         from .sink import open_http_sink
 
         return open_http_sink(HttpDestinationOptions.parse(options), ctx)

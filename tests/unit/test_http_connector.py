@@ -17,7 +17,7 @@ import pytest
 from connectors.api import ConnectorContext, Listable, ReadRequest, Sink, Source, WriteOp
 from connectors.http import HttpConnector
 from connectors.http.client import retry_after_seconds
-from runner.errors import ConfigError, FatalError, RetryableError
+from runner.errors import ConfigError, FatalError, RetryableError, redact
 from tests.support.retrier import FakeRetrier
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -90,6 +90,36 @@ def test_invalid_options_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="pagination"):
         HttpConnector().open_source({"base_url": "http://x", "request": {"path": "/a"},
                                      "pagination": {"type": "pages"}}, ctx(lambda r: None))  # type: ignore[arg-type,return-value]
+
+
+INVALID_OPTIONS = [
+    ("source", {"base_url": "http://x", "request": {"path": "/a"},
+                "pagination": {"type": "pages"}}),
+    ("source", {"base_url": 5, "request": {"path": "/a"}, "page_size": -1}),
+    ("source", {"request": {"path": "/a"}, "surprise": True}),
+    ("destination", {"base_url": "http://x", "upsert": {"path": "/p", "body": "{record}",
+                                                        "batch": {"size": 0}}}),
+    ("destination", {"base_url": "http://x", "upsert": {"path": "/p"},
+                     "auth": {"type": "api_key", "key": "s3cret", "header": 7}}),
+]
+
+
+@pytest.mark.parametrize(("role", "options"), INVALID_OPTIONS)
+def test_invalid_options_say_what_jsonschema_says(role: str, options: dict[str, Any]) -> None:
+    # Valid options skip jsonschema (runner.schema_fit); invalid ones must still be reported
+    # by it, every message as before.
+    connector = HttpConnector()
+    schema = connector.source_options if role == "source" else connector.destination_options
+    assert schema is not None
+    opener = connector.open_source if role == "source" else connector.open_sink
+    with pytest.raises(ConfigError) as raised:
+        opener(options, ctx(lambda r: httpx.Response(200)))
+    expected = sorted(
+        (".".join([role, *(str(p) for p in e.absolute_path)]), redact(e.message))
+        for e in jsonschema.Draft202012Validator(schema).iter_errors(options)
+    )
+    assert expected
+    assert sorted((p.path, p.message) for p in raised.value.problems) == expected
 
 
 def test_retry_after_seconds_and_http_date() -> None:
