@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .prehash import SourceHasher, Unchanged, source_hasher
     from .records import KeymapResolver, Rejected, Transformed, dedupe_by_key
     from .shape import flatten, nest
+    from .unmapped_keys import SourceKeys, source_keys
 
 # Imported on first use: `validate` needs runner.transforms.mapped_keys alone, and importing
 # a submodule runs this file first (the compiler, the expression evaluator, the hashers).
@@ -41,6 +42,7 @@ _HOMES = {
         ("prehash", ("SourceHasher", "Unchanged", "source_hasher")),
         ("records", ("KeymapResolver", "Rejected", "Transformed", "dedupe_by_key")),
         ("shape", ("flatten", "nest")),
+        ("unmapped_keys", ("SourceKeys", "source_keys")),
     )
     for name in names
 }
@@ -65,6 +67,7 @@ __all__ = [
     "Predicate",
     "Rejected",
     "SourceHasher",
+    "SourceKeys",
     "Transformed",
     "Unchanged",
     "available_plugins",
@@ -80,6 +83,7 @@ __all__ = [
     "petl_plugin",
     "row_hash",
     "source_hasher",
+    "source_keys",
     "split_name",
 ]
 

@@ -85,3 +85,24 @@ def test_a_first_incremental_run_reads_its_window_once(world: World, state: Stat
     second = run_job(job, project=None, state=state)
     assert [s.removed for s in second.steps] == [1, 1]
     assert len(world.requests) == 4  # each window, then again for what left the filter
+
+
+def test_deselection_reads_only_the_key_fields(world: World, state: StateStore) -> None:
+    """The negated read only finds keys: with the key a plain copy of a source field, it asks
+    for the fields that give it (and the filter's, and the cursor's), not the mapped ones, and
+    the deselected product is unpublished as before."""
+    world.rows["items"] = [
+        {"item_id": "P1", "name": "One", "selected": True, "modified": 1},
+        {"item_id": "P2", "name": "Two", "selected": True, "modified": 1},
+    ]
+    world.rows["lines"] = []
+    job = _job()
+    run_job(job, project=None, state=state)
+    world.requests.clear()
+    world.rows["items"][0].update(selected=False, modified=2)
+    second = run_job(job, project=None, state=state)
+    assert second.steps[0].removed == 1
+    assert world.sink("shop-products").published[("P1",)] is False
+    window, negated = world.requests[:2]
+    assert set(window.fields or ()) == {"item_id", "name", "modified", "selected"}
+    assert set(negated.fields or ()) == {"item_id", "modified", "selected"}

@@ -61,10 +61,10 @@ def reasons(items: list[Transformed | Rejected]) -> list[str]:
 def test_public_surface_is_pinned() -> None:
     assert sorted(transforms.__all__) == sorted([
         "FUNCTIONS", "TYPES", "CompiledExpression", "CompiledStep", "KeymapResolver", "Plugin",
-        "Predicate", "Rejected", "SourceHasher", "Transformed", "Unchanged", "available_plugins",
-        "compile_expression", "compile_filter", "compile_step", "dedupe_by_key", "filter_fields",
-        "flatten", "jsonable", "load_plugin", "nest", "petl_plugin", "row_hash", "source_hasher",
-        "split_name",
+        "Predicate", "Rejected", "SourceHasher", "SourceKeys", "Transformed", "Unchanged",
+        "available_plugins", "compile_expression", "compile_filter", "compile_step",
+        "dedupe_by_key", "filter_fields", "flatten", "jsonable", "load_plugin", "nest",
+        "petl_plugin", "row_hash", "source_hasher", "source_keys", "split_name",
     ])
     for name in transforms.__all__:
         assert hasattr(transforms, name)
