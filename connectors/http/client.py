@@ -15,7 +15,7 @@ import logging
 import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import httpx
 import orjson
@@ -27,6 +27,7 @@ from .auth import Auth, build_auth
 from .bodies import graphql_error, html_text, jsonrpc_error, looks_like_html, rest_error
 from .options import DEFAULT_MAX_IN_FLIGHT, HttpOptions, ResponseRule, Timeouts
 from .pacing import Pacer, Slot
+from .tls import LazyVerifyingContext
 
 __all__ = ["Decision", "HttpClient", "Reply", "Rule", "encode_json"]
 
@@ -167,8 +168,9 @@ def encode_json(value: Any) -> bytes:
 
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
-    # Loading the CA bundle costs ~0.1 s; one verifying context serves every client.
-    return httpx.create_ssl_context()
+    # One verifying context serves every client; its CA bundle (~30 ms) is loaded on the first
+    # TLS connection, so a run against an http:// API never loads it (connectors.http.tls).
+    return cast(ssl.SSLContext, LazyVerifyingContext())
 
 
 def _timeout(option: float | Timeouts) -> httpx.Timeout:
