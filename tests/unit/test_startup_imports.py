@@ -106,3 +106,32 @@ def test_valid_destination_options_are_checked_without_jsonschema(kind: str) -> 
                           text=True, cwd=ROOT, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-1] == "False"
+
+
+RUN_PIPELINE = """version: 1
+name: copy
+steps:
+  - name: items
+    source: {{connector: jsonl, path: {src}}}
+    destination: {{connector: jsonl, path: {dst}}}
+    key: sku
+"""
+
+
+def test_a_run_imports_neither_the_quarantine_retry_nor_jsonschema(tmp_path: Path) -> None:
+    # A run needs the engine's run path only: retrying quarantined records is the quarantine
+    # command's, and valid options need no jsonschema (runner.schema_fit).
+    (tmp_path / "in.jsonl").write_text('{"sku": "A"}\n')
+    pipeline = tmp_path / "copy.yaml"
+    pipeline.write_text(RUN_PIPELINE.format(src=tmp_path / "in.jsonl", dst=tmp_path / "out.jsonl"))
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.replace('if "." not in name', "if True"), "run", "copy",
+         "--pipelines", str(pipeline), "--state", str(tmp_path / "state.db")],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, check=True,
+    )  # fmt: skip
+    code, modules = done.stdout.splitlines()[-2:]
+    loaded = set(modules.split())
+    assert code == "0", done.stdout + done.stderr
+    assert "runner.engine.step" in loaded  # the probe did run the job
+    assert (tmp_path / "out.jsonl").read_text().strip() == '{"sku":"A"}'
+    assert not loaded & {"jsonschema", "runner.engine.quarantine", "runner.engine.reread"}
