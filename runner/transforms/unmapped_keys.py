@@ -42,8 +42,13 @@ class SourceKeys:
 def source_keys(step: Step, residual_filter: Filter | None) -> SourceKeys | None:
     """The key reader of ``step``'s rows after ``residual_filter``; None where only mapping
     the rows gives their keys exactly (see the module)."""
-    if (step.mappings is None or step.keep is not None or step.flatten is not None
-            or step.transforms or _can_fail_the_run(step.mappings)):
+    if (
+        step.mappings is None
+        or step.keep is not None
+        or step.flatten is not None
+        or step.transforms
+        or _can_fail_the_run(step.mappings)
+    ):
         return None
     by_target: dict[str, list[FieldMap]] = {}
     for fm in step.mappings:
@@ -55,8 +60,9 @@ def source_keys(step: Step, residual_filter: Filter | None) -> SourceKeys | None
             return None
         assert found[0].field is not None
         sources.append(found[0].field)
-    if step.nest is not None and (not set(sources) <= set(step.nest.by)
-                                  or set(sources) & set(step.nest.fields)):
+    if step.nest is not None and (
+        not set(sources) <= set(step.nest.by) or set(sources) & set(step.nest.fields)
+    ):
         return None  # a nested record's key is its first row's: not every row's
     keep = compile_filter(residual_filter) if residual_filter is not None else None
     fields = set(sources) | filter_fields(residual_filter)
@@ -68,8 +74,11 @@ def source_keys(step: Step, residual_filter: Filter | None) -> SourceKeys | None
     return SourceKeys(frozenset(fields), _reader(tuple(sources), by, keep))
 
 
-def _reader(sources: tuple[str, ...], by: tuple[str, ...] | None,
-            keep: Callable[[Mapping[str, Any]], bool] | None) -> Callable[..., set[Key]]:
+def _reader(
+    sources: tuple[str, ...],
+    by: tuple[str, ...] | None,
+    keep: Callable[[Mapping[str, Any]], bool] | None,
+) -> Callable[..., set[Key]]:
     key_of = _values_of(sources)
     group_of = _values_of(by) if by else None
 
@@ -92,8 +101,9 @@ def _reader(sources: tuple[str, ...], by: tuple[str, ...] | None,
     return keys
 
 
-def _kept(rows: Iterable[Mapping[str, Any]], keep: Callable[[Mapping[str, Any]], bool] | None
-          ) -> Iterator[tuple[Mapping[str, Any], bool]]:
+def _kept(
+    rows: Iterable[Mapping[str, Any]], keep: Callable[[Mapping[str, Any]], bool] | None
+) -> Iterator[tuple[Mapping[str, Any], bool]]:
     """The rows the filter keeps, with True; those it cannot judge, with False: the full path
     sets them aside (outside nest) under their own key, so they are deselected all the same."""
     if keep is None:
@@ -133,12 +143,24 @@ def _plain_copy(fm: FieldMap) -> bool:
     """A top-level field copied as is: the record's key is then the row's value, and no
     check on it can set the row aside under another key."""
     return (
-        fm.field is not None and is_plain(fm.field) and not fm.has_const and fm.expr is None
-        and not fm.coalesce and fm.lookup is None and fm.keymap is None and fm.type is None
-        and fm.scale is None and fm.format is None and fm.timezone is None
-        and not (fm.has_default and fm.default is not None) and not fm.required
-        and fm.max_length is None and fm.each is None and fm.currency is None
-        and fm.currency_field is None and fm.expect is None
+        fm.field is not None
+        and is_plain(fm.field)
+        and not fm.has_const
+        and fm.expr is None
+        and not fm.coalesce
+        and fm.lookup is None
+        and fm.keymap is None
+        and fm.type is None
+        and fm.scale is None
+        and fm.format is None
+        and fm.timezone is None
+        and not (fm.has_default and fm.default is not None)
+        and not fm.required
+        and fm.max_length is None
+        and fm.each is None
+        and fm.currency is None
+        and fm.currency_field is None
+        and fm.expect is None
     )
 
 

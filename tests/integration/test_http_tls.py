@@ -56,9 +56,28 @@ def _server(cert: Path | None = None, key: Path | None = None) -> Iterator[str]:
 @pytest.fixture
 def certificate(tmp_path: Path) -> tuple[Path, Path]:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -76,7 +95,8 @@ def context() -> Iterator[LazyVerifyingContext]:
 def _read(base_url: str) -> list[object]:
     source = HttpConnector().open_source(
         {"base_url": base_url, "request": {"path": "/items"}, "retry": {"attempts": 1}},
-        ConnectorContext(job="j", step="s"))
+        ConnectorContext(job="j", step="s"),
+    )
     try:
         return list(source.read(ReadRequest()))
     finally:
@@ -90,8 +110,8 @@ def test_plain_http_never_loads_the_ca_bundle(context: LazyVerifyingContext) -> 
 
 
 def test_https_is_verified_against_the_trusted_certificates(
-        context: LazyVerifyingContext, certificate: tuple[Path, Path],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    context: LazyVerifyingContext, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     cert, key = certificate
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # httpx's context trusts this file alone
     with _server(cert, key) as url:
@@ -101,14 +121,18 @@ def test_https_is_verified_against_the_trusted_certificates(
 
 
 def test_an_untrusted_certificate_is_still_refused(
-        context: LazyVerifyingContext, certificate: tuple[Path, Path]) -> None:
+    context: LazyVerifyingContext, certificate: tuple[Path, Path]
+) -> None:
     with _server(*certificate) as url, pytest.raises(FatalError, match="could not be verified"):
         _read(url)
 
 
 def test_a_ca_bundle_that_cannot_be_loaded_fails_the_read(
-        context: LazyVerifyingContext, certificate: tuple[Path, Path], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    context: LazyVerifyingContext,
+    certificate: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
     with _server(*certificate) as url, pytest.raises(FatalError, match="CA certificates"):
         _read(url)
