@@ -76,7 +76,7 @@ INVENTORY = make_step(
     nest=NestSpec(by=("item_id",), into="variants", fields=("variant_sku", "size")),
 )
 
-ROWS = [
+ROWS: list[dict[str, Any]] = [
     # a product and its variants; a title too long (set aside, key kept); no title
     {
         "item_id": "P1",
@@ -150,13 +150,15 @@ def test_the_inventory_steps_keys_without_mapping() -> None:
         reader.keys(ROWS) == mapped_keys(INVENTORY, Not(SELL), ROWS) == {("P1",), ("P2",), ("3",)}
     )
     # The filter pushed down to the source: no residual to apply here.
-    assert source_keys(INVENTORY, None).keys(ROWS) == mapped_keys(INVENTORY, None, ROWS)  # type: ignore[union-attr]
+    pushed = source_keys(INVENTORY, None)
+    assert pushed is not None
+    assert pushed.keys(ROWS) == mapped_keys(INVENTORY, None, ROWS)
 
 
 def test_a_row_the_filter_cannot_judge_keeps_its_key() -> None:
     # The full path sets such a row aside with its source key: it is deselected all the same.
     residual = Expr("sell_online + 1 > 1")
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"item_id": "P1", "sell_online": "yes"},
         {"item_id": "P2", "sell_online": 1},
         {"item_id": "P3", "sell_online": 0},
@@ -172,7 +174,7 @@ def test_composite_keys_and_absent_fields() -> None:
         (FieldMap("a", field="x"), FieldMap("b", field="y"), FieldMap("n", field="z", type="int")),
         key=("a", "b"),
     )
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"x": "1", "y": 2, "z": "bad"},
         {"x": None, "y": "B"},
         {"y": "C", "z": 1},
