@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import json
 import os
 import signal
@@ -149,11 +150,39 @@ def _in_window(job: Job) -> bool:
     return in_window(job.schedule, dt.datetime.now(dt.UTC))
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from runner.engine import TerminalProgress, run_job
+@contextmanager
+def _loading() -> Iterator[None]:
+    """The garbage collector paused while the engine and the pipelines load.
 
-    project = load_pipelines(args.pipelines)
-    job = find_job(project, args.job)
+    They allocate ~250,000 objects (SQLAlchemy, the transforms, the loaded jobs) that live as
+    long as the process, and the collections they set off, one of them full, took ~35 ms of
+    every run's start. What they leave is then frozen out of the collector's reach
+    (:func:`gc.freeze`), as a step's stream freezes its heap (runner.engine.heap), until the
+    command ends.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    finally:
+        gc.unfreeze()  # what _loading froze goes back to the collector
+
+
+def _run(args: argparse.Namespace) -> int:
+    with _loading():
+        from runner.engine import TerminalProgress, run_job
+
+        project = load_pipelines(args.pipelines)
+        job = find_job(project, args.job)
     if not args.force and job.schedule.window is not None and not _in_window(job):
         print(
             f"error: job {job.name!r} may only run within {_window_text(job)}; "

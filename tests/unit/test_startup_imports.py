@@ -152,3 +152,27 @@ def test_the_heap_is_frozen_before_the_interpreter_exits() -> None:
     done = subprocess.run([sys.executable, "-c", EXIT_PROBE], capture_output=True, text=True,
                           cwd=ROOT, timeout=60, check=True)
     assert done.stdout.splitlines()[-2:] == ["exit 0", "frozen True"], done.stdout
+
+
+GC_PROBE = """
+import gc, sys
+from runner.cli.main import main
+code = main(sys.argv[1:])
+print(code, gc.isenabled(), gc.get_freeze_count())
+"""
+
+
+def test_a_run_gives_the_collector_back_as_it_found_it(tmp_path: Path) -> None:
+    # run pauses the collector while the engine and the pipelines load, and freezes what they
+    # leave (~35 ms of collections at every start); a caller gets both back when it returns.
+    (tmp_path / "in.jsonl").write_text('{"sku": "A"}\n')
+    pipeline = tmp_path / "copy.yaml"
+    pipeline.write_text(RUN_PIPELINE.format(src=tmp_path / "in.jsonl", dst=tmp_path / "out.jsonl"))
+    argv = ["run", "copy", "--pipelines", str(pipeline), "--state", str(tmp_path / "state.db")]
+    done = subprocess.run([sys.executable, "-c", GC_PROBE, *argv], capture_output=True,
+                          text=True, cwd=ROOT, timeout=60, check=True)
+    assert done.stdout.splitlines()[-1] == "0 True 0", done.stdout + done.stderr
+    broken = [*argv[:3], str(tmp_path / "missing.yaml"), *argv[4:]]
+    done = subprocess.run([sys.executable, "-c", GC_PROBE, *broken], capture_output=True,
+                          text=True, cwd=ROOT, timeout=60, check=True)
+    assert done.stdout.splitlines()[-1] == "2 True 0", done.stdout + done.stderr
