@@ -21,6 +21,7 @@ from sqlalchemy import exc as sa_exc
 
 from connectors.api import ConnectorContext, WriteOp, WriteOutcome
 from connectors.sql import _db
+from connectors.sql._bulk import BulkWriter
 from connectors.sql._options import LinesOptions, SqlDestinationOptions
 from runner.errors import ConfigError, FatalError, RecordError, SyncError
 
@@ -52,7 +53,9 @@ class SqlSink:
         self._url = _db.make_url(options.url)
         self._mode: str = options.mode
         schema, lines_opt = options.schema, options.lines
-        self._engine: sa.Engine | None = _db.create_engine(self._url)
+        engine = _db.create_engine(self._url)
+        self._engine: sa.Engine | None = engine
+        self._bulk = BulkWriter(engine.dialect)
         self._what = f"writing {options.table}"
         names = [options.table] + ([lines_opt.table] if lines_opt else [])
         meta = sa.MetaData()
@@ -323,7 +326,7 @@ class SqlSink:
         if kind == "upsert":
             self._upsert(conn, cols, run)
         else:
-            conn.execute(t.insert(), [it.values for it in run])
+            self._bulk.execute(conn, "insert", t.insert(), [it.values for it in run])
         ids: dict[tuple[str, ...], str]
         if self.pk is not None and self.key == (self.pk,):  # the key is the id: no lookup
             ids = {(k,): k for k in (str(it.key[0]) for it in run)}
@@ -347,7 +350,7 @@ class SqlSink:
     def _upsert(self, conn: sa.Connection, cols: tuple[str, ...], run: list[_Item]) -> None:
         stmt = self._stmt_upsert(cols)
         if stmt is not None:
-            conn.execute(stmt, [it.values for it in run])
+            self._bulk.execute(conn, ("upsert", cols), stmt, [it.values for it in run])
             return
         # A dialect without a native upsert: update, then insert what did not exist.
         upd = [c for c in cols if c not in self.key]
@@ -386,7 +389,7 @@ class SqlSink:
                 row = {**line, self._parent_key: pid}
                 shapes.setdefault(tuple(row), []).append(row)
         for rows in shapes.values():
-            conn.execute(self.lines_table.insert(), rows)
+            self._bulk.execute(conn, "lines", self.lines_table.insert(), rows)
 
     def _delete_lines(self, conn: sa.Connection, parents: list[str]) -> None:
         assert self.lines_table is not None
