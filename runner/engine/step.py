@@ -26,9 +26,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +52,7 @@ from .follow import after_stream, note_decisions
 from .fullsync import relearn_keymap, remove_unselected
 from .heap import frozen_heap
 from .intents import recover_intents
+from .overlap import Stages, overlap
 from .progress import NullProgress, ProgressSink
 from .reading import (
     ContextFactory,
@@ -406,67 +405,27 @@ class _StepRun:
         self.result.removed += n
 
     def _stream_batches(self, items: Any, stream: RowStream) -> bool:
-        """Send and commit every batch; False when a stop request ended the step early.
+        """Send and commit every batch (see :mod:`runner.engine.overlap`); False when a stop
+        request ended the step early. A stop finishes the batches on their way only: the one
+        just read is not sent (the next run reads it again, the cursor has not moved)."""
+        env = self.env
 
-        Three stages overlap: this thread reads, transforms and prepares a batch while writer
-        threads send the ones before it and a committer thread commits, in order, those the
-        destination has acknowledged. A sink that takes concurrent writes is handed two
-        batches at a time, so that the destination has the next requests waiting while the
-        runner reads the answers to the last ones (with one, at 1,000,000 products, this
-        thread waited 11 s of a 22 s run for the writer, and the store idled meanwhile); any
-        other sink one. Every commit started is waited for before returning, on every path,
-        so a failed commit is never hidden."""
-        step, env = self.step, self.env
-        depth = SEND_DEPTH if self._concurrent_writes() else 1
-        pending: list[Transformed | Rejected | Unchanged] = []
-        deliveries: deque[Future[Sent]] = deque()
-        commits: deque[Future[None]] = deque()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as committer, \
-                ThreadPoolExecutor(max_workers=depth, thread_name_prefix="write") as writer:
+        def prepare(batch: list[Transformed | Rejected | Unchanged]) -> _Prepared:
+            return self.prepare(batch, stream.read, stream.take_bad())
 
-            def hand_over(batch: list[Transformed | Rejected | Unchanged], read_total: int,
-                          bad: list[BadRecord]) -> None:
-                delivering = writer.submit(self.deliver, self.prepare(batch, read_total, bad))
-                deliveries.append(delivering)
-                commits.append(committer.submit(self._commit_delivered, delivering))
-
-            def settle(room: int) -> None:
-                # Wait until at most ``room`` batches are on their way to the destination, and
-                # every acknowledged one but the newest committed (errors surface here).
-                while len(deliveries) > room:
-                    deliveries.popleft().result()
-                while len(commits) > len(deliveries) + 1:
-                    commits.popleft().result()
-
-            try:
-                for item in items:
-                    pending.append(item)
-                    if len(pending) >= step.batch_size:
-                        settle(depth - 1)
-                        # A stop finishes the batches in flight only: the one just read is
-                        # not sent (the next run reads it again, the cursor has not moved).
-                        if env.stopping:
-                            break
-                        hand_over(pending, stream.read, stream.take_bad())
-                        pending = []
-                settle(0)
-            except BaseException:
-                wait(commits)  # the first failure is on its way up; theirs would hide it
-                raise
-            while commits:
-                commits.popleft().result()
+        left = overlap(items, Stages(prepare, self.deliver, self.commit),
+                       batch_size=self.step.batch_size,
+                       depth=SEND_DEPTH if self._concurrent_writes() else 1,
+                       stopping=lambda: env.stopping)
         if env.stopping:
             self.result.status = "interrupted"
             return False
-        if pending or stream.bad or stream.read > self._read_committed:
-            self.commit(self.send(pending, stream.read, stream.take_bad()))
+        if left or stream.bad or stream.read > self._read_committed:
+            self.commit(self.send(left, stream.read, stream.take_bad()))
         if env.stopping:
             self.result.status = "interrupted"
             return False
         return True
-
-    def _commit_delivered(self, delivering: Future[Sent]) -> None:
-        self.commit(delivering.result())
 
     def _concurrent_writes(self) -> bool:
         # Batches of an entity's dependent calls share the entity writer's state; a plan's

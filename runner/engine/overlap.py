@@ -1,0 +1,78 @@
+"""Batches in three overlapping stages: read and prepared on the calling thread, delivered to
+the destination by writer threads, committed by one committer thread, in read order.
+
+The calling thread reads, transforms and prepares a batch while writers deliver the ones
+before it and the committer commits, one at a time and in order, those the destination has
+acknowledged. A sink that takes concurrent writes gets ``depth`` batches at once, so that the
+destination has the next requests waiting while the runner reads the answers to the last ones
+(with one, at 1,000,000 products, the reading thread waited 11 s of a 22 s run for the writer,
+and the store idled meanwhile). Every commit started is waited for before returning, on every
+path, so a failed commit is never hidden.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+__all__ = ["Stages", "overlap"]
+
+Item = TypeVar("Item")
+Ready = TypeVar("Ready")  # a prepared batch
+Done = TypeVar("Done")  # what its delivery acknowledged
+
+
+@dataclass(frozen=True)
+class Stages(Generic[Item, Ready, Done]):
+    """``prepare(batch)`` on the calling thread, in read order; ``deliver(ready)`` on a writer
+    thread; ``commit(done)`` on the committer thread, in read order."""
+
+    prepare: Callable[[list[Item]], Ready]
+    deliver: Callable[[Ready], Done]
+    commit: Callable[[Done], None]
+
+
+def overlap(items: Iterable[Item], stages: Stages[Item, Ready, Done], *, batch_size: int,
+            depth: int, stopping: Callable[[], bool]) -> list[Item]:
+    """Run every full batch of ``items`` through ``stages``; return what is left over (the
+    last, partial batch, or the batch read when ``stopping()`` turned true: a stop finishes
+    the batches on their way only)."""
+    pending: list[Item] = []
+    deliveries: deque[Future[Done]] = deque()
+    commits: deque[Future[None]] = deque()
+
+    def commit_delivered(delivering: Future[Done]) -> None:
+        stages.commit(delivering.result())
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as committer, \
+            ThreadPoolExecutor(max_workers=depth, thread_name_prefix="write") as writer:
+
+        def settle(room: int) -> None:
+            # Wait until at most ``room`` batches are on their way to the destination, and
+            # every acknowledged one but the newest committed (errors surface here).
+            while len(deliveries) > room:
+                deliveries.popleft().result()
+            while len(commits) > len(deliveries) + 1:
+                commits.popleft().result()
+
+        try:
+            for item in items:
+                pending.append(item)
+                if len(pending) >= batch_size:
+                    settle(depth - 1)
+                    if stopping():
+                        break
+                    delivering = writer.submit(stages.deliver, stages.prepare(pending))
+                    deliveries.append(delivering)
+                    commits.append(committer.submit(commit_delivered, delivering))
+                    pending = []
+            settle(0)
+        except BaseException:
+            wait(commits)  # the first failure is on its way up; theirs would hide it
+            raise
+        while commits:
+            commits.popleft().result()
+    return pending
