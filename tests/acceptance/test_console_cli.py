@@ -14,18 +14,9 @@ import httpx
 import pytest
 
 from tests.support.loopback import free_port
+from tests.support.pipelines import copy_pipeline
 
 TOKEN = "acceptance-console-token-5b1e9c0a"
-
-PIPELINE = """\
-version: 1
-name: copy
-steps:
-  - name: items
-    source: {{connector: jsonl, path: {src}}}
-    destination: {{connector: jsonl, path: {dst}}}
-    key: sku
-"""
 
 
 @pytest.mark.slow
@@ -33,7 +24,7 @@ def test_off_loopback_the_console_wants_the_token_on_every_request(tmp_path: Pat
     pipes = tmp_path / "pipelines"
     pipes.mkdir()
     (pipes / "copy.yaml").write_text(
-        PIPELINE.format(src=tmp_path / "in.jsonl", dst=tmp_path / "out.jsonl"))
+        copy_pipeline(tmp_path / "in.jsonl", tmp_path / "out.jsonl"))
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "runner", "--log-format", "json", "serve", str(pipes),

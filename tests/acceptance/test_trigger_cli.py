@@ -18,26 +18,16 @@ import pytest
 
 from runner.scheduler.service import scheduler_listening
 from runner.state import open_state
+from tests.support.pipelines import copy_pipeline
 
 CLI = [sys.executable, "-m", "runner"]
-
-PIPELINE = """\
-version: 1
-name: copy
-steps:
-  - name: items
-    source: {{connector: jsonl, path: {src}}}
-    destination: {{connector: jsonl, path: {dst}}}
-    key: sku
-"""
 
 
 def _project(tmp: Path) -> Path:
     (tmp / "src.jsonl").write_text("".join(json.dumps({"sku": f"S{i}"}) + "\n" for i in range(3)))
     pipes = tmp / "pipelines"
     pipes.mkdir()
-    (pipes / "copy.yaml").write_text(PIPELINE.format(src=tmp / "src.jsonl",
-                                                     dst=tmp / "out.jsonl"))
+    (pipes / "copy.yaml").write_text(copy_pipeline(tmp / "src.jsonl", tmp / "out.jsonl"))
     return pipes
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.pipelines import copy_pipeline
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = """
@@ -108,22 +110,12 @@ def test_valid_destination_options_are_checked_without_jsonschema(kind: str) -> 
     assert done.stdout.split()[-1] == "False"
 
 
-RUN_PIPELINE = """version: 1
-name: copy
-steps:
-  - name: items
-    source: {{connector: jsonl, path: {src}}}
-    destination: {{connector: jsonl, path: {dst}}}
-    key: sku
-"""
-
-
 def test_a_run_imports_neither_the_quarantine_retry_nor_jsonschema(tmp_path: Path) -> None:
     # A run needs the engine's run path only: retrying quarantined records is the quarantine
     # command's, and valid options need no jsonschema (runner.schema_fit).
     (tmp_path / "in.jsonl").write_text('{"sku": "A"}\n')
     pipeline = tmp_path / "copy.yaml"
-    pipeline.write_text(RUN_PIPELINE.format(src=tmp_path / "in.jsonl", dst=tmp_path / "out.jsonl"))
+    pipeline.write_text(copy_pipeline(tmp_path / "in.jsonl", tmp_path / "out.jsonl"))
     done = subprocess.run(
         [sys.executable, "-c", PROBE.replace('if "." not in name', "if True"), "run", "copy",
          "--pipelines", str(pipeline), "--state", str(tmp_path / "state.db")],
@@ -167,7 +159,7 @@ def test_a_run_gives_the_collector_back_as_it_found_it(tmp_path: Path) -> None:
     # leave (~35 ms of collections at every start); a caller gets both back when it returns.
     (tmp_path / "in.jsonl").write_text('{"sku": "A"}\n')
     pipeline = tmp_path / "copy.yaml"
-    pipeline.write_text(RUN_PIPELINE.format(src=tmp_path / "in.jsonl", dst=tmp_path / "out.jsonl"))
+    pipeline.write_text(copy_pipeline(tmp_path / "in.jsonl", tmp_path / "out.jsonl"))
     argv = ["run", "copy", "--pipelines", str(pipeline), "--state", str(tmp_path / "state.db")]
     done = subprocess.run([sys.executable, "-c", GC_PROBE, *argv], capture_output=True,
                           text=True, cwd=ROOT, timeout=60, check=True)
