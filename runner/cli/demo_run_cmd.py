@@ -142,7 +142,7 @@ def shopper_hints(url: str) -> str:
         f"  {order:<40} # a shopper places an order\n"
         f"  {'commerce-sync trigger online-orders':<40} # bring it into the ERP now\n"
         f"  {'commerce-sync status':<40} # what ran, what is next\n"
-        "Ctrl-C stops after the batch in flight."
+        "Ctrl-C stops after the batches in flight."
     )
 
 

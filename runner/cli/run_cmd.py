@@ -82,7 +82,7 @@ def state_store(location: str | None) -> Iterator[StateStore]:
 
 @contextmanager
 def graceful_stop() -> Iterator[threading.Event]:
-    """First SIGINT/SIGTERM: set the event (the engine finishes the batch in flight, commits
+    """First SIGINT/SIGTERM: set the event (the engine finishes the batches in flight, commits
     and returns); a second one stops at once with KeyboardInterrupt."""
     stop = threading.Event()
     if threading.current_thread() is not threading.main_thread():
@@ -94,7 +94,7 @@ def graceful_stop() -> Iterator[threading.Event]:
             raise KeyboardInterrupt
         stop.set()
         print(
-            f"{signal.Signals(signum).name}: stopping after the batch in flight "
+            f"{signal.Signals(signum).name}: stopping after the batches in flight "
             "(send it again to stop at once)",
             file=sys.stderr,
         )

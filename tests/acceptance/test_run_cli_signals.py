@@ -1,4 +1,4 @@
-"""SIGINT during ``commerce-sync run``: the batch in flight is finished and committed, exit 130."""
+"""SIGINT during ``commerce-sync run``: the batches in flight finish and commit, exit 130."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def test_first_sigint_finishes_the_batch_commits_and_exits_130(tmp_path: Path) -
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert "SIGINT: stopping after the batch in flight" in err
+    assert "SIGINT: stopping after the batches in flight" in err
     assert "[incremental] interrupted" in out
     written = len(shop.products())
     assert 0 < written < 3000 and written % 3 == 0  # whole batches only
