@@ -226,7 +226,7 @@ class _StepRun:
         note_decisions(self, decisions)
         with self._counting:
             self._sent_quarantined += len(sent.quarantine)
-        return _Prepared(sent, decisions, rewrite_all)
+        return _Prepared(sent, decisions)
 
     def deliver(self, prepared: _Prepared) -> Sent:
         """Write a prepared batch and return what the destination acknowledged. Runs on
@@ -236,7 +236,7 @@ class _StepRun:
         before = len(sent.quarantine)
         if self.entity is not None:
             self.entity.write(self.writer, decisions, sent, lambda d: d.item.source,
-                              rewrite_all=prepared.rewrite_all)
+                              rewrite_all=self.mode == "full")
         else:
             self.writer.write(decisions, sent, lambda d: d.item.source)
         with self._counting:
@@ -440,7 +440,6 @@ class _Prepared:
 
     sent: Sent
     decisions: list[Decision]
-    rewrite_all: bool
 
 
 def run_step(step: Step, env: RunEnv, mode: SyncMode) -> StepResult:

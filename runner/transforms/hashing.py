@@ -20,7 +20,7 @@ import orjson
 
 from runner.errors import RecordError
 
-__all__ = ["jsonable", "row_hash"]
+__all__ = ["jsonable", "row_hash", "sorted_dump"]
 
 # OPT_NON_STR_KEYS makes every dump ~30% slower (1.31 -> 0.99 us for a product with three
 # variants) and changes nothing for the usual record, whose keys are all strings: a record with
@@ -47,15 +47,20 @@ def row_hash(record: Mapping[str, Any]) -> str:
     >>> row_hash({"a": 1, "b": "x"}) == row_hash({"b": "x", "a": 1})
     True
     """
-    value = record if type(record) is dict else dict(record)
     try:
-        data = orjson.dumps(value, default=_default, option=_OPTIONS)
-    except TypeError:  # orjson.JSONEncodeError is a TypeError
-        try:
-            data = orjson.dumps(value, default=_default, option=_OPTIONS_ANY_KEYS)
-        except TypeError as exc:
-            raise RecordError(f"record cannot be hashed: {exc}") from exc
+        data = sorted_dump(record if type(record) is dict else dict(record))
+    except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
+        raise RecordError(f"record cannot be hashed: {exc}") from exc
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def sorted_dump(value: dict[Any, Any]) -> bytes:
+    """The bytes row and source hashes are made of: orjson's dump with sorted keys, non-string
+    keys as strings. TypeError when the value cannot be dumped."""
+    try:
+        return orjson.dumps(value, default=_default, option=_OPTIONS)
+    except TypeError:
+        return orjson.dumps(value, default=_default, option=_OPTIONS_ANY_KEYS)
 
 
 def _plain(value: Any) -> Any:

@@ -30,15 +30,11 @@ from runner.errors import RecordError
 from runner.paths import getter, is_plain
 from runner.spec import FieldMap, Step
 
-from .hashing import _default
+from .hashing import _OPTIONS_ANY_KEYS, _default, sorted_dump
 from .mapping import Lookups
 
 __all__ = ["SourceHasher", "Unchanged", "skip_unchanged", "source_hasher"]
 
-# As runner.transforms.hashing: without OPT_NON_STR_KEYS first (~30% faster, the same bytes
-# for string keys), with it for a record that needs it.
-_OPTIONS = orjson.OPT_SORT_KEYS
-_OPTIONS_ANY_KEYS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 _FORMAT = b"prehash-1\x1f"  # bump when the hashed bytes change, so old hashes never match
 
 Key = tuple[str, ...]
@@ -63,29 +59,11 @@ class SourceHasher:
     _seed: bytes
 
     def digest(self, record: Mapping[str, Any]) -> str:
-        data = _dumped(record if type(record) is dict else dict(record))
-        if data is None:
-            raise RecordError("source record cannot be hashed: "
-                              f"{_refusal(record if type(record) is dict else dict(record))}")
-        return hashlib.blake2b(self._seed + data, digest_size=16).hexdigest()
-
-
-def _dumped(record: dict[str, Any]) -> bytes | None:
-    try:
-        return orjson.dumps(record, default=_default, option=_OPTIONS)
-    except TypeError:  # orjson.JSONEncodeError is a TypeError
         try:
-            return orjson.dumps(record, default=_default, option=_OPTIONS_ANY_KEYS)
-        except TypeError:
-            return None
-
-
-def _refusal(record: dict[str, Any]) -> str:
-    try:
-        orjson.dumps(record, default=_default, option=_OPTIONS_ANY_KEYS)
-    except TypeError as exc:
-        return str(exc)
-    return "unknown"
+            data = sorted_dump(record if type(record) is dict else dict(record))
+        except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
+            raise RecordError(f"source record cannot be hashed: {exc}") from exc
+        return hashlib.blake2b(self._seed + data, digest_size=16).hexdigest()
 
 
 def source_hasher(step: Step, lookups: Lookups | None) -> SourceHasher | None:
@@ -135,21 +113,15 @@ def _decide(
 ) -> Iterator[Unchanged | tuple[Mapping[str, Any], str | None]]:
     # One loop with locals: this runs on every source record of a changes run, in place of
     # the mapping it saves, so its own cost is what the step still pays per unchanged record.
-    key_of, seed, dumps, blake2b = hasher.key, hasher._seed, orjson.dumps, hashlib.blake2b
+    key_of, seed, blake2b = hasher.key, hasher._seed, hashlib.blake2b
     keys: list[Key] = []
     digests: list[str | None] = []
     for record in chunk:
-        value = record if type(record) is dict else dict(record)
         try:
-            data = dumps(value, default=_default, option=_OPTIONS)
-        except TypeError:
-            found = _dumped(value)
-            if found is None:  # cannot be hashed: the mapping decides its fate
-                digests.append(None)
-                keys.append(key_of(record))
-                continue
-            data = found
-        digests.append(blake2b(seed + data, digest_size=16).hexdigest())
+            data = sorted_dump(record if type(record) is dict else dict(record))
+            digests.append(blake2b(seed + data, digest_size=16).hexdigest())
+        except TypeError:  # cannot be hashed: the mapping decides its fate
+            digests.append(None)
         keys.append(key_of(record))
     known = stored([k for k, d in zip(keys, digests, strict=True) if d is not None and any(k)])
     for record, key, digest in zip(chunk, keys, digests, strict=True):
