@@ -151,38 +151,35 @@ def _in_window(job: Job) -> bool:
 
 
 @contextmanager
-def _loading() -> Iterator[None]:
-    """The garbage collector paused while the engine and the pipelines load.
-
-    They allocate ~250,000 objects (SQLAlchemy, the transforms, the loaded jobs) that live as
-    long as the process, and the collections they set off, one of them full, took ~35 ms of
-    every run's start. What they leave is then frozen out of the collector's reach
-    (:func:`gc.freeze`), as a step's stream freezes its heap (runner.engine.heap), until the
-    command ends.
-    """
+def _collector_paused() -> Iterator[None]:
+    """The garbage collector paused while the engine and the pipelines load: they allocate
+    ~250,000 objects (SQLAlchemy, the transforms, the loaded jobs) that live as long as the
+    process, and the collections they set off, one of them full, took ~35 ms of every run's
+    start."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
         if enabled:
             gc.enable()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    finally:
-        gc.unfreeze()  # what _loading froze goes back to the collector
-
-
-def _run(args: argparse.Namespace) -> int:
-    with _loading():
-        from runner.engine import TerminalProgress, run_job
+    with _collector_paused():
+        from runner.engine.heap import frozen_heap  # loads the engine too
 
         project = load_pipelines(args.pipelines)
         job = find_job(project, args.job)
+    # What loading left stays out of the collector's reach until the command ends (the
+    # steps' streams inside hold the same counted freeze), and is given back then.
+    with frozen_heap():
+        return _run(args, job, project)
+
+
+def _run(args: argparse.Namespace, job: Job, project: Project) -> int:
+    from runner.engine import TerminalProgress, run_job
+
     if not args.force and job.schedule.window is not None and not _in_window(job):
         print(
             f"error: job {job.name!r} may only run within {_window_text(job)}; "

@@ -8,8 +8,9 @@ the collector took 0.64 s of the runner's 5.2 s of CPU, 0.32 s of it in 7 full c
 
 :func:`frozen_heap` moves the objects alive at a stream's start out of the collector's reach
 (:func:`gc.freeze`) for the stream's length, and gives them back at its end, so that a
-long-lived scheduler still collects whatever they leave behind. Freezing is reference-counted
-across threads: the first stream to start freezes, the last to end unfreezes.
+long-lived scheduler still collects whatever they leave behind. Every entry freezes what is
+alive then (a later stream, or a run's command around its streams, adds its own long-lived
+objects); the heap is given back only when the last holder leaves, across threads.
 """
 
 from __future__ import annotations
@@ -30,8 +31,7 @@ def frozen_heap() -> Iterator[None]:
     global _streams
     with _lock:
         _streams += 1
-        if _streams == 1:
-            gc.freeze()
+        gc.freeze()
     try:
         yield
     finally:

@@ -46,3 +46,17 @@ def test_overlapping_streams_on_two_threads_unfreeze_only_when_both_end() -> Non
     release.set()
     thread.join(5)
     assert gc.get_freeze_count() == 0
+
+
+def test_a_later_holder_freezes_what_it_finds_and_the_first_keeps_it_until_it_leaves() -> None:
+    class Node:
+        other: object
+
+    gc.collect()
+    with frozen_heap():  # a run's command around its streams
+        a, b = Node(), Node()  # loaded after the command froze, before a stream starts
+        a.other, b.other = b, a
+        with frozen_heap():
+            del a, b
+        assert gc.collect() == 0  # still frozen: the command holds it
+    assert gc.collect() >= 2
