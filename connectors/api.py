@@ -192,7 +192,7 @@ class Source(Protocol):
 class Sink(Protocol):
     """Where a step writes. A sink whose ``write`` may be called from several threads at once
     says so with a class attribute ``concurrent_writes = True``: the engine then hands it the
-    next batch before the last is acknowledged (see runner.engine.step)."""
+    next batch before the last is acknowledged (see runner.engine.overlap)."""
 
     def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
         """Apply ``ops`` and return one outcome per op, in order. Raise ``RetryableError`` or
