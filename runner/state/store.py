@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 # SQLite allows 32766 bound parameters per statement; PostgreSQL far more. 500 keys per IN list
 # keeps every statement small and cacheable on both.
 IN_CHUNK = 500
+LOOKUP_CHUNK = 2000  # keys per range scan of a SQLite look-up
+RANGE_MIN = 64  # fewer keys are probed one by one
 PG_CHUNK = 5000  # keys travel as one text[] parameter there
 _COUNT_FIELDS = ("read", "written", "unchanged", "deleted", "quarantined", "echoed")
 
@@ -96,6 +98,9 @@ class SqlStateStore(CoordinationMixin, RelationsMixin, AuditsMixin, EchoMixin):
         self._where = where  # the location with its password hidden, for messages
         self._dialect = engine.dialect.name
         self._bulk_sql: dict[str, tuple[str, list[int], bool]] = {}
+        # Scopes (table, job, step or entity) whose keys were asked for out of order: looked
+        # up key by key (see _sqlite_lookup).
+        self._sparse: set[tuple[str, tuple[str, ...]]] = set()
         # An in-memory SQLite database is one shared connection: transactions from several
         # threads must take turns on it, and nothing may hold it between calls.
         self._memory = self._dialect == "sqlite" and (engine.url.database or "") in ("", ":memory:")
@@ -251,23 +256,44 @@ class SqlStateStore(CoordinationMixin, RelationsMixin, AuditsMixin, EchoMixin):
                 found[wanted[key]] = got
         return found
 
-    @staticmethod
-    def _sqlite_lookup(conn: sa.Connection, table: sa.Table, scope: Mapping[str, str],
+    def _sqlite_lookup(self, conn: sa.Connection, table: sa.Table, scope: Mapping[str, str],
                        value: sa.Column[Any], wanted: dict[str, Key]) -> dict[Key, str]:
         # The statement as text, straight to the driver's cursor: SQLAlchemy renders an
         # expanding IN of a batch's keys parameter by parameter and wraps every row, which
         # cost more than SQLite's own probes (measured: 5.5 -> 2.6 us per key looked up).
         # Names come from the table definition, never from data.
-        names = " AND ".join(f'"{name}" = ?' for name in scope)
+        where = " AND ".join(f'"{name}" = ?' for name in scope)
+        select = f'SELECT "key", "{value.name}" FROM "{table.name}" WHERE {where}'
+        params = tuple(scope.values())
         found: dict[Key, str] = {}
         cursor = conn.connection.cursor()
+        dense = (table.name, params) not in self._sparse
         try:
-            for chunk in _chunks(list(wanted), IN_CHUNK):
-                sql = (f'SELECT "key", "{value.name}" FROM "{table.name}" WHERE {names} '
-                       f'AND "key" IN ({", ".join("?" * len(chunk))})')
-                cursor.execute(sql, (*scope.values(), *chunk))
-                for key, got in cursor.fetchall():
-                    found[wanted[key]] = got
+            for chunk in _chunks(sorted(wanted) if dense else list(wanted), LOOKUP_CHUNK):
+                if dense and len(chunk) >= RANGE_MIN:
+                    # A source read in key order asks for neighbours: one scan of the range
+                    # between its least and greatest key reads them in index order, for a
+                    # third of what probing each key costs (1.1 vs 3.3 us per key). Encoded
+                    # keys compare alike in Python and in SQLite (code points, UTF-8 bytes).
+                    limit = 2 * len(chunk) + RANGE_MIN
+                    cursor.execute(f'{select} AND "key" BETWEEN ? AND ? LIMIT ?',
+                                   (*params, chunk[0], chunk[-1], limit))
+                    rows = cursor.fetchall()
+                    if len(rows) < limit:
+                        for key, got in rows:
+                            asked = wanted.get(key)
+                            if asked is not None:
+                                found[asked] = got
+                        continue
+                    # Keys spread over the step (a source in another order): probe them, for
+                    # this chunk and from now on.
+                    dense = False
+                    self._sparse.add((table.name, params))
+                for part in _chunks(chunk, IN_CHUNK):
+                    cursor.execute(f'{select} AND "key" IN ({", ".join("?" * len(part))})',
+                                   (*params, *part))
+                    for key, got in cursor.fetchall():
+                        found[wanted[key]] = got
         finally:
             cursor.close()
         return found

@@ -370,3 +370,46 @@ def test_release_after_takeover_leaves_the_new_holder_alone(tmp_path: Path) -> N
     ):
         pass
     store.close()
+
+
+def _hashes(n: int, every: int = 1) -> dict[tuple[str, ...], str]:
+    return {(f"K{i:05d}",): f"h{i}" for i in range(0, n, every)}
+
+
+def test_look_ups_in_key_order_scan_ranges_and_find_exactly_the_keys_asked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import runner.state.store as store_mod
+
+    monkeypatch.setattr(store_mod, "LOOKUP_CHUNK", 100)
+    store = open_state(f"sqlite:///{tmp_path / 'state.db'}")
+    run = store.begin_run("j", "s", "changes")
+    stored = _hashes(1000, every=2)  # even keys stored, odd ones not
+    store.commit_batch(BatchCommit(run_id=run, job="j", step="s", entity="e", hashes=stored))
+    store.commit_batch(BatchCommit(run_id=run, job="j", step="t", entity="e",
+                                   hashes={("K00001",): "other step"}))
+    statements: list[str] = []
+    engine = store._engine  # type: ignore[attr-defined]
+    engine.dispose()  # new connections, traced: the look-ups bypass SQLAlchemy's events
+    sa.event.listen(engine, "connect",
+                    lambda dbapi, _: dbapi.set_trace_callback(statements.append))
+
+    def scans() -> list[str]:
+        found = ["range" if " BETWEEN " in q else "probe" for q in statements
+                 if q.startswith('SELECT "key"')]
+        statements.clear()
+        return found
+
+    # Every third key from 0 to 899, in order: ranges hold stored keys that were not asked for.
+    asked = [(f"K{i:05d}",) for i in range(0, 900, 3)] + [("K99999",), ("é",)]
+    got = store.get_hashes("j", "s", asked)
+    assert got == {k: stored[k] for k in asked if k in stored}
+    assert scans() == ["range"] * 3 + ["probe"]  # the last chunk: two keys, probed
+    # A chunk whose range holds far more stored keys than it asks for: probed, same answer;
+    # from then on this step's look-ups probe.
+    spread = [("K00000",), ("K00998",)] + [(f"K{i:05d}",) for i in range(1001, 1100)]
+    assert store.get_hashes("j", "s", spread) == {("K00000",): "h0", ("K00998",): "h998"}
+    assert scans() == ["range", "probe", "probe"]  # 100 keys overflow their range; then 1
+    assert store.get_hashes("j", "s", asked) == got
+    assert set(scans()) == {"probe"}
+    assert store.get_hashes("j", "t", [("K00001",), ("K00002",)]) == {("K00001",): "other step"}
+    store.close()
