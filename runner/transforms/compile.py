@@ -151,10 +151,15 @@ class CompiledStep:
             raise ConfigError(f"step {step.name!r}: a step with flatten or plugins cannot "
                               "hash its source records; use apply()")
         pending: deque[Rejected] = deque()
-        stream = self._shaped(rows, pending)
+        nesting = step.nest
+        if nesting is not None and hasher.reads_key_from(nesting):
+            # Hashed as groups of rows: only the groups to map are nested.
+            stream = self._filtered(rows, pending)
+        else:
+            stream, nesting = self._shaped(rows, pending), None
         map_row = self._map
         key_of = self._key
-        for item in skip_unchanged(stream, hasher, stored, lookahead=lookahead):
+        for item in skip_unchanged(stream, hasher, stored, lookahead=lookahead, nest=nesting):
             while pending:
                 yield pending.popleft()
             if isinstance(item, Unchanged):
@@ -184,21 +189,29 @@ class CompiledStep:
         self, rows: Iterable[Mapping[str, Any]], pending: deque[Rejected]
     ) -> Iterator[Mapping[str, Any]]:
         """The residual filter then nest; a row the filter cannot evaluate goes to ``pending``."""
+        stream = self._filtered(rows, pending)
+        if self.step.nest is not None:
+            stream = nest(stream, self.step.nest)
+        return iter(stream)
+
+    def _filtered(
+        self, rows: Iterable[Mapping[str, Any]], pending: deque[Rejected]
+    ) -> Iterable[Mapping[str, Any]]:
+        """The rows the residual filter keeps; a row it cannot evaluate goes to ``pending``."""
         keep = self._filter
+        if keep is None:
+            return rows
         source_key = self._source_key
 
         def filtered() -> Iterator[Mapping[str, Any]]:
             for row in rows:
                 try:
-                    if keep is None or keep(row):
+                    if keep(row):
                         yield row
                 except RecordError as exc:
                     pending.append(Rejected(row, str(exc), source_key(row)))
 
-        stream: Iterable[Mapping[str, Any]] = filtered() if keep is not None else rows
-        if self.step.nest is not None:
-            stream = nest(stream, self.step.nest)
-        return iter(stream)
+        return filtered()
 
     # The common case in one loop: no generator layers between the rows and the mapping.
     def _apply_simple(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[Item]:

@@ -54,7 +54,7 @@ def row_hash(record: Mapping[str, Any]) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def sorted_dump(value: dict[Any, Any]) -> bytes:
+def sorted_dump(value: dict[Any, Any] | list[Any]) -> bytes:
     """The bytes row and source hashes are made of: orjson's dump with sorted keys, non-string
     keys as strings. TypeError when the value cannot be dumped."""
     try:

@@ -21,7 +21,7 @@ from typing import Any
 from runner.errors import RecordError
 from runner.spec import FlattenSpec, NestSpec
 
-__all__ = ["flatten", "flatten_record", "nest"]
+__all__ = ["flatten", "flatten_record", "groups", "nest", "nester"]
 
 
 def nest(rows: Iterable[Mapping[str, Any]], spec: NestSpec) -> Iterator[dict[str, Any]]:
@@ -63,6 +63,52 @@ def nest(rows: Iterable[Mapping[str, Any]], spec: NestSpec) -> Iterator[dict[str
     if current is not None:
         current[into] = items
         yield current
+
+
+def groups(rows: Iterable[Mapping[str, Any]],
+           by: tuple[str, ...]) -> Iterator[list[Mapping[str, Any]]]:
+    """Runs of consecutive rows with equal ``by`` values, as read: what :func:`nest` makes one
+    record of. A changes run hashes a group before (and instead of) nesting it."""
+    key_of = _values_of(by)
+    group: list[Mapping[str, Any]] = []
+    current: tuple[Any, ...] = ()
+    for row in rows:
+        key = key_of(row)
+        if key != current or not group:
+            if group:
+                yield group
+            group = [row]
+            current = key
+        else:
+            group.append(row)
+    if group:
+        yield group
+
+
+def nester(spec: NestSpec) -> Callable[[list[Mapping[str, Any]]], dict[str, Any]]:
+    """The record :func:`nest` makes of one group of :func:`groups`. (nest keeps its own
+    single loop: on a complete sync's every row, a list per group and a call per record cost
+    ~15% more.)"""
+    fields = spec.fields
+    into = spec.into
+    item_of = _values_of(fields)
+    width = len(fields)
+
+    def nested(group: list[Mapping[str, Any]]) -> dict[str, Any]:
+        record = dict(group[0])
+        for name in fields:
+            record.pop(name, None)
+        items = []
+        for row in group:
+            values = item_of(row)
+            # A header with no lines comes out of a LEFT JOIN as one row whose line columns
+            # are all null: that is an empty list, not a list with one empty line.
+            if values.count(None) != width:
+                items.append(dict(zip(fields, values, strict=True)))
+        record[into] = items
+        return record
+
+    return nested
 
 
 def _values_of(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:

@@ -98,7 +98,7 @@ def test_unchanged_records_are_not_mapped_and_a_changed_one_is() -> None:
     again = changed_run(step, ROWS, stored)
     assert [(type(i).__name__, i.key) for i in again] == [
         ("Unchanged", ("A",)), ("Unchanged", ("B",)), ("Rejected", ("C",))]
-    assert isinstance(again[0], Unchanged) and again[0].digest == stored.hashes[("A",)]
+    assert isinstance(again[0], Unchanged)
     edited = [dict(r) for r in ROWS]
     edited[1]["variant_sku"] = "A-3"  # a line of A changed: A's nested record changed
     third = changed_run(step, edited, stored)
