@@ -416,7 +416,8 @@ class _StepRun:
         left = overlap(items, Stages(prepare, self.deliver, self.commit),
                        batch_size=self.step.batch_size,
                        depth=SEND_DEPTH if self._concurrent_writes() else 1,
-                       stopping=lambda: env.stopping)
+                       stopping=lambda: env.stopping,
+                       light=lambda item: type(item) is Unchanged)
         if env.stopping:
             self.result.status = "interrupted"
             return False

@@ -132,3 +132,35 @@ def test_a_stop_finishes_both_batches_in_flight_and_sends_no_more(
     written = [(f"A{i}",) for i in range(4)]
     assert sorted(world.sink("store").records) == written
     assert sorted(state.get_hashes("inventory", "products", written)) == written
+
+
+def test_light_items_weigh_a_twentieth_and_a_batch_still_closes_at_its_size() -> None:
+    from runner.engine.overlap import LIGHT_PER_ITEM, Stages, overlap
+
+    batches: list[list[str]] = []
+    # 100 light items around three heavy ones, then heavy ones only: batches of 2 heavy, or of
+    # 40 light (20 x 2), or a mix weighing as much.
+    items = ["h0", *[f"l{i}" for i in range(50)], "h1", *[f"l{i}" for i in range(50, 100)],
+             "h2", "h3", "h4", "h5", "h6"]
+    left = overlap(items, Stages(list, list, batches.append), batch_size=2, depth=1,
+                   stopping=lambda: False, light=lambda item: item.startswith("l"))
+    assert LIGHT_PER_ITEM == 20
+    assert [len(b) for b in batches] == [21, 31, 40, 12, 2]
+    assert [b[-1] for b in batches] == ["l19", "h1", "l89", "h3", "h5"]
+    assert left == ["h6"]
+    assert [i for b in batches for i in b] + left == items  # in read order, each once
+
+
+def test_a_changes_run_sends_its_few_changes_in_full_batches(world: World,
+                                                             state: StateStore) -> None:
+    # 1 record in 10 changed: at batch_size 2 each request had carried one record; now two.
+    world.rows["erp"] = [row(i) for i in range(40)]
+    job = make_job(make_step())
+    run(job, state)
+    for i in range(0, 40, 10):
+        world.rows["erp"][i] = row(i, name="renamed")
+    dest = world.sink("store")
+    dest.writes.clear()
+    second = run(job, state).steps[0]
+    assert (second.updated, second.unchanged) == (4, 36)
+    assert [len(w) for w in dest.writes] == [2, 2]
