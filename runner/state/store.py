@@ -90,6 +90,20 @@ def _chunks(items: list[Any], size: int = IN_CHUNK) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
+def _by_stored_form(keys: Iterable[Key]) -> dict[str, Key]:
+    """The keys asked for, by their stored form: what comes back needs no decoding. A
+    one-field key of text, the usual case, skips the check of its parts' types (a look-up runs
+    on every record of a changes run)."""
+    wanted: dict[str, Key] = {}
+    for key in keys:
+        if len(key) == 1 and type(key[0]) is str:
+            wanted[encode_key(key)] = key
+        else:
+            norm = key if all(type(p) is str for p in key) else tuple(map(str, key))
+            wanted[encode_key(norm)] = norm
+    return wanted
+
+
 class SqlStateStore(CoordinationMixin, RelationsMixin, AuditsMixin, EchoMixin):
     """State in a SQL database; build it with :func:`runner.state.open_state`."""
 
@@ -239,9 +253,7 @@ class SqlStateStore(CoordinationMixin, RelationsMixin, AuditsMixin, EchoMixin):
         keys: Iterable[Key],
     ) -> dict[Key, str]:
         """``{key: value}`` for the ``keys`` found under ``scope``, one query per chunk."""
-        # The keys asked for, by their stored form: what comes back needs no decoding.
-        wanted = {encode_key(k): k if all(type(p) is str for p in k) else tuple(map(str, k))
-                  for k in keys}
+        wanted = _by_stored_form(keys)
         encoded = list(wanted)
         if self._dialect == "sqlite":
             return self._sqlite_lookup(conn, table, scope, value, wanted)
