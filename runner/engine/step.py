@@ -130,8 +130,29 @@ class _SeenKeys:
         keys.add(compact)
         return True
 
+    def count_first(self, keys: list[Key]) -> int:
+        """Add ``keys``; how many were new (a changes run's unchanged keys, a batch at once: the
+        set's own update instead of a call per key)."""
+        known = self._keys
+        before = len(known)
+        if all(len(k) == 1 for k in keys):
+            known.update([k[0].encode("utf-8", "surrogatepass") for k in keys])
+        else:
+            known.update(map(_compact, keys))
+        return len(known) - before
+
     def __contains__(self, key: object) -> bool:
         return isinstance(key, tuple) and _compact(key) in self._keys
+
+
+def _count_unchanged(seen: _SeenKeys, keys: list[Key], sent: Sent) -> None:
+    """Count ``keys`` (unchanged records, in read order) as unchanged or, seen before in this
+    run, as duplicates; empty the list."""
+    if keys:
+        first = seen.count_first(keys)
+        sent.unchanged += first
+        sent.duplicates += len(keys) - first
+        keys.clear()
 
 
 def _compact(key: Key) -> bytes | Key:
@@ -190,23 +211,22 @@ class _StepRun:
         self._check_bad_records(self._sent_quarantined)
         sent = Sent(read_total=read_total)
         transformed: list[Transformed] = []
+        unchanged: list[Key] = []  # source rows that hash as when last written: not mapped
         seen = self.seen
         for item in items:
             if type(item) is Transformed:
                 transformed.append(item)
                 continue
             if type(item) is Unchanged:
-                # Its source row hashes as when it was last written: nothing was mapped.
-                if seen.first(item.key):
-                    sent.unchanged += 1
-                else:
-                    sent.duplicates += 1
+                unchanged.append(item.key)
                 continue
             assert type(item) is Rejected
             qkey = tuple(item.key) if item.key is not None else None
             if qkey is not None:
-                self.seen.add(qkey)
+                _count_unchanged(seen, unchanged, sent)  # those read before it come first
+                seen.add(qkey)
             sent.quarantine.append((qkey, source_json(item.source), redact(item.reason)))
+        _count_unchanged(seen, unchanged, sent)
         for bad in bad_rows:
             sent.quarantine.append((None, _bad_json(bad), redact(bad.reason)))
         unique = list(dedupe_by_key(transformed))

@@ -279,3 +279,14 @@ def test_only_a_key_in_the_group_header_lets_a_group_be_hashed_as_rows() -> None
         step = make_step(mappings=(FieldMap("sku", field=field),), nest=VARIANTS)
         hasher = source_hasher(step, None)
         assert hasher is not None and not hasher.reads_key_from(VARIANTS)
+
+
+def test_the_seen_set_counts_the_first_of_each_unchanged_key_once() -> None:
+    from runner.engine.step import _SeenKeys
+
+    seen = _SeenKeys()
+    seen.add(("a",))
+    assert seen.count_first([("a",), ("b",), ("b",), ("é\udc80",)]) == 2  # one-field keys
+    assert seen.count_first([("c", "d"), ("c", "d"), ("b",), ("e",)]) == 2  # mixed widths
+    assert all(k in seen for k in [("a",), ("b",), ("é\udc80",), ("c", "d"), ("e",)])
+    assert ("c",) not in seen and not seen.first(("e",))
