@@ -51,7 +51,14 @@ def row_hash(record: Mapping[str, Any]) -> str:
         data = sorted_dump(record if type(record) is dict else dict(record))
     except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
         raise RecordError(f"record cannot be hashed: {exc}") from exc
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    digest = _BLAKE2B_128()
+    digest.update(data)
+    return digest.hexdigest()
+
+
+# A copy of an empty BLAKE2b-128 state is the same hash without the constructor's keyword
+# parsing: 1.7 -> 1.1 us per record hashed (timeit, 420 bytes).
+_BLAKE2B_128 = hashlib.blake2b(digest_size=16).copy
 
 
 def sorted_dump(value: dict[Any, Any] | list[Any]) -> bytes:
