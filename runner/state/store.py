@@ -17,6 +17,7 @@ import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from itertools import repeat
 from typing import Any
 
 import sqlalchemy as sa
@@ -325,10 +326,12 @@ class SqlStateStore(CoordinationMixin, RelationsMixin, AuditsMixin, EchoMixin):
                         set_={"value": value, "updated_at": now},
                     )
                 )
+            # Each key is encoded once: a written record's key goes to its hash and its id.
+            encoded: dict[Key, str] = {}
             if commit.hashes or commit.source_hashes:
-                self._put_hashes(conn, commit)
+                self._put_hashes(conn, commit, encoded)
             if commit.keymap:
-                self._keymap_upsert(conn, job, commit.entity, commit.keymap)
+                self._keymap_upsert(conn, job, commit.entity, commit.keymap, encoded)
             removed = [{"k": encode_key(k)} for k in commit.removed]
             if removed:
                 conn.execute(_delete_by_key(row_hashes, row_hashes.c.step, job, step), removed)
@@ -376,16 +379,21 @@ class SqlStateStore(CoordinationMixin, RelationsMixin, AuditsMixin, EchoMixin):
                  .limit(1))
         return conn.execute(probe).first() is not None
 
-    def _put_hashes(self, conn: sa.Connection, commit: BatchCommit) -> None:
-        job, step, sources = commit.job, commit.step, commit.source_hashes
-        if commit.hashes:
+    def _put_hashes(self, conn: sa.Connection, commit: BatchCommit,
+                    encoded: dict[Key, str]) -> None:
+        """Upsert the batch's hashes; ``encoded`` receives the stored form of their keys."""
+        job, step, sources, hashes = commit.job, commit.step, commit.source_hashes, commit.hashes
+        if hashes:
+            keys = list(map(encode_key, hashes))
+            encoded.update(zip(hashes, keys, strict=True))
+            # The rows built by zip and map, with no Python frame per record.
             self._bulk_upsert(
                 conn,
                 row_hashes,
                 ("job", "step", "key"),
                 ("hash", "source_hash"),
-                [(job, step, encode_key(k), h, sources.get(k))
-                 for k, h in commit.hashes.items()],
+                list(zip(repeat(job), repeat(step), keys, hashes.values(),
+                         map(sources.get, hashes), strict=False)),
             )
         # Records found unchanged after their source row changed: only the source hash moves.
         moved = [{"s": s, "k": encode_key(k)} for k, s in sources.items()
@@ -470,14 +478,20 @@ class SqlStateStore(CoordinationMixin, RelationsMixin, AuditsMixin, EchoMixin):
         return len(found)
 
     def _keymap_upsert(
-        self, conn: sa.Connection, job: str, entity: str, pairs: Mapping[Key, str]
+        self, conn: sa.Connection, job: str, entity: str, pairs: Mapping[Key, str],
+        encoded: Mapping[Key, str] | None = None,
     ) -> None:
+        """Upsert ids; ``encoded``: the stored form of some of the keys, already made."""
+        if encoded is not None and encoded.keys() >= pairs.keys():
+            keys = list(map(encoded.__getitem__, pairs))
+        else:
+            keys = list(map(encode_key, pairs))
         self._bulk_upsert(
             conn,
             keymap,
             ("job", "entity", "key"),
             ("dest_id",),
-            [(job, entity, encode_key(k), str(v)) for k, v in pairs.items()],
+            list(zip(repeat(job), repeat(entity), keys, map(str, pairs.values()), strict=False)),
         )
 
     def _bulk_upsert(
