@@ -265,8 +265,15 @@ class HttpSink:
 
     def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
         groups: dict[str, list[int]] = {}
+        # The request of an op depends only on its action and whether it has an id: asked
+        # once per kind of op in the batch, not once per op.
+        chosen: dict[tuple[str, bool], list[int]] = {}
         for index, op in enumerate(ops):
-            groups.setdefault(self._spec_for(op).name, []).append(index)
+            probe = (op.action, op.dest_id is not None)
+            found = chosen.get(probe)
+            if found is None:
+                found = chosen[probe] = groups.setdefault(self._spec_for(op).name, [])
+            found.append(index)
         units: list[tuple[list[int], Future[list[WriteOutcome]]]] = []
         for name, indexes in groups.items():
             spec = self._actions[name]

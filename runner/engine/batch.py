@@ -134,8 +134,10 @@ class BatchWriter:
             candidates = keys if rewrite_all else [k for k, _, h in fresh if stored.get(k) != h]
         known = (state.keymap_get(self.job, step.entity_name, candidates)
                  if candidates and self.keymap_has_ids else {})
-        missing = [k for k in candidates if k not in known and k not in blocked]
-        if self.find_first and missing:
+        # Only a destination that matches before every create asks which keys are missing.
+        missing = ([k for k in candidates if k not in known and k not in blocked]
+                   if self.find_first else [])
+        if missing:
             assert isinstance(self.sink, Matchable)
             adopted, doubled = match_ids(self.sink, missing, step.on_duplicate, known)
             known = {**known, **adopted}

@@ -74,3 +74,38 @@ def test_batch_answers(batch: dict[str, Any], results: list[Any],
     (request,) = seen
     assert orjson.loads(request.content) == [op.record for op in OPS]
     assert request.headers["Idempotency-Key"] == _old_batch_key(OPS)
+
+
+def test_each_op_goes_to_its_request_in_op_order() -> None:
+    """The request is chosen once per kind of op (action, with or without an id): ops of
+    every kind, interleaved, still reach the request each asks for, and outcomes come back
+    in op order."""
+    sent: dict[str, str] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        for record in orjson.loads(request.content):
+            sent[record["sku"]] = request.url.path
+        return httpx.Response(200, json={"data": [{"id": f"{request.url.path}"}] * len(
+            orjson.loads(request.content))})
+
+    sink = HttpConnector().open_sink(
+        {"base_url": "http://a",
+         "create": {"path": "/c", "body": "{record}", "batch": {"size": 2, "results": "data",
+                                                                "id_path": "id"}},
+         "update": {"path": "/u", "body": "{record}", "batch": {"size": 2, "results": "data",
+                                                                "id_path": "id"}}},
+        ConnectorContext(job="j", step="s", key_fields=("sku",),
+                         http_client=httpx.Client(transport=httpx.MockTransport(handler))))
+    ops = [WriteOp("upsert", ("1",), {"sku": "1"}, None),
+           WriteOp("upsert", ("2",), {"sku": "2"}, "id2"),
+           WriteOp("create", ("3",), {"sku": "3"}, None),
+           WriteOp("update", ("4",), {"sku": "4"}, "id4"),
+           WriteOp("upsert", ("5",), {"sku": "5"}, None),
+           WriteOp("upsert", ("6",), {"sku": "6"}, "id6"),
+           WriteOp("create", ("7",), {"sku": "7"}, "id7")]
+    try:
+        outcomes = sink.write(ops)
+    finally:
+        sink.close()
+    assert sent == {"1": "/c", "2": "/u", "3": "/c", "4": "/u", "5": "/c", "6": "/u", "7": "/c"}
+    assert [o.dest_id for o in outcomes] == [sent[op.record["sku"]] for op in ops]
