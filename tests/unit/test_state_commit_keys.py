@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from runner.state import BatchCommit, open_state
+from runner.state import BatchCommit, RunCounts, open_state
 from runner.state.codec import encode_key
 
 
@@ -41,3 +41,23 @@ def test_hashes_and_ids_are_stored_under_their_own_keys(tmp_path: Path) -> None:
     assert _rows(path, "SELECT key, dest_id FROM keymap") == sorted(
         [(encode_key(("7",)), "70"), (encode_key(("A",)), "id-a"),
          (encode_key(("C",)), "id-c"), (encode_key(("E",)), "id-e")])
+
+
+def test_every_count_lands_in_its_own_column(tmp_path: Path) -> None:
+    """The per-batch run update (driver SQL on SQLite) adds each count to its own column, and
+    a zero leaves its column alone."""
+    store = open_state(str(tmp_path / "state.db"))
+    try:
+        run = store.begin_run("j", "s", "full")
+        for counts in (RunCounts(read=1, written=2, unchanged=3, deleted=4, quarantined=5,
+                                 echoed=6),
+                       RunCounts(read=10, echoed=60), RunCounts()):
+            store.commit_batch(BatchCommit(run_id=run, job="j", step="s", entity="e",
+                                           counts=counts))
+        other = store.begin_run("j", "t", "full")
+        assert store.runs("j")[1].counts == RunCounts(read=11, written=2, unchanged=3,
+                                                      deleted=4, quarantined=5, echoed=66)
+        assert store.runs("j")[0].run_id == other
+        assert store.runs("j")[0].counts == RunCounts()
+    finally:
+        store.close()
