@@ -263,7 +263,9 @@ def compile_field(
         return converted
 
     def checked(row: Mapping[str, Any]) -> Any:
-        value = produce(row)
+        return finish(produce(row))
+
+    def finish(value: Any) -> Any:
         if isinstance(value, bytes):
             # A BLOB where text belongs (e.g. broken UTF-8 in an ERP text column): quarantine
             # this record, rather than let the destination's JSON encoding fail the batch.
@@ -285,6 +287,21 @@ def compile_field(
             )
         return value
 
+    if (convert is None and not has_default and fm.type is None and fm.field is not None
+            and is_plain(fm.field) and fm.each is None):
+        # A flat text field with checks only (title: required, max_length): a non-empty
+        # string within the length is the answer, read with one get; anything else is
+        # finished as above.
+        source = fm.field
+
+        def checked_text(row: Mapping[str, Any]) -> Any:
+            value = row.get(source)
+            if type(value) is str and value and (max_length is None
+                                                 or len(value) <= max_length):
+                return value
+            return finish(value)
+
+        return checked_text
     return checked
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -154,3 +155,26 @@ def test_the_benchmark_shape() -> None:
     assert list(map_row({"item_id": "I2", "name": "x", "variants": []})) == [
         "sku", "title", "price", "currency", "published", "variants"]
     assert map_row({"item_id": "I2", "name": "x", "variants": []})["currency"] is None
+
+
+def test_a_checked_text_field_answers_at_its_bounds() -> None:
+    """title: {field: name, required: true, max_length: 5}: the one-get path for text and the
+    general checks for everything else."""
+    title = compile_field(FieldMap(target="title", field="name", required=True, max_length=5),
+                          lookups=None, keymap=None)
+    optional = compile_field(FieldMap(target="title", field="name", max_length=5),
+                             lookups=None, keymap=None)
+    for value, expected in [("abcd", "abcd"), ("abcde", "abcde"), (b"ok", "ok"), (7, 7),
+                            ("é" * 5, "é" * 5), (1.5, 1.5)]:
+        assert title({"name": value}) == expected
+        assert type(title({"name": value})) is type(expected)
+    for row, message in [({"name": "abcdef"}, "title: 'abcdef' is longer than 5 characters"),
+                         ({"name": b"abcdef"}, "title: 'abcdef' is longer than 5 characters"),
+                         ({"name": ""}, "title: a value is required"),
+                         ({"name": None}, "title: a value is required"),
+                         ({}, "title: a value is required"),
+                         ({"name": b"\xff"}, "title: b'\\xff' is not valid UTF-8 text")]:
+        with pytest.raises(RecordError) as info:
+            title(row)
+        assert str(info.value) == message
+    assert optional({"name": ""}) == "" and optional({}) is None
