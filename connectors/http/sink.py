@@ -153,6 +153,12 @@ def _op_lookup(op: WriteOp) -> Callable[[str], Any]:
     return functools.partial(_op_value, op)
 
 
+def _top_level(path: str) -> bool:
+    """A path that get_path answers with ``dict.get`` (a non-empty name, no dot, bracket or
+    quote)."""
+    return bool(path) and "." not in path and "[" not in path and '"' not in path
+
+
 def _id_of(body: Any, path: str | None) -> str | None:
     if not path:
         return None
@@ -259,8 +265,15 @@ class HttpSink:
 
     def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
         groups: dict[str, list[int]] = {}
+        # The request of an op depends only on its action and whether it has an id: asked
+        # once per kind of op in the batch, not once per op.
+        chosen: dict[tuple[str, bool], list[int]] = {}
         for index, op in enumerate(ops):
-            groups.setdefault(self._spec_for(op).name, []).append(index)
+            probe = (op.action, op.dest_id is not None)
+            found = chosen.get(probe)
+            if found is None:
+                found = chosen[probe] = groups.setdefault(self._spec_for(op).name, [])
+            found.append(index)
         units: list[tuple[list[int], Future[list[WriteOutcome]]]] = []
         for name, indexes in groups.items():
             spec = self._actions[name]
@@ -354,11 +367,10 @@ class HttpSink:
         )
 
     def _batch_key(self, ops: Sequence[WriteOp]) -> str:
-        digest = hashlib.sha256()
-        for op in ops:
-            digest.update((op.idempotency_key or repr((op.action, op.key))).encode())
-            digest.update(b"\n")
-        return digest.hexdigest()
+        # One line per op, each ended by a newline, hashed in one update.
+        lines = [op.idempotency_key or repr((op.action, op.key)) for op in ops]
+        lines.append("")
+        return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
     def _write_batch(self, spec: ActionSpec, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
         assert spec.batch is not None
@@ -366,12 +378,17 @@ class HttpSink:
         outcomes: list[WriteOutcome | None] = [None] * len(ops)
         sent: list[int] = []
         bodies: list[Any] = []
-        for i, op in enumerate(ops):
-            try:
-                bodies.append(self._batch_item(spec, op))
-                sent.append(i)
-            except RecordError as exc:
-                outcomes[i] = WriteOutcome(ok=False, dest_id=op.dest_id, error=str(exc))
+        if spec.protocol == "rest" and spec.body is not None and spec.body.source == "{record}":
+            # The common batch body (see _payload): the records as they are, none refused.
+            bodies = [op.record for op in ops]
+            sent = list(range(len(ops)))
+        else:
+            for i, op in enumerate(ops):
+                try:
+                    bodies.append(self._batch_item(spec, op))
+                    sent.append(i)
+                except RecordError as exc:
+                    outcomes[i] = WriteOutcome(ok=False, dest_id=op.dest_id, error=str(exc))
         if sent:
             batch_ctx = {"records": bodies, "count": len(bodies)}
             try:
@@ -445,9 +462,19 @@ class HttpSink:
             )
         id_path = batch.id_path or spec.id_path
         error_path = batch.error_path
+        # Top-level names (``error``, ``id``) are read with dict.get, as get_path would.
+        top = _top_level(error_path) and (not id_path or _top_level(id_path))
         outcomes = []
         for op, item in zip(ops, items, strict=True):
-            error = get_path(item, error_path, None)
+            if top and type(item) is dict:
+                error = item.get(error_path)
+                if error is None or error in ("", [], {}):
+                    found = item.get(id_path) if id_path else None
+                    outcomes.append(WriteOutcome(
+                        True, op.dest_id if found is None else str(found)))
+                    continue
+            else:
+                error = get_path(item, error_path, None)
             if error is None or error in ("", [], {}):
                 found = get_path(item, id_path, None) if id_path else None
                 outcomes.append(WriteOutcome(

@@ -134,8 +134,10 @@ class BatchWriter:
             candidates = keys if rewrite_all else [k for k, _, h in fresh if stored.get(k) != h]
         known = (state.keymap_get(self.job, step.entity_name, candidates)
                  if candidates and self.keymap_has_ids else {})
-        missing = [k for k in candidates if k not in known and k not in blocked]
-        if self.find_first and missing:
+        # Only a destination that matches before every create asks which keys are missing.
+        missing = ([k for k in candidates if k not in known and k not in blocked]
+                   if self.find_first else [])
+        if missing:
             assert isinstance(self.sink, Matchable)
             adopted, doubled = match_ids(self.sink, missing, step.on_duplicate, known)
             known = {**known, **adopted}
@@ -179,22 +181,32 @@ class BatchWriter:
         remember = bool(step.echo_fields)
         if not self.dry_run:
             hooks.after_write()
+        hashes, source_hashes, ids = sent.hashes, sent.sources, sent.ids
+        counted: dict[str, int] = {}  # added to sent.counts once, not per record
         for d, outcome in zip(todo, outcomes, strict=True):
             if not outcome.ok:
                 reason = redact(outcome.error or "refused by the destination")
                 sent.quarantine.append((d.key, source_json(sources(d)), reason))
                 continue
-            sent.hashes[d.key] = d.digest
-            if d.item.source_hash is not None:
-                sent.sources[d.key] = d.item.source_hash
-            if outcome.dest_id is not None:
-                sent.ids[d.key] = str(outcome.dest_id)
-            for level, ids in (getattr(outcome, "children", None) or {}).items():
-                sent.captured.setdefault(level, {}).update(ids)
+            key = d.key
+            hashes[key] = d.digest
+            source_hash = d.item.source_hash
+            if source_hash is not None:
+                source_hashes[key] = source_hash
+            dest_id = outcome.dest_id
+            if dest_id is not None:
+                ids[key] = str(dest_id)
+            children = getattr(outcome, "children", None)
+            if children:
+                for level, found in children.items():
+                    sent.captured.setdefault(level, {}).update(found)
             ignored = getattr(outcome, "ignored", False)
             if remember and not ignored:  # an ignored answer put nothing there to echo
-                sent.echoes[d.key] = remembered(step, d.item.record)
-            sent.count("ignored" if ignored else _COUNTED[d.kind])
+                sent.echoes[key] = remembered(step, d.item.record)
+            kind = "ignored" if ignored else _COUNTED[d.kind]
+            counted[kind] = counted.get(kind, 0) + 1
+        for kind, n in counted.items():
+            sent.count(kind, n)
 
     def commit(self, sent: Sent, read_now: int, *, released: Sequence[int] = ()) -> None:
         step = self.step

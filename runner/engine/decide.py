@@ -96,19 +96,26 @@ def decide(
     :mod:`runner.engine.echoes`).
     """
     decisions: list[Decision] = []
+    append = decisions.append
+    # What a write is depends only on whether the key map and the stored hashes hold the key:
+    # three answers, asked once per batch rather than once per record.
+    actions = dest.actions
+    probe: Key = ("",)
+    on_known = _write_kind(probe, {probe: ""}, {}, actions)
+    on_stored = _write_kind(probe, {}, {probe: ""}, actions)
+    on_new = _write_kind(probe, {}, {}, actions)
     for key, item, digest in fresh:
         if key in blocked:
-            decisions.append(Decision("skip", key, item, digest, known.get(key),
-                                      HELD))
+            append(Decision("skip", key, item, digest, known.get(key), HELD))
             continue
         if key in echoed:
-            decisions.append(Decision("echoed", key, item, digest, known.get(key)))
+            append(Decision("echoed", key, item, digest, known.get(key)))
             continue
         if not rewrite_all and stored.get(key) == digest and key not in changed:
-            decisions.append(Decision("unchanged", key, item, digest, known.get(key)))
+            append(Decision("unchanged", key, item, digest, known.get(key)))
             continue
-        kind, reason = _write_kind(key, known, stored, dest.actions)
-        decisions.append(Decision(kind, key, item, digest, known.get(key), reason))
+        kind, reason = (on_known if key in known else on_stored if key in stored else on_new)
+        append(Decision(kind, key, item, digest, known.get(key), reason))
     return decisions
 
 

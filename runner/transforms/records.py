@@ -49,8 +49,12 @@ def dedupe_by_key(items: Iterable[Transformed]) -> Iterator[Transformed]:
     >>> [t.record["v"] for t in dedupe_by_key([a1, b, a2])]
     [1, 2]
     """
-    last: dict[tuple[str, ...], Transformed] = {}
-    for item in items:
+    batch = items if isinstance(items, list) else list(items)
+    last = {item.key: item for item in batch}
+    if len(last) == len(batch):  # no key twice, the usual batch: its own order
+        return iter(last.values())
+    last = {}
+    for item in batch:
         last.pop(item.key, None)
         last[item.key] = item
     return iter(last.values())

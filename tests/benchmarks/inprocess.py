@@ -7,7 +7,11 @@ CPU seconds of one part, measured in one process, move less than a whole run's w
 Prints, for the products step of tests/benchmarks/pipelines/inventory.yaml:
 - read: the step's query read through the sql source, its filter pushed down (rows -> dicts);
 - table: ``table: products`` read whole (a NUMERIC column, typed by the source);
-- nest+map: the rows read above, nested and mapped by the compiled step.
+- nest+map: the rows read above, nested and mapped by the compiled step;
+- decide+commit: those records through a first complete sync's batch path after the mapping
+  (``BatchWriter``: decisions, write ops, accounting, ``commit_batch`` to a fresh SQLite state),
+  to a sink that acknowledges every op with an id at no cost of its own; row hashes are made
+  before timing.
 Figures, not pass/fail.
 """
 
@@ -17,6 +21,7 @@ import argparse
 import gc
 import os
 import sys
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
@@ -49,7 +54,8 @@ def main() -> None:
     from connectors.sql import SqlConnector
     from runner.engine.reading import default_context, load_lookups
     from runner.project import load_project
-    from runner.transforms import compile_step
+    from runner.transforms import Transformed, compile_step
+    from runner.transforms.hashing import row_hash
 
     pipeline = ROOT / "tests" / "benchmarks" / "pipelines" / "inventory.yaml"
     step = load_project([str(pipeline)]).job("bench-inventory").steps[0]
@@ -75,9 +81,57 @@ def main() -> None:
         count = sum(1 for _ in compiled.apply(iter(rows)))
         seconds, _ = best(lambda: deque(compiled.apply(iter(rows)), maxlen=0), args.repeat)
         print(f"nest+map  {count:>9,} records  {seconds:6.3f} s CPU")
+        records = [r for r in compiled.apply(iter(rows)) if type(r) is Transformed]
+        hashed = [(r.key, r, row_hash(r.record)) for r in records]
+        seconds = min(_decide_commit(step, hashed) for _ in range(args.repeat))
+        print(f"decide+commit {len(hashed):>5,} records  {seconds:6.3f} s CPU")
     finally:
         source.close()
         table.close()
+
+
+class _Acknowledging:
+    """A sink that acknowledges every op with an id, the ids made before it is asked."""
+
+    actions = frozenset({"upsert"})
+
+    def __init__(self, count: int) -> None:
+        from connectors.api import WriteOutcome
+
+        self._outcomes = iter([WriteOutcome(ok=True, dest_id=f"id-{i}") for i in range(count)])
+
+    def write(self, ops: list[Any]) -> list[Any]:
+        return [next(self._outcomes) for _ in ops]
+
+    def close(self) -> None:
+        pass
+
+
+def _decide_commit(step: Any, hashed: list[Any]) -> float:
+    """CPU seconds of ``hashed`` (key, record, row hash) decided, written and committed in
+    batches of the step's batch_size, to a fresh state."""
+    from runner.engine.batch import BatchWriter, Sent
+    from runner.engine.retry import Retrier
+    from runner.state import open_state
+
+    with tempfile.TemporaryDirectory() as folder:
+        state = open_state(str(Path(folder) / "state.db"))
+        try:
+            run_id = state.begin_run("bench", step.name, "full")
+            writer = BatchWriter(step, job="bench", state=state, sink=_Acknowledging(len(hashed)),
+                                 run_id=run_id, retrier=Retrier(step.errors.retry, time.sleep))
+            writer.fresh_step, writer.keymap_has_ids = True, False  # as a first sync's run
+            size = step.batch_size
+            started = time.process_time()
+            for start in range(0, len(hashed), size):
+                fresh = hashed[start:start + size]
+                sent = Sent(read_total=start + len(fresh))
+                decisions = writer.decisions(fresh, sent, rewrite_all=True)
+                writer.write(decisions, sent, lambda d: d.item.source)
+                writer.commit(sent, len(fresh))
+            return time.process_time() - started
+        finally:
+            state.close()
 
 
 if __name__ == "__main__":

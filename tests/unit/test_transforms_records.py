@@ -11,6 +11,8 @@ from decimal import Decimal
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runner.errors import RecordError
 from runner.transforms import Transformed, dedupe_by_key, jsonable, row_hash
@@ -84,6 +86,21 @@ def test_dedupe_keeps_the_last_occurrence_of_each_key() -> None:
     kept = list(dedupe_by_key(items))
     assert [(t.key, t.record["v"]) for t in kept] == [(("a",), 2), (("c",), 3), (("b",), 4)]
     assert list(dedupe_by_key([])) == []
+
+
+def _last_occurrences(items: list[Transformed]) -> list[Transformed]:
+    """The rule spelled out: each key's last item, ordered by where those last items stand."""
+    last_at = {t.key: i for i, t in enumerate(items)}
+    return [t for i, t in enumerate(items) if last_at[t.key] == i]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", "c", "d", "e", "f"]), max_size=12),
+       st.booleans())
+def test_dedupe_is_the_last_occurrences_in_their_order(keys: list[str], as_iter: bool) -> None:
+    items = [Transformed({"v": i}, (k,), {}) for i, k in enumerate(keys)]
+    kept = list(dedupe_by_key(iter(items) if as_iter else items))
+    assert [id(t) for t in kept] == [id(t) for t in _last_occurrences(items)]
 
 
 def test_row_hash_is_the_hash_of_the_sorted_dump_whatever_the_key_types() -> None:

@@ -1,0 +1,63 @@
+"""A batch's keys are encoded once for its hashes and its key map (issue 16): the rows stored
+are exactly ``encode_key`` of each key, whichever of the two maps holds it, and each id lands
+under its own key."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from runner.state import BatchCommit, RunCounts, open_state
+from runner.state.codec import encode_key
+
+
+def _rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path) as db:
+        return sorted(db.execute(sql).fetchall())
+
+
+def test_hashes_and_ids_are_stored_under_their_own_keys(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = open_state(str(path))
+    try:
+        run = store.begin_run("j", "s", "full")
+        hashes: dict[Any, str] = {("A",): "ha", ("b", "2"): "hb", (7,): "h7", ('q"\\é',): "hq"}
+        # ids: some keys of the hashes, in another order, and one that is not among them
+        ids: dict[Any, Any] = {(7,): 70, ("A",): "id-a", ("C",): "id-c"}
+        store.commit_batch(BatchCommit(run_id=run, job="j", step="s", entity="e",
+                                       hashes=hashes, keymap=ids,
+                                       source_hashes={("A",): "sa", ("Z",): "sz"}))
+        # only ids of keys among the hashes: the encoded keys are reused
+        store.commit_batch(BatchCommit(run_id=run, job="j", step="s", entity="e",
+                                       hashes={("D",): "hd", ("E",): "he"},
+                                       keymap={("E",): "id-e"}))
+    finally:
+        store.close()
+    assert _rows(path, "SELECT key, hash, source_hash FROM row_hashes") == sorted(
+        [(encode_key(("A",)), "ha", "sa"), (encode_key(("b", "2")), "hb", None),
+         (encode_key(("7",)), "h7", None), (encode_key(('q"\\é',)), "hq", None),
+         (encode_key(("D",)), "hd", None), (encode_key(("E",)), "he", None)])
+    assert _rows(path, "SELECT key, dest_id FROM keymap") == sorted(
+        [(encode_key(("7",)), "70"), (encode_key(("A",)), "id-a"),
+         (encode_key(("C",)), "id-c"), (encode_key(("E",)), "id-e")])
+
+
+def test_every_count_lands_in_its_own_column(tmp_path: Path) -> None:
+    """The per-batch run update (driver SQL on SQLite) adds each count to its own column, and
+    a zero leaves its column alone."""
+    store = open_state(str(tmp_path / "state.db"))
+    try:
+        run = store.begin_run("j", "s", "full")
+        for counts in (RunCounts(read=1, written=2, unchanged=3, deleted=4, quarantined=5,
+                                 echoed=6),
+                       RunCounts(read=10, echoed=60), RunCounts()):
+            store.commit_batch(BatchCommit(run_id=run, job="j", step="s", entity="e",
+                                           counts=counts))
+        other = store.begin_run("j", "t", "full")
+        assert store.runs("j")[1].counts == RunCounts(read=11, written=2, unchanged=3,
+                                                      deleted=4, quarantined=5, echoed=66)
+        assert store.runs("j")[0].run_id == other
+        assert store.runs("j")[0].counts == RunCounts()
+    finally:
+        store.close()
