@@ -37,7 +37,7 @@ _keys = st.sampled_from([("a",), ("b",), ("c",), ("d", "1"), ("",)])
 _digests = st.sampled_from(["h1", "h2"])
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     fresh_keys=st.lists(st.tuples(_keys, _digests), max_size=8),
     stored=st.dictionaries(_keys, _digests),

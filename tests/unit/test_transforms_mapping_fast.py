@@ -103,7 +103,7 @@ def _each(fm: FieldMap, row: Any) -> Any:
     return out
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(mappings=_mappings(), rows=st.lists(_rows, min_size=1, max_size=4))
 def test_a_record_is_its_entries_one_by_one(mappings: tuple[FieldMap, ...],
                                             rows: list[dict[str, Any]]) -> None:
