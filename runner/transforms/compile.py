@@ -130,9 +130,14 @@ class CompiledStep:
     def apply(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[Item]:
         """Transform ``rows`` lazily into records to write and records to quarantine."""
         step = self.step
-        if step.nest is None and step.flatten is None and not self._plugins:
-            return self._apply_simple(rows)
-        return self._apply_general(rows)
+        if step.flatten is not None or self._plugins:
+            return self._apply_general(rows)
+        if step.nest is None:
+            return self._apply_simple(rows, self._filter)
+        # Nested records take the same single loop; the filter applies to the rows before
+        # nest, and a row it cannot evaluate comes out before the record read after it.
+        pending: deque[Rejected] = deque()
+        return self._apply_simple(nest(self._filtered(rows, pending), step.nest), None, pending)
 
     def apply_changed(
         self,
@@ -214,14 +219,16 @@ class CompiledStep:
         return filtered()
 
     # The common case in one loop: no generator layers between the rows and the mapping.
-    def _apply_simple(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[Item]:
-        keep = self._filter
+    def _apply_simple(self, rows: Iterable[Mapping[str, Any]], keep: Predicate | None,
+                      pending: deque[Rejected] | None = None) -> Iterator[Item]:
         map_row = self._map
         key_of = self._key
         source_key = self._source_key
         key = self.step.key
         single_key = key[0] if len(key) == 1 and is_plain(key[0]) else None
         for row in rows:
+            if pending:
+                yield from _drained(pending)
             if keep is not None:
                 try:
                     if not keep(row):
@@ -253,6 +260,8 @@ class CompiledStep:
                 yield Rejected(row, _no_key(key), None)
                 continue
             yield Transformed(record, found, row)
+        if pending:
+            yield from _drained(pending)
 
     def _apply_general(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[Item]:
         step = self.step
@@ -310,6 +319,11 @@ class CompiledStep:
             yield Transformed(out, key, current[0])
         while pending:
             yield pending.popleft()
+
+
+def _drained(pending: deque[Rejected]) -> Iterator[Rejected]:
+    while pending:
+        yield pending.popleft()
 
 
 def _keeping(

@@ -59,7 +59,8 @@ def nest(rows: Iterable[Mapping[str, Any]], spec: NestSpec) -> Iterator[dict[str
         # A header with no lines comes out of a LEFT JOIN as one row whose line columns are
         # all null: that is an empty list, not a list with one empty line.
         if values.count(None) != width:
-            items.append(dict(zip(fields, values, strict=True)))
+            # values has one per field (_values_of): no strict= keyword to parse per line
+            items.append(dict(zip(fields, values)))  # noqa: B905
     if current is not None:
         current[into] = items
         yield current
@@ -104,7 +105,7 @@ def nester(spec: NestSpec) -> Callable[[list[Mapping[str, Any]]], dict[str, Any]
             # A header with no lines comes out of a LEFT JOIN as one row whose line columns
             # are all null: that is an empty list, not a list with one empty line.
             if values.count(None) != width:
-                items.append(dict(zip(fields, values, strict=True)))
+                items.append(dict(zip(fields, values)))  # noqa: B905 (one value per field)
         record[into] = items
         return record
 

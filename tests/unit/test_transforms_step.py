@@ -538,3 +538,29 @@ def test_a_crashing_plugin_fails_the_run(monkeypatch: pytest.MonkeyPatch) -> Non
     step = make_step(None, transforms=(PluginRef("broken"),))
     with pytest.raises(RunFailed, match="transform plugin 'broken' failed: ZeroDivisionError"):
         run(step, [{"sku": "a"}])
+
+
+def _outcomes(items: Iterator[Transformed | Rejected]) -> list[tuple[Any, ...]]:
+    return [(type(i).__name__, i.key, i.record if isinstance(i, Transformed) else i.reason,
+             dict(i.source)) for i in items]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.fixed_dictionaries({
+    "k": st.one_of(st.none(), st.integers(0, 3)),
+    "meta": st.sampled_from([{"on": True}, {"on": False}, {}]),
+    "item": st.one_of(st.none(), st.text(max_size=2)),
+    "qty": st.one_of(st.integers(0, 3), st.just("x")),
+}), max_size=14))
+def test_a_nested_step_takes_the_single_loop_with_the_general_paths_outcomes(
+        rows: list[dict[str, Any]]) -> None:
+    # Filter failures (a path whose tail is missing), mapping failures (qty "x"), missing
+    # keys and dropped rows: each item and its order as the general path gives them.
+    step = make_step(
+        (FieldMap("number", field="k"),
+         FieldMap("lines", field="lines", each=(FieldMap("sku", field="item"),
+                                                FieldMap("qty", field="qty", type="int")))),
+        key=("number",), nest=NestSpec(by=("k",), into="lines", fields=("item", "qty")))
+    compiled = compile_step(step, residual_filter=Compare("meta.on", "equals", True))
+    assert _outcomes(compiled.apply(iter(rows))) == _outcomes(
+        compiled._apply_general(iter(rows)))
