@@ -20,6 +20,7 @@ Prints a table of each figure beside its target. It reports; it does not pass or
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import random
 import re
@@ -353,6 +354,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in (quick if args.quick else full).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    if importlib.util.find_spec("trio") is not None:
+        # httpcore imports trio whenever it is installed: ~0.1 s of every run's start-up that
+        # an install as the README gives it (no browser extra) does not pay.
+        print("note: this environment has trio (the browser extra's selenium brings it); "
+              "start-up figures include its import", file=sys.stderr)
     started = time.perf_counter()
     if args.workdir:
         work = Path(args.workdir)
