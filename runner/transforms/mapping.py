@@ -113,8 +113,6 @@ def _map_source(
     pairs = tuple(copies)
     calc = tuple(computed)
     conversions = tuple(typed)
-    if pairs and not conversions and not calc and not consts and len(plain) == len(mappings):
-        return _copies_only(pairs)
 
     def map_row(row: Mapping[str, Any]) -> dict[str, Any]:
         out = template.copy()
@@ -135,26 +133,6 @@ def _map_source(
         return out
 
     return map_row
-
-
-def _copies_only(
-    pairs: tuple[tuple[str, str], ...],
-) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
-    """``map_row`` for a mapping of plain copies only (e.g. the items of an ``each``)."""
-    template = dict.fromkeys(target for target, _ in pairs)
-
-    def copy_row(row: Mapping[str, Any]) -> dict[str, Any]:
-        out = template.copy()
-        try:
-            for target, source in pairs:
-                out[target] = row[source]
-        except KeyError:
-            get = row.get
-            for target, source in pairs:
-                out[target] = get(source)
-        return out
-
-    return copy_row
 
 
 def _is_plain_copy(fm: FieldMap, *, typed: bool = False) -> bool:

@@ -16,9 +16,7 @@ Figures, not pass/fail.
 
 from __future__ import annotations
 
-import argparse
 import gc
-import os
 import sys
 import tempfile
 import time
@@ -30,18 +28,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.benchmarks.inprocess import best  # noqa: E402
+from tests.benchmarks.inprocess import best, erp_arguments  # noqa: E402
 
 LOOKAHEAD = 2000  # runner.engine.step.LOOKAHEAD
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("erp", type=Path, help="a demo ERP (runner demo-data)")
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-    os.environ.update(ERP_DATABASE_URL=f"sqlite:///{args.erp}",
-                      COMMERCE_URL="http://127.0.0.1:9", COMMERCE_API_KEY="unused")
+    args = erp_arguments(__doc__, repeat=3)
 
     from connectors.api import ConnectorContext, ReadRequest
     from connectors.sql import SqlConnector

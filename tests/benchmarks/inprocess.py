@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +42,20 @@ def best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return least, result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def erp_arguments(doc: str | None, repeat: int) -> argparse.Namespace:
+    """An in-process benchmark's arguments (the demo ERP, --repeat), and the environment its
+    pipeline reads: the ERP's URL, and a store nothing is sent to."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
     parser.add_argument("erp", type=Path, help="a demo ERP (runner demo-data)")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=repeat)
     args = parser.parse_args()
     os.environ.update(ERP_DATABASE_URL=f"sqlite:///{args.erp}",
                       COMMERCE_URL="http://127.0.0.1:9", COMMERCE_API_KEY="unused")
+    return args
+
+
+def main() -> None:
+    args = erp_arguments(__doc__, repeat=5)
 
     from connectors.api import ConnectorContext, ReadRequest
     from connectors.sql import SqlConnector
@@ -100,7 +107,7 @@ class _Acknowledging:
 
         self._outcomes = iter([WriteOutcome(ok=True, dest_id=f"id-{i}") for i in range(count)])
 
-    def write(self, ops: list[Any]) -> list[Any]:
+    def write(self, ops: Sequence[Any]) -> list[Any]:
         return [next(self._outcomes) for _ in ops]
 
     def close(self) -> None:
