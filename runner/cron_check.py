@@ -35,7 +35,8 @@ def _plain_field(text: str, low: int, high: int) -> bool:
 
 
 def _plain(cron: str) -> bool:
-    fields = cron.split()
+    # ASCII only: str.split() also splits at a no-break space, which croniter does not.
+    fields = cron.split() if cron.isascii() else ()
     return len(fields) == 5 and all(
         _plain_field(text, low, high) for text, (low, high) in zip(fields, _RANGES, strict=True)
     )

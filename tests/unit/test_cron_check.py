@@ -50,6 +50,14 @@ def test_plain_expressions_are_what_croniter_accepts(fields: list[str], space: s
     assert valid_cron(cron) == _croniter_says(cron), cron
 
 
+@pytest.mark.parametrize("space", ["\u00a0", "\u2003", "\u3000"])
+def test_a_schedule_spaced_with_unicode_spaces_is_croniters_to_judge(space: str) -> None:
+    # str.split() splits at these; croniter does not (a hypothesis example found it).
+    cron = space.join(["0", "0", "1", "*", "*"])
+    assert not _plain(cron)
+    assert valid_cron(cron) == _croniter_says(cron)
+
+
 def test_a_plain_schedule_does_not_import_croniter() -> None:
     probe = (
         "import sys; from runner.cron_check import valid_cron; "
