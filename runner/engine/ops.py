@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runner.spec import All, Filter
+from runner.transforms.hashing import digest_after
 
 __all__ = ["idempotency_key", "idempotency_keys", "norm_key", "pushed_part"]
 
@@ -33,14 +34,10 @@ def idempotency_keys(job: str, step: str) -> Callable[[tuple[str, ...], str], st
     ...     "inv", "products", ("A1",), "h1")
     True
     """
-    # The prefix is hashed once; each key continues a copy of that state (the same digest as
-    # hashing the whole text, measured ~30% less CPU than a new hash of it).
-    started = hashlib.blake2b((_SEP.join((job, step)) + _SEP).encode(), digest_size=16)
+    digest = digest_after((_SEP.join((job, step)) + _SEP).encode())
 
     def key_of(key: tuple[str, ...], row_hash: str) -> str:
-        digest = started.copy()
-        digest.update(((key[0] if len(key) == 1 else _SEP.join(key)) + _SEP + row_hash).encode())
-        return digest.hexdigest()
+        return digest(((key[0] if len(key) == 1 else _SEP.join(key)) + _SEP + row_hash).encode())
 
     return key_of
 

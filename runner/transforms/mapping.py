@@ -469,7 +469,9 @@ def _each(
     keymap: KeymapResolver | None,
 ) -> FieldFn:
     item_map = compile_mappings(subs, lookups=lookups, keymap=keymap)
-    map_dicts = _dicts_mapper(subs, item_map)
+
+    def map_dicts(items: list[Any]) -> list[dict[str, Any]]:
+        return [item_map(item) if type(item) is dict else _not_dict() for item in items]
 
     def each(row: Mapping[str, Any]) -> Any:
         items = produce(row)
@@ -501,38 +503,6 @@ def _each(
 
 class _NotDict(Exception):
     """An item of an ``each`` list that is not a dict: the list takes the per-item path."""
-
-
-def _dicts_mapper(
-    subs: tuple[FieldMap, ...], item_map: Callable[[Mapping[str, Any]], dict[str, Any]]
-) -> Callable[[list[Any]], list[dict[str, Any]]]:
-    """The items of a list of dicts mapped by ``item_map``; raises _NotDict at another item.
-    Items that only copy flat fields (variants: sku, size, colour) are copied here, without a
-    call per item; an item missing one of those fields goes to ``item_map`` (null for it)."""
-    if not (subs and all(_is_plain_copy(fm) for fm in subs)):
-
-        def map_dicts(items: list[Any]) -> list[dict[str, Any]]:
-            return [item_map(item) if type(item) is dict else _not_dict() for item in items]
-
-        return map_dicts
-    pairs = tuple((fm.target, fm.field) for fm in subs if fm.field is not None)
-    template = dict.fromkeys(target for target, _ in pairs)
-
-    def copy_dicts(items: list[Any]) -> list[dict[str, Any]]:
-        out = []
-        for item in items:
-            if type(item) is not dict:
-                raise _NotDict
-            record = template.copy()
-            try:
-                for target, source in pairs:
-                    record[target] = item[source]
-            except KeyError:
-                record = item_map(item)
-            out.append(record)
-        return out
-
-    return copy_dicts
 
 
 def _not_dict() -> Any:

@@ -27,11 +27,10 @@ from typing import Any
 
 import orjson
 
-from runner.errors import RecordError
 from runner.paths import getter, is_plain, root_field
 from runner.spec import FieldMap, NestSpec, Step
 
-from .hashing import _OPTIONS_ANY_KEYS, _default, sorted_dump
+from .hashing import _OPTIONS_ANY_KEYS, _default, digest_after, ordered_dump, sorted_dump
 from .mapping import Lookups
 from .shape import groups, nester
 
@@ -67,13 +66,6 @@ class SourceHasher:
         items = {*nest.fields, nest.into}
         return bool(self.key_fields) and all(
             root_field(f) not in items for f in self.key_fields)
-
-    def digest(self, record: Mapping[str, Any]) -> str:
-        try:
-            data = sorted_dump(record if type(record) is dict else dict(record))
-        except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
-            raise RecordError(f"source record cannot be hashed: {exc}") from exc
-        return hashlib.blake2b(self._seed + data, digest_size=16).hexdigest()
 
 
 def source_hasher(step: Step, lookups: Lookups | None) -> SourceHasher | None:
@@ -119,7 +111,11 @@ def skip_unchanged(
         seed, head, build = hasher._seed, None, None
     else:
         units = groups(records, nest.by)
-        seed, dump = hasher._seed + _GROUPED, _rows_dump
+        # A group's rows are dumped in their own field order: a source gives its fields in one
+        # order, and sorting them cost 40% of the dump. (Should a source vary its order, the
+        # record is mapped and its record hash finds it unchanged: a mapping more, never a
+        # write more.)
+        seed, dump = hasher._seed + _GROUPED, ordered_dump
         head, build = itemgetter(0), nester(nest)
     chunk: list[Any] = []
     for unit in units:
@@ -135,15 +131,6 @@ def _record_dump(record: Mapping[str, Any]) -> bytes:
     return sorted_dump(record if type(record) is dict else dict(record))
 
 
-def _rows_dump(rows: list[Mapping[str, Any]]) -> bytes:
-    """A group's rows in their own field order: a source gives its fields in one order, and
-    sorting them cost 40% of the dump. (Should a source vary its order, the record is mapped
-    and its record hash finds it unchanged: a mapping more, never a write more.)"""
-    try:
-        return orjson.dumps(rows, default=_default)
-    except TypeError:
-        return orjson.dumps(rows, default=_default, option=orjson.OPT_NON_STR_KEYS)
-
 
 def _decide(
     chunk: list[Any],
@@ -158,9 +145,7 @@ def _decide(
     read from ``head(group)``, the record ``build(group)`` made only to be mapped)."""
     # One loop with locals: this runs on every source record of a changes run, in place of
     # the mapping it saves, so its own cost is what the step still pays per unchanged record.
-    # A copy of the seed's state, then the data: the digest of seed + data without hashing the
-    # seed nor joining the bytes again (1.7 -> 1.1 us per record).
-    seeded = hashlib.blake2b(seed, digest_size=16).copy
+    hash_of = digest_after(seed)
     keys: list[Key] = []
     digests: list[str | None] = []
     for unit in chunk:
@@ -169,9 +154,7 @@ def _decide(
         except TypeError:  # cannot be hashed: the mapping decides its fate
             digests.append(None)
         else:
-            hashed = seeded()
-            hashed.update(data)
-            digests.append(hashed.hexdigest())
+            digests.append(hash_of(data))
         keys.append(key_of(unit if head is None else head(unit)))
     known = stored([k for k, d in zip(keys, digests, strict=True) if d is not None and any(k)])
     for unit, key, digest in zip(chunk, keys, digests, strict=True):
