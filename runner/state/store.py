@@ -20,6 +20,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from itertools import repeat
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
@@ -112,7 +113,8 @@ class SqlStateStore(CoordinationMixin, RelationsMixin, AuditsMixin, EchoMixin):
         self._engine = engine
         self._where = where  # the location with its password hidden, for messages
         self._dialect = engine.dialect.name
-        self._bulk_sql: dict[str, tuple[str, list[int], bool]] = {}
+        self._bulk_sql: dict[str, str] = {}
+        self._sqlite_json: bool | None = None  # whether SQLite has JSON; asked on first use
         # Scopes (table, job, step or entity) whose keys were asked for out of order: looked
         # up key by key (see _sqlite_lookup).
         self._sparse: set[tuple[str, tuple[str, ...]]] = set()
@@ -563,9 +565,9 @@ class SqlStateStore(CoordinationMixin, RelationsMixin, AuditsMixin, EchoMixin):
         trip.
 
         PostgreSQL: one ``INSERT ... SELECT FROM unnest(arrays)``, one statement for the batch
-        instead of one per row. SQLite: a driver-level executemany of a statement compiled once
-        per store; SQLAlchemy's per-row parameter processing would otherwise cost more than the
-        database's own work (measured: ~40% of a batch).
+        instead of one per row. SQLite: one ``INSERT ... SELECT FROM json_each(?)`` (see
+        :meth:`_sqlite_upsert`), as text straight to the driver: SQLAlchemy's per-row parameter
+        processing would otherwise cost more than the database's own work (measured: ~40%).
         """
         names = (*pk, *values)
         if self._dialect == "postgresql":
@@ -583,24 +585,46 @@ class SqlStateStore(CoordinationMixin, RelationsMixin, AuditsMixin, EchoMixin):
                 )
             )
             return
-        cached = self._bulk_sql.get(table.name)
-        if cached is None:
-            stmt = self._insert(table)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[table.c[c] for c in pk],
-                set_={v: stmt.excluded[v] for v in values},
-            )
-            compiled = stmt.compile(dialect=self._engine.dialect)
-            order = [names.index(n) for n in compiled.positiontup or names]
-            cached = self._bulk_sql[table.name] = (str(compiled), order, bool(compiled.positional))
-        sql, order, positional = cached
-        if positional and order == sorted(order):
-            params: list[Any] = rows
-        elif positional:
-            params = [tuple(row[i] for i in order) for row in rows]
+        sql = self._bulk_sql.get(table.name)
+        if sql is None:
+            sql = self._bulk_sql[table.name] = self._sqlite_upsert(conn, table, pk, values)
+        if self._sqlite_json:
+            # Text, not bytes: SQLite reads a BLOB as its binary JSONB (3.45+) or refuses it.
+            conn.exec_driver_sql(sql, (orjson.dumps(rows).decode(),))
         else:
-            params = [dict(zip(names, row, strict=True)) for row in rows]
-        conn.exec_driver_sql(sql, params)
+            conn.exec_driver_sql(sql, rows)
+
+    def _sqlite_upsert(self, conn: sa.Connection, table: sa.Table, pk: tuple[str, ...],
+                       values: tuple[str, ...]) -> str:
+        """The SQLite statement of :meth:`_bulk_upsert` for ``table``: one statement reading
+        the whole batch as a JSON array of rows where SQLite has JSON (3.38 and later build it
+        in), else one to run per row (executemany).
+
+        One statement matters beyond its own cost (measured, 300,000 rows: 0.49 s of CPU
+        against executemany's 0.63 s): the driver lets go of the GIL around each step of a
+        statement, so executemany hands it over once per row to whichever thread wants it,
+        and a commit made beside a busy transform waited that many times. Rows are taken in
+        array order (json_each), so of two rows with one key in a batch the last wins, as
+        with executemany. Names come from the table definitions, never from data.
+        """
+        if self._sqlite_json is None:
+            try:
+                conn.exec_driver_sql("SELECT json_extract('[1]', '$[0]')").scalar()
+                self._sqlite_json = True
+            except sa.exc.OperationalError:  # built without JSON
+                self._sqlite_json = False
+        quote = self._engine.dialect.identifier_preparer.quote
+        names = (*pk, *values)
+        columns = ", ".join(map(quote, names))
+        conflict = (f"ON CONFLICT ({', '.join(map(quote, pk))}) DO UPDATE SET "
+                    + ", ".join(f"{quote(v)} = excluded.{quote(v)}" for v in values))
+        if not self._sqlite_json:
+            marks = ", ".join("?" for _ in names)
+            return f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks}) {conflict}"
+        picks = ", ".join(f"json_extract(j.value, '$[{i}]')" for i in range(len(names)))
+        # "WHERE true": SQLite's documented way to tell an upsert's ON from a join's.
+        return (f"INSERT INTO {quote(table.name)} ({columns}) SELECT {picks} "
+                f"FROM json_each(?) AS j WHERE true {conflict}")
 
     # write-ahead intents -------------------------------------------------------------------
     def intents_put(self, job: str, step: str, intents_: Mapping[Key, str], run_id: int,

@@ -8,8 +8,11 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from runner.state import BatchCommit, RunCounts, open_state
 from runner.state.codec import encode_key
+from runner.state.schema import keymap
 
 
 def _rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -17,9 +20,16 @@ def _rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
         return sorted(db.execute(sql).fetchall())
 
 
-def test_hashes_and_ids_are_stored_under_their_own_keys(tmp_path: Path) -> None:
+# A batch is upserted as one statement over a JSON array where SQLite has JSON, else row by
+# row (executemany): both must store the same rows.
+WITH_JSON = pytest.mark.parametrize("json", [True, False], ids=["json_each", "executemany"])
+
+
+@WITH_JSON
+def test_hashes_and_ids_are_stored_under_their_own_keys(tmp_path: Path, json: bool) -> None:
     path = tmp_path / "state.db"
     store = open_state(str(path))
+    store._sqlite_json = None if json else False  # type: ignore[attr-defined]
     try:
         run = store.begin_run("j", "s", "full")
         hashes: dict[Any, str] = {("A",): "ha", ("b", "2"): "hb", (7,): "h7", ('q"\\é',): "hq"}
@@ -61,3 +71,22 @@ def test_every_count_lands_in_its_own_column(tmp_path: Path) -> None:
         assert store.runs("j")[0].counts == RunCounts()
     finally:
         store.close()
+
+
+@WITH_JSON
+def test_of_two_rows_with_one_key_in_a_batch_the_last_wins(tmp_path: Path, json: bool) -> None:
+    path = tmp_path / "state.db"
+    store = open_state(str(path))
+    store._sqlite_json = None if json else False  # type: ignore[attr-defined]
+    try:
+        store.keymap_put("j", "e", {("A",): "old-a", ("B",): "b"})
+        with store._write() as conn:  # type: ignore[attr-defined]
+            store._bulk_upsert(  # type: ignore[attr-defined]
+                conn, keymap, ("job", "entity", "key"), ("dest_id",),
+                [("j", "e", encode_key(("A",)), "a1"), ("j", "e", encode_key(("C",)), "c"),
+                 ("j", "e", encode_key(("A",)), "a2")])
+        assert store._sqlite_json is json  # type: ignore[attr-defined]
+    finally:
+        store.close()
+    assert _rows(path, "SELECT key, dest_id FROM keymap") == sorted(
+        [(encode_key(("A",)), "a2"), (encode_key(("B",)), "b"), (encode_key(("C",)), "c")])
