@@ -373,6 +373,11 @@ class HttpClient:
         try:
             response = self._client.send(request)
             response.read()
+            # httpx leaves a response in a reference cycle with its stream (the stream holds
+            # the response), so the bodies of the request and the response lived until the
+            # collector's next pass instead of until the batch was done with them. Read and
+            # closed, the response needs no more than its bytes.
+            response.stream = httpx.ByteStream(response.content)
         except httpx.HTTPError as exc:
             _raise_if_tls_refused(exc, request.url.host)
             kind = "timed out" if isinstance(exc, httpx.TimeoutException) else (

@@ -246,6 +246,38 @@ def test_unbatched_writes_run_in_parallel_and_keep_order() -> None:
     assert elapsed < 0.4  # 9 x 50 ms in three lanes, not 450 ms in one
 
 
+def test_a_written_batch_leaves_no_response_for_the_collector() -> None:
+    """A response and the bodies it holds (the request's too: ~250 KB for 500 products) go
+    with their last reference, not at the collector's next pass: the engine runs its streams
+    with the collector rarely passing (runner.engine.heap)."""
+    import gc
+    import weakref
+
+    answered: list[weakref.ref[httpx.Response]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        response = httpx.Response(200, json={"data": [{"id": "d1"}, {"id": "d2"}]})
+        answered.append(weakref.ref(response))
+        return response
+
+    sink = HttpConnector().open_sink(
+        {"base_url": "http://a", "upsert": {"path": "/p", "body": "{record}", "batch": {
+            "size": 10, "results": "data", "id_path": "id"}}}, ctx(handler))
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        outcomes = sink.write([WriteOp("upsert", (1,), {"a": 1}),
+                               WriteOp("upsert", (2,), {"a": 2})])
+        assert [o.dest_id for o in outcomes] == ["d1", "d2"]
+        del outcomes
+        assert len(answered) == 1
+        assert answered[0]() is None
+    finally:
+        if enabled:
+            gc.enable()
+        sink.close()
+
+
 def test_batch_result_count_mismatch_is_fatal() -> None:
     sink = HttpConnector().open_sink(
         {"base_url": "http://a", "upsert": {"path": "/p", "body": "{record}", "batch": {
