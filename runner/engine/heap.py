@@ -11,6 +11,14 @@ the collector took 0.64 s of the runner's 5.2 s of CPU, 0.32 s of it in 7 full c
 long-lived scheduler still collects whatever they leave behind. Every entry freezes what is
 alive then (a later stream, or a run's command around its streams, adds its own long-lived
 objects); the heap is given back only when the last holder leaves, across threads.
+
+For the same length the youngest generation is collected every :data:`YOUNG_THRESHOLD`
+container allocations instead of every 700. A stream's objects die by their reference counts
+(a record, its rows, its batch), and before a young collection finds them alive it walks the
+batches in flight: at 700, a complete sync of 1,000,000 products (300,000 sold online) spent
+0.93 s in 4,000 young and 360 middle collections; at 20,000, 0.17 s, at the same peak RSS
+(measured with gc.callbacks). The collector still runs: a reference cycle made per record
+waits at most that many allocations, not the end of the stream.
 """
 
 from __future__ import annotations
@@ -22,16 +30,22 @@ from contextlib import contextmanager
 
 __all__ = ["frozen_heap"]
 
+YOUNG_THRESHOLD = 20_000
+
 _lock = threading.Lock()
 _streams = 0
+_saved: tuple[int, ...] = ()
 
 
 @contextmanager
 def frozen_heap() -> Iterator[None]:
-    global _streams
+    global _streams, _saved
     with _lock:
         _streams += 1
         gc.freeze()
+        if _streams == 1:
+            _saved = gc.get_threshold()
+            gc.set_threshold(max(YOUNG_THRESHOLD, _saved[0]), *_saved[1:])
     try:
         yield
     finally:
@@ -39,3 +53,4 @@ def frozen_heap() -> Iterator[None]:
             _streams -= 1
             if _streams == 0:
                 gc.unfreeze()
+                gc.set_threshold(*_saved)

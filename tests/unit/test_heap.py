@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import threading
 
-from runner.engine.heap import frozen_heap
+from runner.engine.heap import YOUNG_THRESHOLD, frozen_heap
 
 
 def test_a_stream_freezes_the_heap_it_starts_with_and_gives_it_back() -> None:
@@ -60,3 +60,33 @@ def test_a_later_holder_freezes_what_it_finds_and_the_first_keeps_it_until_it_le
             del a, b
         assert gc.collect() == 0  # still frozen: the command holds it
     assert gc.collect() >= 2
+
+
+def test_streams_collect_the_young_generation_less_often_and_restore_it() -> None:
+    before = gc.get_threshold()
+    with frozen_heap():
+        assert gc.get_threshold()[0] == max(YOUNG_THRESHOLD, before[0])
+        assert gc.get_threshold()[1:] == before[1:]
+        with frozen_heap():
+            pass
+        assert gc.get_threshold()[0] == max(YOUNG_THRESHOLD, before[0])  # the outer holds
+    assert gc.get_threshold() == before
+
+
+def test_a_cycle_made_during_a_stream_is_still_collected_during_it() -> None:
+    """The collector passes less often, not never: garbage cycles made per record are bounded
+    by the young threshold, not by the stream's length."""
+
+    class Node:
+        other: object
+
+    made = YOUNG_THRESHOLD * 3
+    with frozen_heap():
+        gc.collect()
+        for _ in range(made // 2):
+            a, b = Node(), Node()
+            a.other, b.other = b, a
+        del a, b
+        # At least two tracked objects a pair: the young generation filled up and was
+        # collected several times; what is left is less than one threshold's worth.
+        assert gc.get_count()[0] < YOUNG_THRESHOLD
