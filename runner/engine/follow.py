@@ -144,8 +144,11 @@ def _read_keys(run: _StepRun, source: Source, flt: Filter, lookups: Any,
     return compiled.apply(stream)
 
 
-def _deselected(run: _StepRun, source: Source, lookups: Any,
-                request: ReadRequest) -> list[Key]:
+def deselected_keys(run: _StepRun, source: Source, lookups: Any,
+                    request: ReadRequest) -> list[Key]:
+    """The keys read in this run's window that the step's filter leaves out and that this run
+    did not write: records to remove if the destination holds them. Needs every batch of the
+    run prepared (the seen set complete), not committed."""
     step = run.step
     if step.filter is None or step.delete == "ignore" or request.cursor is None:
         return []
@@ -192,11 +195,14 @@ def _send_children(run: _StepRun, source: Source, lookups: Any, parents: set[Key
 
 def after_stream(run: _StepRun, source: Source, sink: Sink, lookups: Any,
                  request: ReadRequest,
-                 write: Callable[[list[WriteOp]], list[WriteOutcome]]) -> None:
-    """The incremental run's extra work once its batches are committed (see the module)."""
+                 write: Callable[[list[WriteOp]], list[WriteOutcome]],
+                 deselected: list[Key] | None = None) -> None:
+    """The incremental run's extra work once its batches are committed (see the module);
+    ``deselected``: :func:`deselected_keys`, if read already."""
     step, env = run.step, run.env
     removed: list[Key] = []
-    gone = _deselected(run, source, lookups, request)
+    gone = (deselected_keys(run, source, lookups, request) if deselected is None
+            else deselected)
     if gone:
         removed = remove_keys(step, env.state, job=env.job, run_id=run.run_id,
                               targets=_live(run, gone), write=write)

@@ -9,6 +9,12 @@ destination has the next requests waiting while the runner reads the answers to 
 and the store idled meanwhile). Every commit started is waited for before returning, on every
 path, so a failed commit is never hidden.
 
+The last, partial batch goes through the same stages when ``last(batch)`` says so, and
+``meanwhile()`` runs on the calling thread once every batch is on its way, while the last
+ones are delivered and committed: an incremental run reads what its filter deselected there
+(at 1,000,000 products with 1% changed, the last two batches took ~90 ms at the store and the
+deselected read ~60 ms, one after the other until then).
+
 A *light* item (one with nothing to write: a changes run's unchanged record) counts for
 1/``LIGHT_PER_ITEM`` of one: with 1% of a catalogue changed and spread through it, batches of
 1,000 records sent ten records a request and made a state commit per ten (300 of each at
@@ -45,10 +51,14 @@ class Stages(Generic[Item, Ready, Done]):
 
 def overlap(items: Iterable[Item], stages: Stages[Item, Ready, Done], *, batch_size: int,
             depth: int, stopping: Callable[[], bool],
-            light: Callable[[Item], bool] | None = None) -> list[Item]:
+            light: Callable[[Item], bool] | None = None,
+            last: Callable[[list[Item]], bool] | None = None,
+            meanwhile: Callable[[], None] | None = None) -> list[Item]:
     """Run every full batch of ``items`` through ``stages``; return what is left over (the
-    last, partial batch, or the batch read when ``stopping()`` turned true: a stop finishes
-    the batches on their way only). ``light(item)``: the item weighs 1/LIGHT_PER_ITEM."""
+    last, partial batch unless ``last(batch)`` sent it, or the batch read when ``stopping()``
+    turned true: a stop finishes the batches on their way only). ``light(item)``: the item
+    weighs 1/LIGHT_PER_ITEM. ``meanwhile()``: run once all items are read and sent, before
+    the last batches are waited for (not after a stop)."""
     pending: list[Item] = []
     full = batch_size * LIGHT_PER_ITEM
     heavy = LIGHT_PER_ITEM
@@ -70,19 +80,33 @@ def overlap(items: Iterable[Item], stages: Stages[Item, Ready, Done], *, batch_s
             while len(commits) > len(deliveries) + 1:
                 commits.popleft().result()
 
+        def send(batch: list[Item]) -> None:
+            delivering = writer.submit(stages.deliver, stages.prepare(batch))
+            deliveries.append(delivering)
+            commits.append(committer.submit(commit_delivered, delivering))
+
         try:
+            read_all = True
             for item in items:
                 pending.append(item)
                 weight += 1 if light is not None and light(item) else heavy
                 if weight >= full:
                     settle(depth - 1)
                     if stopping():
+                        read_all = False
                         break
-                    delivering = writer.submit(stages.deliver, stages.prepare(pending))
-                    deliveries.append(delivering)
-                    commits.append(committer.submit(commit_delivered, delivering))
+                    send(pending)
                     pending = []
                     weight = 0
+            if read_all and last is not None and last(pending):
+                settle(depth - 1)
+                if stopping():
+                    read_all = False
+                else:
+                    send(pending)
+                    pending = []
+            if read_all and meanwhile is not None:
+                meanwhile()
             settle(0)
         except BaseException:
             wait(commits)  # the first failure is on its way up; theirs would hide it

@@ -48,7 +48,7 @@ from .batch import BatchWriter, Sent, checked_write, source_json
 from .cursor import cursor_json
 from .decide import Decision
 from .entity import EntityWriter, entity_writer
-from .follow import after_stream, note_decisions
+from .follow import after_stream, deselected_keys, note_decisions
 from .fullsync import relearn_keymap, remove_unselected
 from .heap import frozen_heap
 from .intents import recover_intents
@@ -374,8 +374,16 @@ class _StepRun:
             items = (compiled.apply(stream) if hasher is None
                      else compiled.apply_changed(stream, hasher, self._stored_sources,
                                                  lookahead=LOOKAHEAD))
+            # An incremental run reads what its filter deselected while its last batches are
+            # on their way (the keys this run wrote are all known by then).
+            deselected: list[list[Key]] = []
+
+            def meanwhile() -> None:
+                if self.mode != "full":
+                    deselected.append(deselected_keys(self, source, lookups, request))
+
             with frozen_heap():
-                streamed = self._stream_batches(items, stream)
+                streamed = self._stream_batches(items, stream, meanwhile)
             if not streamed:
                 return
             if self.mode == "full":
@@ -383,7 +391,8 @@ class _StepRun:
                                   seen=self.seen, listed=listed,
                                   write=self._write_removals(sink), count=self._count_removed)
             else:
-                after_stream(self, source, sink, lookups, request, self._write_removals(sink))
+                after_stream(self, source, sink, lookups, request, self._write_removals(sink),
+                             deselected=deselected[0] if deselected else None)
             self.commit_cursor(stream)
         finally:
             self.result.retries = self.retrier.retries
@@ -424,25 +433,32 @@ class _StepRun:
     def _count_removed(self, n: int) -> None:
         self.result.removed += n
 
-    def _stream_batches(self, items: Any, stream: RowStream) -> bool:
+    def _stream_batches(self, items: Any, stream: RowStream,
+                        meanwhile: Callable[[], None] | None = None) -> bool:
         """Send and commit every batch (see :mod:`runner.engine.overlap`); False when a stop
         request ended the step early. A stop finishes the batches on their way only: the one
-        just read is not sent (the next run reads it again, the cursor has not moved)."""
+        just read is not sent (the next run reads it again, the cursor has not moved).
+        ``meanwhile()`` runs once everything is read and sent, while the last batches are on
+        their way."""
         env = self.env
+        prepared_read = 0  # rows read when the newest batch was prepared
 
         def prepare(batch: list[Transformed | Rejected | Unchanged]) -> _Prepared:
+            nonlocal prepared_read
+            prepared_read = stream.read
             return self.prepare(batch, stream.read, stream.take_bad())
 
-        left = overlap(items, Stages(prepare, self.deliver, self.commit),
-                       batch_size=self.step.batch_size,
-                       depth=SEND_DEPTH if self._concurrent_writes() else 1,
-                       stopping=lambda: env.stopping,
-                       light=lambda item: type(item) is Unchanged)
-        if env.stopping:
-            self.result.status = "interrupted"
-            return False
-        if left or stream.bad or stream.read > self._read_committed:
-            self.commit(self.send(left, stream.read, stream.take_bad()))
+        def last(batch: list[Transformed | Rejected | Unchanged]) -> bool:
+            # The last batch, or, with nothing left to write, a commit of what was read since
+            # the last one (rows filtered out or unreadable count as read).
+            return bool(batch or stream.bad or stream.read > prepared_read)
+
+        overlap(items, Stages(prepare, self.deliver, self.commit),
+                batch_size=self.step.batch_size,
+                depth=SEND_DEPTH if self._concurrent_writes() else 1,
+                stopping=lambda: env.stopping,
+                light=lambda item: type(item) is Unchanged,
+                last=last, meanwhile=meanwhile)
         if env.stopping:
             self.result.status = "interrupted"
             return False

@@ -164,3 +164,50 @@ def test_a_changes_run_sends_its_few_changes_in_full_batches(world: World,
     second = run(job, state).steps[0]
     assert (second.updated, second.unchanged) == (4, 36)
     assert [len(w) for w in dest.writes] == [2, 2]
+
+
+def test_the_last_batch_goes_through_the_stages_and_meanwhile_runs_while_it_is_on_its_way(
+) -> None:
+    import threading
+
+    from runner.engine.overlap import Stages, overlap
+
+    committed: list[list[int]] = []
+    released = threading.Event()
+    order: list[str] = []
+
+    def deliver(batch: list[int]) -> list[int]:
+        if batch == [4]:  # the last batch is held at the destination until meanwhile ran
+            assert released.wait(5), "meanwhile did not run while the last batch was on its way"
+        return batch
+
+    def meanwhile() -> None:
+        order.append(f"meanwhile after {len(committed)} commits")
+        released.set()
+
+    left = overlap(range(5), Stages(list, deliver, committed.append), batch_size=2, depth=2,
+                   stopping=lambda: False, last=lambda batch: bool(batch),
+                   meanwhile=meanwhile)
+    assert left == []
+    assert committed == [[0, 1], [2, 3], [4]]  # in read order, the last one too
+    assert len(order) == 1
+
+
+def test_a_stop_before_the_last_batch_returns_it_unsent_and_skips_meanwhile() -> None:
+    from runner.engine.overlap import Stages, overlap
+
+    committed: list[list[int]] = []
+    ran: list[str] = []
+    stop = False
+
+    def deliver(batch: list[int]) -> list[int]:
+        nonlocal stop
+        stop = True  # a signal arrives while the first batch is on its way
+        return batch
+
+    left = overlap(range(3), Stages(list, deliver, committed.append), batch_size=2, depth=1,
+                   stopping=lambda: stop, last=lambda batch: True,
+                   meanwhile=lambda: ran.append("meanwhile"))
+    assert committed == [[0, 1]]
+    assert left == [2]
+    assert ran == []
