@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from connectors.api import ConnectorContext, WriteOp, WriteOutcome
-from connectors.sql import _db
+from connectors.sql import _db, _keys
 from connectors.sql._bulk import BulkWriter
 from connectors.sql._options import LinesOptions, SqlDestinationOptions
 from runner.errors import ConfigError, FatalError, RecordError, SyncError
@@ -56,6 +56,8 @@ class SqlSink:
         engine = _db.create_engine(self._url)
         self._engine: sa.Engine | None = engine
         self._bulk = BulkWriter(engine.dialect)
+        self._sqlite_json: bool | None = None  # asked on the first look-up by a composite key
+        self._ids_sql: str | None = None
         self._what = f"writing {options.table}"
         names = [options.table] + ([lines_opt.table] if lines_opt else [])
         meta = sa.MetaData()
@@ -459,6 +461,10 @@ class SqlSink:
         keycols = [t.c[k] for k in self.key]
         idcol = t.c[self.pk] if self.pk is not None else keycols[0]
         found: dict[tuple[str, ...], str] = {}
+        if len(keycols) > 1 and self._dialect == "sqlite" and keys:
+            joined = self._ids_joined(conn, keys, idcol.name)
+            if joined is not None:
+                return joined
         for i in range(0, len(keys), _IN_CHUNK):
             chunk = keys[i:i + _IN_CHUNK]
             if len(keycols) == 1:
@@ -468,6 +474,22 @@ class SqlSink:
             for row in conn.execute(sa.select(idcol, *keycols).where(where)):
                 found[_norm(tuple(row[1:]))] = str(row[0])
         return found
+
+    def _ids_joined(self, conn: sa.Connection, keys: list[tuple[Any, ...]],
+                    idcol: str) -> dict[tuple[str, ...], str] | None:
+        """:meth:`_ids` for a key of several columns on SQLite, through one join on the keys
+        as JSON (see connectors.sql._keys); None where that cannot answer exactly."""
+        if self._sqlite_json is None:
+            self._sqlite_json = _keys.has_json(conn)
+        text = _keys.json_keys(keys) if self._sqlite_json else None
+        if text is None:
+            return None
+        dialect = conn.dialect.identifier_preparer
+        if self._ids_sql is None:
+            self._ids_sql = _keys.key_join(self.table, (idcol, *self.key), self.key,
+                                           dialect.quote, dialect.format_table(self.table))
+        return {_norm(tuple(row[1:])): str(row[0])
+                for row in conn.exec_driver_sql(self._ids_sql, (text,))}
 
     # -- listing -------------------------------------------------------------------------
 
