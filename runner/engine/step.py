@@ -376,11 +376,12 @@ class _StepRun:
                                                  lookahead=LOOKAHEAD))
             # An incremental run reads what its filter deselected while its last batches are
             # on their way (the keys this run wrote are all known by then).
-            deselected: list[list[Key]] = []
+            deselected: list[Key] | None = None
 
             def meanwhile() -> None:
+                nonlocal deselected
                 if self.mode != "full":
-                    deselected.append(deselected_keys(self, source, lookups, request))
+                    deselected = deselected_keys(self, source, lookups, request)
 
             with frozen_heap():
                 streamed = self._stream_batches(items, stream, meanwhile)
@@ -392,7 +393,7 @@ class _StepRun:
                                   write=self._write_removals(sink), count=self._count_removed)
             else:
                 after_stream(self, source, sink, lookups, request, self._write_removals(sink),
-                             deselected=deselected[0] if deselected else None)
+                             deselected=deselected)
             self.commit_cursor(stream)
         finally:
             self.result.retries = self.retrier.retries

@@ -103,6 +103,29 @@ def test_incremental_reads_from_cursor_minus_lookback_without_rewrites(
     assert state.get_cursor("inventory", "products") == "2024-01-01T00:00:12"
 
 
+def test_an_incremental_run_reads_what_its_filter_deselected_once_and_unpublishes_it(
+    world: World, state: StateStore
+) -> None:
+    # The deselected read runs while the last batches are on their way (overlap's meanwhile);
+    # after them the step must use what it read, not read the window a third time.
+    step = make_step(mode="incremental", cursor=CursorSpec("modified_at"),
+                     filter=Compare("sell_online", "equals", True), delete="unpublish")
+    job = make_job(step)
+    world.rows["erp"] = [row(i) for i in range(5)]
+    run(job, state)
+    dest = world.sink("store")
+    dest.writes.clear()
+    world.rows["erp"][3] = row(3, ts="2024-01-01T00:00:20", sell_online=False)
+    world.rows["erp"].append(row(7, ts="2024-01-01T00:00:21"))
+    before = len(world.requests)
+    result = run(job, state)
+    reads = world.requests[before:]
+    assert len(reads) == 2, reads  # the window, then its deselected rows: each once
+    assert [(op.action, op.key) for op in dest.ops] == [("create", ("A7",)),
+                                                         ("unpublish", ("A3",))]
+    assert result.steps[0].removed == 1
+
+
 def test_incremental_tracks_max_cursor_of_unsorted_rows(world: World, state: StateStore) -> None:
     step = make_step(mode="incremental", cursor=CursorSpec("modified_at"))
     world.rows["erp"] = [row(5), row(9), row(1)]
