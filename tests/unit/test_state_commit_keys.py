@@ -5,12 +5,13 @@ under its own key."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runner.state import BatchCommit, RunCounts, open_state
+from runner.state import BatchCommit, RunCounts, StateStore, open_state
 from runner.state.codec import encode_key
 from runner.state.schema import keymap
 
@@ -20,30 +21,33 @@ def _rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
         return sorted(db.execute(sql).fetchall())
 
 
-# A batch is upserted as one statement over a JSON array where SQLite has JSON, else row by
-# row (executemany): both must store the same rows.
-WITH_JSON = pytest.mark.parametrize("json", [True, False], ids=["json_each", "executemany"])
-
-
-@WITH_JSON
-def test_hashes_and_ids_are_stored_under_their_own_keys(tmp_path: Path, json: bool) -> None:
-    path = tmp_path / "state.db"
-    store = open_state(str(path))
-    store._sqlite_json = None if json else False  # type: ignore[attr-defined]
+@pytest.fixture(params=[True, False], ids=["json_each", "executemany"])
+def upserting(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
+    """A store at tmp_path/state.db upserting a batch as one statement over a JSON array (where
+    SQLite has JSON), or row by row (executemany): both must store the same rows."""
+    store = open_state(str(tmp_path / "state.db"))
+    store._sqlite_json = None if request.param else False  # type: ignore[attr-defined]
     try:
-        run = store.begin_run("j", "s", "full")
-        hashes: dict[Any, str] = {("A",): "ha", ("b", "2"): "hb", (7,): "h7", ('q"\\é',): "hq"}
-        # ids: some keys of the hashes, in another order, and one that is not among them
-        ids: dict[Any, Any] = {(7,): 70, ("A",): "id-a", ("C",): "id-c"}
-        store.commit_batch(BatchCommit(run_id=run, job="j", step="s", entity="e",
-                                       hashes=hashes, keymap=ids,
-                                       source_hashes={("A",): "sa", ("Z",): "sz"}))
-        # only ids of keys among the hashes: the encoded keys are reused
-        store.commit_batch(BatchCommit(run_id=run, job="j", step="s", entity="e",
-                                       hashes={("D",): "hd", ("E",): "he"},
-                                       keymap={("E",): "id-e"}))
+        yield store
+        assert store._sqlite_json is request.param  # type: ignore[attr-defined]
     finally:
         store.close()
+
+
+def test_hashes_and_ids_are_stored_under_their_own_keys(tmp_path: Path,
+                                                        upserting: StateStore) -> None:
+    path, store = tmp_path / "state.db", upserting
+    run = store.begin_run("j", "s", "full")
+    hashes: dict[Any, str] = {("A",): "ha", ("b", "2"): "hb", (7,): "h7", ('q"\\é',): "hq"}
+    # ids: some keys of the hashes, in another order, and one that is not among them
+    ids: dict[Any, Any] = {(7,): 70, ("A",): "id-a", ("C",): "id-c"}
+    store.commit_batch(BatchCommit(run_id=run, job="j", step="s", entity="e",
+                                   hashes=hashes, keymap=ids,
+                                   source_hashes={("A",): "sa", ("Z",): "sz"}))
+    # only ids of keys among the hashes: the encoded keys are reused
+    store.commit_batch(BatchCommit(run_id=run, job="j", step="s", entity="e",
+                                   hashes={("D",): "hd", ("E",): "he"},
+                                   keymap={("E",): "id-e"}))
     assert _rows(path, "SELECT key, hash, source_hash FROM row_hashes") == sorted(
         [(encode_key(("A",)), "ha", "sa"), (encode_key(("b", "2")), "hb", None),
          (encode_key(("7",)), "h7", None), (encode_key(('q"\\é',)), "hq", None),
@@ -73,20 +77,14 @@ def test_every_count_lands_in_its_own_column(tmp_path: Path) -> None:
         store.close()
 
 
-@WITH_JSON
-def test_of_two_rows_with_one_key_in_a_batch_the_last_wins(tmp_path: Path, json: bool) -> None:
-    path = tmp_path / "state.db"
-    store = open_state(str(path))
-    store._sqlite_json = None if json else False  # type: ignore[attr-defined]
-    try:
-        store.keymap_put("j", "e", {("A",): "old-a", ("B",): "b"})
-        with store._write() as conn:  # type: ignore[attr-defined]
-            store._bulk_upsert(  # type: ignore[attr-defined]
-                conn, keymap, ("job", "entity", "key"), ("dest_id",),
-                [("j", "e", encode_key(("A",)), "a1"), ("j", "e", encode_key(("C",)), "c"),
-                 ("j", "e", encode_key(("A",)), "a2")])
-        assert store._sqlite_json is json  # type: ignore[attr-defined]
-    finally:
-        store.close()
+def test_of_two_rows_with_one_key_in_a_batch_the_last_wins(tmp_path: Path,
+                                                           upserting: StateStore) -> None:
+    path, store = tmp_path / "state.db", upserting
+    store.keymap_put("j", "e", {("A",): "old-a", ("B",): "b"})
+    with store._write() as conn:  # type: ignore[attr-defined]
+        store._bulk_upsert(  # type: ignore[attr-defined]
+            conn, keymap, ("job", "entity", "key"), ("dest_id",),
+            [("j", "e", encode_key(("A",)), "a1"), ("j", "e", encode_key(("C",)), "c"),
+             ("j", "e", encode_key(("A",)), "a2")])
     assert _rows(path, "SELECT key, dest_id FROM keymap") == sorted(
         [(encode_key(("A",)), "a2"), (encode_key(("B",)), "b"), (encode_key(("C",)), "c")])
