@@ -1,4 +1,4 @@
-"""Reading a table or a query as a stream of plain dicts."""
+"""Reading a table or a query as a stream of plain dicts, or of blocks of tuples."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from connectors.api import BadRecord, ConnectorContext, ReadRequest
+from connectors.api import BadRecord, ConnectorContext, ReadRequest, Rows
 from connectors.sql import _db, _filters
 from connectors.sql._options import SqlSourceOptions
 from runner.errors import ConfigError, FatalError, SyncError
@@ -153,22 +153,23 @@ class SqlSource:
         return stmt
 
     def read(self, request: ReadRequest) -> Iterator[dict[str, Any] | BadRecord]:
+        return _records(self.read_rows(request))
+
+    def read_rows(self, request: ReadRequest) -> Iterator[Rows | BadRecord]:
         if self._engine is None:
             raise FatalError(f"{self._what}: the source is closed")
         return self._rows(self._engine, self._statement(request))
 
-    def _rows(
-        self, engine: sa.Engine, stmt: sa.Select[Any]
-    ) -> Iterator[dict[str, Any] | BadRecord]:
+    def _rows(self, engine: sa.Engine, stmt: sa.Select[Any]) -> Iterator[Rows | BadRecord]:
         started = self._ctx.clock()
         count = 0
         try:
             with engine.connect() as conn:
                 if engine.dialect.name == "sqlite":
                     # pysqlite's cursor is lazy already: rows come straight from it as tuples
-                    # (SQLAlchemy's Row objects, then dicts, cost ~12% more CPU), and the
-                    # column types are applied here, where a value SQLite let a typed column
-                    # hold ('abc' in NUMERIC) sets its record aside instead of ending the read.
+                    # (SQLAlchemy's Row objects cost ~12% more CPU), and the column types are
+                    # applied here, where a value SQLite let a typed column hold ('abc' in
+                    # NUMERIC) sets its record aside instead of ending the read.
                     result = conn.execute(stmt)
                     chunks: Iterator[Sequence[Any]] = _fetched(result.cursor, self._chunk)
                     convert = _converters(stmt, result, engine.dialect)
@@ -185,9 +186,7 @@ class SqlSource:
                 for part in chunks:
                     count += len(part)
                     if not convert:
-                        # Rows zipped with a precomputed column tuple, looped in C by map():
-                        # about a third faster than a Python for-loop yielding each dict.
-                        yield from map(dict, map(zip, repeat(cols), part))
+                        yield Rows(cols, part)
                     else:
                         yield from _converted(cols, part, convert)
                 result.close()
@@ -203,7 +202,18 @@ class SqlSource:
             self._engine = None
 
 
-Converter = tuple[str, str, Callable[[Any], Any]]  # column, its type's name, the conversion
+# A column's position, its name, its type's name and the conversion.
+Converter = tuple[int, str, str, Callable[[Any], Any]]
+
+
+def _records(items: Iterator[Rows | BadRecord]) -> Iterator[dict[str, Any] | BadRecord]:
+    for item in items:
+        if isinstance(item, BadRecord):
+            yield item
+        else:
+            # Rows zipped with their column tuple, looped in C by map(): about a third faster
+            # than a Python for-loop yielding each dict.
+            yield from map(dict, map(zip, repeat(item.columns), item.values))
 
 
 def _fetched(cursor: Any, size: int) -> Iterator[Sequence[Any]]:
@@ -219,29 +229,38 @@ def _converters(stmt: sa.Select[Any], result: sa.CursorResult[Any],
     have one. Columns of a ``query`` source are untyped: they have none."""
     types = {c.key: c.type for c in stmt.selected_columns}
     out: list[Converter] = []
-    for name, desc in zip(result.keys(), result.cursor.description, strict=True):
+    for i, (name, desc) in enumerate(zip(result.keys(), result.cursor.description,
+                                         strict=True)):
         type_ = types.get(name)
         if type_ is None:
             continue
         process = type_.dialect_impl(dialect).result_processor(dialect, desc[1])
         if process is not None:
-            out.append((name, str(type_), process))
+            out.append((i, name, str(type_), process))
     return tuple(out)
 
 
 def _converted(cols: tuple[str, ...], part: Sequence[Any],
-               convert: tuple[Converter, ...]) -> Iterator[dict[str, Any] | BadRecord]:
+               convert: tuple[Converter, ...]) -> Iterator[Rows | BadRecord]:
+    """``part`` converted, as blocks between the rows that cannot be: those come out in
+    their place as BadRecord."""
+    good: list[tuple[Any, ...]] = []
     for row in part:
-        record = dict(zip(cols, row, strict=True))
-        for name, type_name, process in convert:
-            value = record[name]
+        values = list(row)
+        for i, name, type_name, process in convert:
+            value = values[i]
             if value is None:
                 continue
             try:
-                record[name] = process(value)
+                values[i] = process(value)
             except (TypeError, ValueError, ArithmeticError) as exc:
+                if good:
+                    yield Rows(cols, good)
+                    good = []
                 yield BadRecord(raw=dict(zip(cols, row, strict=True)), reason=(
                     f"column {name}: {value!r:.60} cannot be read as {type_name} ({exc})"))
                 break
         else:
-            yield record
+            good.append(tuple(values))
+    if good:
+        yield Rows(cols, good)

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.api import BadRecord, ConnectorContext, ReadRequest
+from connectors.api import BadRecord, ConnectorContext, ReadRequest, Rows
 from connectors.sql import SqlConnector
 from runner.engine import run_job
 from runner.spec import ConnectorRef, FieldMap, Job, Step
@@ -66,6 +66,29 @@ def test_a_value_its_column_type_cannot_read_is_a_bad_record_and_the_rest_read(
     assert [r for r in got if isinstance(r, dict)] == expected
     assert [type(v).__name__ for v in expected[0].values()] == [
         "str", "Decimal", "datetime", "bool"]
+
+
+def test_read_as_tuples_gives_the_same_records_and_the_bad_one_in_its_place(
+        tmp_path: Path) -> None:
+    url = _erp(tmp_path / "erp.db")
+    source = SqlConnector().open_source({"url": url, "table": "items", "chunk_size": 2},
+                                        ConnectorContext(job="j", step="s"))
+    try:
+        blocks = list(source.read_rows(ReadRequest()))  # type: ignore[attr-defined]
+    finally:
+        source.close()
+    # Chunks of two: [A1, A2] splits around A2, which comes out where it was read.
+    assert [type(b).__name__ for b in blocks] == ["Rows", "BadRecord", "Rows", "Rows"]
+    columns = blocks[0].columns
+    assert columns == ("item_id", "price", "modified_at", "sell_online")
+    as_records: list[dict[str, Any] | BadRecord] = []
+    for block in blocks:
+        if isinstance(block, Rows):
+            assert block.columns == columns
+            as_records.extend(dict(zip(columns, values, strict=True)) for values in block.values)
+        else:
+            as_records.append(block)
+    assert as_records == _read(url)  # converted values, the bad record's raw row and reason
 
 
 def test_a_run_quarantines_the_unreadable_record_and_writes_the_others(tmp_path: Path) -> None:
