@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import math
+from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
-from runner.paths import getter
+from runner.paths import getter, is_plain
 
 __all__ = ["CursorTracker", "apply_lookback", "cursor_json"]
 
@@ -77,8 +79,27 @@ class CursorTracker:
         if self._get is None or not hasattr(row, "get"):
             return
         value = self._get(row)
-        if value is None:
+        if value is not None:
+            self._see_value(value)
+
+    def see_rows(self, columns: tuple[str, ...], values: Sequence[tuple[Any, ...]]) -> None:
+        """:meth:`see` for a block of rows as tuples: their column's largest value, found in
+        C. A field that is not one of ``columns`` moves nothing, as a row without it."""
+        if self.field is None or not is_plain(self.field) or self.field not in columns:
             return
+        present = [v for v in map(itemgetter(columns.index(self.field)), values)
+                   if v is not None]
+        if not present:
+            return
+        try:
+            top = max(present)
+        except TypeError:  # mixed types: one at a time, as see() compares them
+            for value in present:
+                self._see_value(value)
+            return
+        self._see_value(top)
+
+    def _see_value(self, value: Any) -> None:
         if self.max is None:
             self.max = value
             return

@@ -14,6 +14,8 @@ from connectors.api import (
     ConnectorContext,
     CursorWindow,
     ReadRequest,
+    Rows,
+    RowSource,
     Sink,
     Source,
     load_connector,
@@ -136,6 +138,52 @@ class RowStream:
                         self.bad.append(item)
                         continue
                     self.cursor.see(item)
+                    yield item
+                return
+            except RetryableError as exc:
+                failures += 1
+                self._retrier.failed(failures, exc, f"{self._what}: reading the source")
+            except RecordError as exc:
+                consumed = position + 1
+                self.read += 1
+                self.bad.append(BadRecord(raw=None, reason=redact(str(exc))))
+
+
+    @property
+    def has_rows(self) -> bool:
+        """Whether :meth:`blocks` can read this source."""
+        return isinstance(self._source, RowSource)
+
+    def blocks(self) -> Iterator[Rows]:
+        """The read as the source's blocks of tuples (a :class:`RowSource`), retried, resumed
+        and counted as iteration is, and bad records set aside the same way."""
+        source = self._source
+        assert isinstance(source, RowSource)
+        consumed = 0
+        failures = 0
+        while True:
+            position = 0
+            try:
+                for item in source.read_rows(self._request):
+                    if isinstance(item, BadRecord):
+                        position += 1
+                        if position <= consumed:
+                            continue
+                        consumed = position
+                        failures = 0
+                        self.read += 1
+                        self.bad.append(item)
+                        continue
+                    start = position
+                    position += len(item.values)
+                    if position <= consumed:
+                        continue
+                    if start < consumed:  # a retried read: this block was partly handed out
+                        item = Rows(item.columns, item.values[consumed - start:])
+                    consumed = position
+                    failures = 0
+                    self.read += len(item.values)
+                    self.cursor.see_rows(item.columns, item.values)
                     yield item
                 return
             except RetryableError as exc:

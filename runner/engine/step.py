@@ -26,7 +26,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -371,9 +371,16 @@ class _StepRun:
             # unchanged row a change to send (see runner.engine.echoes).
             hasher = (source_hasher(step, lookups)
                       if step.cursor is None and step.echo_guard is None else None)
-            items = (compiled.apply(stream) if hasher is None
-                     else compiled.apply_changed(stream, hasher, self._stored_sources,
-                                                 lookahead=LOOKAHEAD))
+            # A step that nests reads a source that can give tuples as tuples: a dict per
+            # record instead of one per row besides it.
+            blocks = compiled.takes_rows and stream.has_rows
+            items: Iterator[Transformed | Rejected | Unchanged]
+            if hasher is None:
+                items = compiled.apply_rows(stream.blocks()) if blocks else compiled.apply(stream)
+            else:
+                items = compiled.apply_changed(stream.blocks() if blocks else stream, hasher,
+                                               self._stored_sources, lookahead=LOOKAHEAD,
+                                               blocks=blocks)
             # An incremental run reads what its filter deselected while its last batches are
             # on their way (the keys this run wrote are all known by then).
             deselected: list[Key] | None = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from runner.errors import ConfigError, RecordError, RunFailed, SyncError
 from runner.paths import getter, is_plain, root_field
@@ -24,9 +24,9 @@ from runner.spec import FieldMap, Filter, Step
 from .filters import Predicate, compile_filter, filter_fields
 from .mapping import Lookups, compile_mappings, mapping_reads
 from .plugins import Plugin, apply_plugin, load_plugin
-from .prehash import Key, SourceHasher, Unchanged, skip_unchanged
+from .prehash import Key, SourceHasher, Unchanged, skip_unchanged, skip_unchanged_rows
 from .records import KeymapResolver, Rejected, Transformed
-from .shape import flatten_record, nest
+from .shape import RowBlock, flatten_record, nest, nest_rows
 
 __all__ = ["CompiledStep", "compile_step"]
 
@@ -107,6 +107,10 @@ class CompiledStep:
         # Without mappings every source field passes through, so a source must read them all;
         # flattened item fields cannot be told apart from source columns, so read all then too.
         self.reads_all_fields: bool = step.mappings is None or step.flatten is not None
+        # Rows read as blocks of tuples go straight into nest: no filter to apply to a row
+        # first, nothing after nest that needs the rows themselves.
+        self.takes_rows: bool = (step.nest is not None and self._filter is None
+                                 and step.flatten is None and not self._plugins)
 
     def _required(self, residual_filter: Filter | None) -> frozenset[str]:
         step = self.step
@@ -139,32 +143,64 @@ class CompiledStep:
         pending: deque[Rejected] = deque()
         return self._apply_simple(nest(self._filtered(rows, pending), step.nest), None, pending)
 
+    def apply_rows(self, blocks: Iterable[RowBlock]) -> Iterator[Item]:
+        """:meth:`apply` of rows read as blocks of tuples (a step that ``takes_rows``)."""
+        if not self.takes_rows:
+            raise ConfigError(f"step {self.step.name!r} cannot take rows as tuples; use apply()")
+        assert self.step.nest is not None
+        return self._apply_simple(nest_rows(blocks, self.step.nest), None)
+
     def apply_changed(
         self,
-        rows: Iterable[Mapping[str, Any]],
+        rows: Iterable[Mapping[str, Any]] | Iterable[RowBlock],
         hasher: SourceHasher,
         stored: Callable[[Sequence[Key]], Mapping[Key, str]],
         *,
         lookahead: int = 500,
+        blocks: bool = False,
     ) -> Iterator[Item | Unchanged]:
         """:meth:`apply` that maps only the records whose source hash (after filter and nest)
         is not the one ``stored`` holds for their key; the others come out as ``Unchanged``.
         Transformed records carry their ``source_hash``. ``hasher`` comes from
-        :func:`~runner.transforms.source_hasher` for this step (no plugins, no flatten)."""
+        :func:`~runner.transforms.source_hasher` for this step (no plugins, no flatten).
+        With ``blocks``, ``rows`` are blocks of tuples (a step that ``takes_rows``)."""
         step = self.step
         if step.flatten is not None or self._plugins:
             raise ConfigError(f"step {step.name!r}: a step with flatten or plugins cannot "
                               "hash its source records; use apply()")
         pending: deque[Rejected] = deque()
         nesting = step.nest
+        found: Iterator[Unchanged | tuple[Mapping[str, Any], str | None]]
+        if blocks:
+            if not self.takes_rows:
+                raise ConfigError(f"step {step.name!r} cannot take rows as tuples; use apply()")
+            assert nesting is not None
+            row_blocks = cast(Iterable[RowBlock], rows)
+            if hasher.reads_key_from(nesting):
+                found = skip_unchanged_rows(row_blocks, hasher, stored, lookahead=lookahead,
+                                            nest=nesting)
+            else:
+                found = skip_unchanged(nest_rows(row_blocks, nesting), hasher, stored,
+                                       lookahead=lookahead)
+            return self._mapped_changes(found, pending)
+        records = cast(Iterable[Mapping[str, Any]], rows)
         if nesting is not None and hasher.reads_key_from(nesting):
             # Hashed as groups of rows: only the groups to map are nested.
-            stream = self._filtered(rows, pending)
+            stream = self._filtered(records, pending)
         else:
-            stream, nesting = self._shaped(rows, pending), None
+            stream, nesting = self._shaped(records, pending), None
+        found = skip_unchanged(stream, hasher, stored, lookahead=lookahead, nest=nesting)
+        return self._mapped_changes(found, pending)
+
+    def _mapped_changes(
+        self,
+        found: Iterable[Unchanged | tuple[Mapping[str, Any], str | None]],
+        pending: deque[Rejected],
+    ) -> Iterator[Item | Unchanged]:
+        step = self.step
         map_row = self._map
         key_of = self._key
-        for item in skip_unchanged(stream, hasher, stored, lookahead=lookahead, nest=nesting):
+        for item in found:
             while pending:
                 yield pending.popleft()
             if isinstance(item, Unchanged):

@@ -32,12 +32,23 @@ from runner.spec import FieldMap, NestSpec, Step
 
 from .hashing import _OPTIONS_ANY_KEYS, _default, digest_after, ordered_dump, sorted_dump
 from .mapping import Lookups
-from .shape import groups, nester
+from .shape import (
+    RowBlock,
+    groups,
+    nester,
+    picker,
+    records_of,
+    row_blocks,
+    row_groups,
+    row_nester,
+    rows_nestable,
+)
 
-__all__ = ["SourceHasher", "Unchanged", "skip_unchanged", "source_hasher"]
+__all__ = ["SourceHasher", "Unchanged", "skip_unchanged", "skip_unchanged_rows", "source_hasher"]
 
 _FORMAT = b"prehash-1\x1f"  # bump when the hashed bytes change, so old hashes never match
 _GROUPED = b"rows\x1f"  # after the seed: a group of rows, not a nested record
+_TUPLES = b"tuples\x1f"  # after the seed: a group of rows as tuples, then their column names
 
 Key = tuple[str, ...]
 
@@ -125,6 +136,59 @@ def skip_unchanged(
             chunk = []
     if chunk:
         yield from _decide(chunk, hasher.key, seed, dump, stored, head, build)
+
+
+def skip_unchanged_rows(
+    blocks: Iterable[RowBlock],
+    hasher: SourceHasher,
+    stored: Callable[[Sequence[Key]], Mapping[Key, str]],
+    *,
+    lookahead: int = 500,
+    nest: NestSpec,
+) -> Iterator[Unchanged | tuple[Mapping[str, Any], str | None]]:
+    """:func:`skip_unchanged` with ``nest`` for rows read as blocks of tuples: a group is
+    hashed as its tuples, under a seed naming their columns, and no row becomes a dict
+    unless its group is nested to be mapped. (The hashes differ from a group of dicts': a
+    step that changes how it reads maps and compares its records once, as after a change of
+    configuration, and writes only those whose record hash changed.)"""
+    read = row_blocks(blocks)
+    if read is None:
+        return
+    columns, rows = read
+    if not rows_nestable(columns, nest, hasher.key_fields) or not all(
+            is_plain(f) for f in hasher.key_fields):
+        yield from skip_unchanged(records_of(rows), hasher, stored, lookahead=lookahead,
+                                  nest=nest)
+        return
+    seed = hasher._seed + _TUPLES + "\x1f".join(columns).encode() + b"\x1f"
+    key_of, head, build = _row_key(columns, hasher.key_fields), itemgetter(0), row_nester(
+        columns, nest)
+    chunk: list[Any] = []
+    for group in row_groups(rows, picker(columns, nest.by)):
+        chunk.append(group)
+        if len(chunk) >= lookahead:
+            yield from _decide(chunk, key_of, seed, ordered_dump, stored, head, build)
+            chunk = []
+    if chunk:
+        yield from _decide(chunk, key_of, seed, ordered_dump, stored, head, build)
+
+
+def _row_key(columns: tuple[str, ...], fields: tuple[str, ...]) -> Callable[[Any], Key]:
+    """:func:`_key_of` for a row of ``columns`` as a tuple: the same key."""
+    if len(fields) == 1:
+        i = columns.index(fields[0])
+
+        def one(row: Any) -> Key:
+            value = row[i]
+            return ("" if value is None else value if type(value) is str else str(value),)
+
+        return one
+    at = [columns.index(f) for f in fields]
+
+    def many(row: Any) -> Key:
+        return tuple("" if (v := row[i]) is None else str(v) for i in at)
+
+    return many
 
 
 def _record_dump(record: Mapping[str, Any]) -> bytes:

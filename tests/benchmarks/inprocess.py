@@ -6,8 +6,10 @@ CPU seconds of one part, measured in one process, move less than a whole run's w
 
 Prints, for the products step of tests/benchmarks/pipelines/inventory.yaml:
 - read: the step's query read through the sql source, its filter pushed down (rows -> dicts);
+- read rows: the same as blocks of tuples (``read_rows``), as a run of this step reads it;
 - table: ``table: products`` read whole (a NUMERIC column, typed by the source);
-- nest+map: the rows read above, nested and mapped by the compiled step;
+- nest+map: the rows read above, nested and mapped by the compiled step, from the dicts and
+  from the tuples (the run's path);
 - decide+commit: those records through a first complete sync's batch path after the mapping
   (``BatchWriter``: decisions, write ops, accounting, ``commit_batch`` to a fresh SQLite state),
   to a sink that acknowledges every op with an id at no cost of its own; row hashes are made
@@ -76,6 +78,9 @@ def main() -> None:
         seconds, rows = best(lambda: list(source.read(ReadRequest(filter=step.filter))),
                              args.repeat)
         print(f"read      {len(rows):>9,} rows     {seconds:6.3f} s CPU")
+        seconds, blocks = best(lambda: list(source.read_rows(ReadRequest(filter=step.filter))),
+                               args.repeat)
+        print(f"read rows {sum(len(b.values) for b in blocks):>9,} rows     {seconds:6.3f} s CPU")
         seconds, count = best(lambda: sum(1 for _ in table.read(ReadRequest())), args.repeat)
         print(f"table     {count:>9,} rows     {seconds:6.3f} s CPU")
         lookups = load_lookups(step, job="bench", context=default_context, sleep=time.sleep)
@@ -87,7 +92,11 @@ def main() -> None:
         gc.freeze()
         count = sum(1 for _ in compiled.apply(iter(rows)))
         seconds, _ = best(lambda: deque(compiled.apply(iter(rows)), maxlen=0), args.repeat)
-        print(f"nest+map  {count:>9,} records  {seconds:6.3f} s CPU")
+        print(f"nest+map  {count:>9,} records  {seconds:6.3f} s CPU (dicts)")
+        assert compiled.takes_rows
+        seconds, _ = best(lambda: deque(compiled.apply_rows(iter(blocks)), maxlen=0),
+                          args.repeat)
+        print(f"nest+map  {count:>9,} records  {seconds:6.3f} s CPU (tuples)")
         records = [r for r in compiled.apply(iter(rows)) if type(r) is Transformed]
         hashed = [(r.key, r, row_hash(r.record)) for r in records]
         seconds = min(_decide_commit(step, hashed) for _ in range(args.repeat))

@@ -23,6 +23,7 @@ from connectors.api import (
     Connector,
     ConnectorContext,
     ReadRequest,
+    Rows,
     Sink,
     Source,
     WriteOp,
@@ -114,6 +115,9 @@ class World:
     read_failures: dict[str, list[int]] = field(default_factory=dict)  # fail after N rows
     requests: list[ReadRequest] = field(default_factory=list)
     push_equals: bool = False  # sources take Compare(equals) filters themselves
+    # Sources that also read as blocks of tuples of this many rows (a RowSource), the
+    # columns those of the first row: what the SQL source gives a step that nests.
+    blocks: int | None = None
     closed: list[str] = field(default_factory=list)
 
     def sink(self, name: str) -> MemoryDestination:
@@ -153,6 +157,28 @@ class MemorySource:
         self.world.closed.append(f"source:{self.name}")
 
 
+class RowMemorySource(MemorySource):
+    def read_rows(self, request: ReadRequest) -> Iterator[Rows | BadRecord]:
+        size = self.world.blocks or 1
+        columns: tuple[str, ...] | None = None
+        block: list[tuple[Any, ...]] = []
+        for item in self.read(request):
+            if isinstance(item, BadRecord):
+                if block:
+                    yield Rows(columns or (), block)
+                    block = []
+                yield item
+                continue
+            if columns is None:
+                columns = tuple(item)
+            block.append(tuple(item.get(c) for c in columns))
+            if len(block) == size:
+                yield Rows(columns, block)
+                block = []
+        if block:
+            yield Rows(columns or (), block)
+
+
 class MemorySink:
     def __init__(self, world: World, name: str) -> None:
         self.world, self.name = world, name
@@ -185,6 +211,8 @@ class MemoryConnector(Connector):
     world: World = World()
 
     def open_source(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Source:
+        if self.world.blocks:
+            return RowMemorySource(self.world, str(options["name"]))
         return MemorySource(self.world, str(options["name"]))
 
     def open_sink(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Sink:
