@@ -4,7 +4,8 @@
     .venv/bin/python tests/benchmarks/changes_stage.py /tmp/erp.db [--repeat 3]
 
 For the products step of tests/benchmarks/pipelines/inventory-hash.yaml, on rows read once
-through the sql source (as a run reads them), against a state in a temporary SQLite file:
+through the sql source, as the blocks of tuples a run reads, against a state in a temporary
+SQLite file:
 - first: the transform with no stored hash (every record hashed, nested and mapped, as a
   complete run does);
 - changes: the transform against a state holding the first's source hashes, 1% of the products
@@ -21,7 +22,7 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ LOOKAHEAD = 2000  # runner.engine.step.LOOKAHEAD
 def main() -> None:
     args = erp_arguments(__doc__, repeat=3)
 
-    from connectors.api import ConnectorContext, ReadRequest
+    from connectors.api import ConnectorContext, ReadRequest, Rows
     from connectors.sql import SqlConnector
     from runner.engine.reading import default_context, load_lookups
     from runner.project import load_project
@@ -64,14 +65,25 @@ def main() -> None:
 
     Lookup = Callable[[Sequence[tuple[str, ...]]], Mapping[tuple[str, ...], str]]
 
+    def as_blocks() -> list[Rows]:
+        # As a run reads this step: the source's blocks of tuples (the sql source's chunks).
+        columns = tuple(rows[0])
+        return [Rows(columns, [tuple(r.values()) for r in rows[i:i + 1000]])
+                for i in range(0, len(rows), 1000)]
+
+    blocks = as_blocks()
+    assert compiled.takes_rows
+
+    def changes(stored: Lookup) -> Iterator[Any]:
+        return compiled.apply_changed(iter(blocks), hasher, stored, lookahead=LOOKAHEAD,
+                                      blocks=True)
+
     def transform(stored: Lookup) -> deque[Any]:
-        return deque(compiled.apply_changed(iter(rows), hasher, stored, lookahead=LOOKAHEAD),
-                     maxlen=0)
+        return deque(changes(stored), maxlen=0)
 
     gc.collect()
     gc.freeze()  # as a run's stream does (runner.engine.heap)
-    first = [i for i in compiled.apply_changed(iter(rows), hasher, lambda keys: {})
-             if isinstance(i, Transformed)]
+    first = [i for i in changes(lambda keys: {}) if isinstance(i, Transformed)]
     seconds, _ = best(lambda: transform(lambda keys: {}), args.repeat)
     print(f"first     {len(first):>9,} records  {seconds:6.3f} s CPU")
 
@@ -91,13 +103,12 @@ def main() -> None:
         for r in rows:
             if r["item_id"] in changed:
                 r["list_price"] = (r["list_price"] or 0) + 1
+        blocks = as_blocks()
 
         def stored(keys: Sequence[tuple[str, ...]]) -> Mapping[tuple[str, ...], str]:
             return state.get_source_hashes(job, step.name, keys)
 
-        unchanged = sum(1 for i in compiled.apply_changed(iter(rows), hasher, stored,
-                                                          lookahead=LOOKAHEAD)
-                        if not isinstance(i, Transformed))
+        unchanged = sum(1 for i in changes(stored) if not isinstance(i, Transformed))
         seconds, _ = best(lambda: transform(stored), args.repeat)
         print(f"changes   {unchanged:>9,} unchanged {seconds:6.3f} s CPU "
               f"({len(changed):,} products changed)")
