@@ -31,6 +31,8 @@ from connectors.api import (
     ConnectorContext,
     CursorWindow,
     ReadRequest,
+    Rows,
+    RowSource,
     Sink,
     Source,
     WriteOp,
@@ -221,6 +223,44 @@ class SourceConformance:
         assert _canon(got) == _canon(expected), (
             f"pushed {cmp!r}: read {len(got)} rows, expected {len(expected)}")
 
+    def check_rows(self) -> None:
+        """A source that also reads as blocks of tuples (``RowSource``) gives the records
+        ``read()`` gives, in the same order, with one column order per read."""
+        source = self.open()
+        if not isinstance(source, RowSource):
+            source.close()
+            return
+        columns: set[tuple[str, ...]] = set()
+        from_rows: list[Any] = []
+        try:
+            as_records = list(source.read(ReadRequest()))
+            blocks = source.read_rows(ReadRequest())
+            assert isinstance(blocks, Iterator), "read_rows() must stream, not build a list"
+            try:
+                for block in blocks:
+                    if isinstance(block, BadRecord):
+                        from_rows.append(block)
+                        continue
+                    assert isinstance(block, Rows), (
+                        f"read_rows() yielded {type(block).__name__}")
+                    # Plain tuples: a group of rows is hashed as they serialise (orjson takes
+                    # a tuple, not a driver's row class).
+                    odd = {type(v).__name__ for v in block.values if type(v) is not tuple}
+                    assert not odd, (
+                        f"read_rows() gave rows as {', '.join(sorted(odd))}, not tuples")
+                    columns.add(block.columns)
+                    from_rows.extend(dict(zip(block.columns, values, strict=True))
+                                     for values in block.values)
+            finally:
+                close = getattr(blocks, "close", None)
+                if close is not None:  # a failed check must not leave the read open
+                    close()
+        finally:
+            source.close()
+        assert len(columns) <= 1, f"read_rows() changed its columns within a read: {columns}"
+        assert from_rows == as_records, (
+            f"read_rows() gave {len(from_rows)} records unlike read()'s {len(as_records)}")
+
     def check_close(self) -> None:
         """close() may be called twice, also in the middle of a read."""
         source = self.open()
@@ -231,7 +271,8 @@ class SourceConformance:
 
     def run(self) -> list[str]:
         """Run every check; returns their names."""
-        checks = [self.check_streams, self.check_cursor, self.check_pushdown, self.check_close]
+        checks = [self.check_streams, self.check_cursor, self.check_pushdown, self.check_rows,
+                  self.check_close]
         for check in checks:
             check()
         return [c.__name__ for c in checks]

@@ -178,7 +178,10 @@ class SqlSource:
                     # servers refuse a value of the wrong type when it is written.
                     result = conn.execution_options(
                         stream_results=True, yield_per=self._chunk).execute(stmt)
-                    chunks = result.partitions(self._chunk)
+                    # SQLAlchemy's Row objects made plain tuples: a consumer hashes a block's
+                    # rows as they serialise, and orjson takes tuples, not Row.
+                    chunks = (list(map(tuple, part))
+                              for part in result.partitions(self._chunk))
                     convert = ()
                 # Plain str: SQLAlchemy names a table's columns with a str subclass
                 # (quoted_name), which JSON encoders refuse as a key without a slower option.
