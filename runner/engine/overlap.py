@@ -15,11 +15,12 @@ ones are delivered and committed: an incremental run reads what its filter desel
 (at 1,000,000 products with 1% changed, the last two batches took ~90 ms at the store and the
 deselected read ~60 ms, one after the other until then).
 
-A *light* item (one with nothing to write: a changes run's unchanged record) counts for
-1/``LIGHT_PER_ITEM`` of one: with 1% of a catalogue changed and spread through it, batches of
-1,000 records sent ten records a request and made a state commit per ten (300 of each at
-300,000 products); a batch now closes at ``batch_size`` records to write, or at
-``LIGHT_PER_ITEM`` times as many light ones, which bounds what a batch holds.
+A *light* record (one with nothing to write: a changes run's unchanged record; one item may
+hold a run of them) counts for 1/``LIGHT_PER_ITEM`` of one: with 1% of a catalogue changed
+and spread through it, batches of 1,000 records sent ten records a request and made a state
+commit per ten (300 of each at 300,000 products); a batch now closes at ``batch_size``
+records to write, or at ``LIGHT_PER_ITEM`` times as many light ones, which bounds what a
+batch holds.
 """
 
 from __future__ import annotations
@@ -51,14 +52,15 @@ class Stages(Generic[Item, Ready, Done]):
 
 def overlap(items: Iterable[Item], stages: Stages[Item, Ready, Done], *, batch_size: int,
             depth: int, stopping: Callable[[], bool],
-            light: Callable[[Item], bool] | None = None,
+            light: Callable[[Item], int] | None = None,
             last: Callable[[list[Item]], bool] | None = None,
             meanwhile: Callable[[], None] | None = None) -> list[Item]:
     """Run every full batch of ``items`` through ``stages``; return what is left over (the
     last, partial batch unless ``last(batch)`` sent it, or the batch read when ``stopping()``
-    turned true: a stop finishes the batches on their way only). ``light(item)``: the item
-    weighs 1/LIGHT_PER_ITEM. ``meanwhile()``: run once all items are read and sent, before
-    the last batches are waited for (not after a stop)."""
+    turned true: a stop finishes the batches on their way only). ``light(item)``: how many
+    light records the item holds, each weighing 1/LIGHT_PER_ITEM (0: it is one record to
+    write). ``meanwhile()``: run once all items are read and sent, before the last batches
+    are waited for (not after a stop)."""
     pending: list[Item] = []
     full = batch_size * LIGHT_PER_ITEM
     heavy = LIGHT_PER_ITEM
@@ -89,7 +91,7 @@ def overlap(items: Iterable[Item], stages: Stages[Item, Ready, Done], *, batch_s
             read_all = True
             for item in items:
                 pending.append(item)
-                weight += 1 if light is not None and light(item) else heavy
+                weight += (light(item) if light is not None else 0) or heavy
                 if weight >= full:
                     settle(depth - 1)
                     if stopping():

@@ -148,7 +148,6 @@ class RowStream:
                 self.read += 1
                 self.bad.append(BadRecord(raw=None, reason=redact(str(exc))))
 
-
     @property
     def has_rows(self) -> bool:
         """Whether :meth:`blocks` can read this source."""

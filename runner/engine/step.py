@@ -218,7 +218,7 @@ class _StepRun:
                 transformed.append(item)
                 continue
             if type(item) is Unchanged:
-                unchanged.append(item.key)
+                unchanged.extend(item.keys)
                 continue
             assert type(item) is Rejected
             qkey = tuple(item.key) if item.key is not None else None
@@ -465,7 +465,7 @@ class _StepRun:
                 batch_size=self.step.batch_size,
                 depth=SEND_DEPTH if self._concurrent_writes() else 1,
                 stopping=lambda: env.stopping,
-                light=lambda item: type(item) is Unchanged,
+                light=lambda item: len(item.keys) if type(item) is Unchanged else 0,
                 last=last, meanwhile=meanwhile)
         if env.stopping:
             self.result.status = "interrupted"

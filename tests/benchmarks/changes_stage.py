@@ -43,7 +43,7 @@ def main() -> None:
     from runner.project import load_project
     from runner.state import open_state
     from runner.state.base import BatchCommit
-    from runner.transforms import Transformed, compile_step, source_hasher
+    from runner.transforms import Transformed, Unchanged, compile_step, source_hasher
 
     pipeline = ROOT / "tests" / "benchmarks" / "pipelines" / "inventory-hash.yaml"
     job = "bench-inventory-hash"
@@ -108,7 +108,7 @@ def main() -> None:
         def stored(keys: Sequence[tuple[str, ...]]) -> Mapping[tuple[str, ...], str]:
             return state.get_source_hashes(job, step.name, keys)
 
-        unchanged = sum(1 for i in changes(stored) if not isinstance(i, Transformed))
+        unchanged = sum(len(i.keys) for i in changes(stored) if isinstance(i, Unchanged))
         seconds, _ = best(lambda: transform(stored), args.repeat)
         print(f"changes   {unchanged:>9,} unchanged {seconds:6.3f} s CPU "
               f"({len(changed):,} products changed)")

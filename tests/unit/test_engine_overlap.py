@@ -151,6 +151,20 @@ def test_light_items_weigh_a_twentieth_and_a_batch_still_closes_at_its_size() ->
     assert [i for b in batches for i in b] + left == items  # in read order, each once
 
 
+def test_an_item_holding_a_run_of_light_records_weighs_them_all() -> None:
+    from runner.engine.overlap import Stages, overlap
+
+    batches: list[list[Any]] = []
+    # Lists stand for a changes run's runs of unchanged records: 20 + 30 of 40 closes the
+    # first batch after the run; 20 + 10 + 10 the second; the last heavy item is left over.
+    items: list[Any] = ["h0", ["l"] * 30, "h1", ["l"] * 10, ["l"] * 10, "h2"]
+    left = overlap(items, Stages(list, list, batches.append), batch_size=2, depth=1,
+                   stopping=lambda: False,
+                   light=lambda item: len(item) if isinstance(item, list) else 0)
+    assert [len(b) for b in batches] == [2, 3]
+    assert left == ["h2"]
+
+
 def test_a_changes_run_sends_its_few_changes_in_full_batches(world: World,
                                                              state: StateStore) -> None:
     # 1 record in 10 changed: at batch_size 2 each request had carried one record; now two.
