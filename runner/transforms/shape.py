@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import chain, repeat
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from runner.errors import RecordError
 from runner.spec import FlattenSpec, NestSpec
@@ -37,6 +37,8 @@ __all__ = [
     "row_nester",
     "rows_nestable",
 ]
+
+Row = TypeVar("Row")
 
 # Rows of a read as tuples in one column order (a source's connectors.api.Rows).
 RowBlock = tuple[tuple[str, ...], Sequence[tuple[Any, ...]]]
@@ -88,9 +90,13 @@ def groups(rows: Iterable[Mapping[str, Any]],
            by: tuple[str, ...]) -> Iterator[list[Mapping[str, Any]]]:
     """Runs of consecutive rows with equal ``by`` values, as read: what :func:`nest` makes one
     record of. A changes run hashes a group before (and instead of) nesting it."""
-    key_of = _values_of(by)
-    group: list[Mapping[str, Any]] = []
-    current: tuple[Any, ...] = ()
+    return _runs(rows, _values_of(by))
+
+
+def _runs(rows: Iterable[Row], key_of: Callable[[Row], Any]) -> Iterator[list[Row]]:
+    """Runs of consecutive ``rows`` with equal ``key_of(row)``."""
+    group: list[Row] = []
+    current: Any = None
     for row in rows:
         key = key_of(row)
         if key != current or not group:
@@ -111,23 +117,24 @@ def nester(spec: NestSpec) -> Callable[[list[Mapping[str, Any]]], dict[str, Any]
     fields = spec.fields
     into = spec.into
     item_of = _values_of(fields)
-    width = len(fields)
 
     def nested(group: list[Mapping[str, Any]]) -> dict[str, Any]:
         record = dict(group[0])
         for name in fields:
             record.pop(name, None)
-        items = []
-        for row in group:
-            values = item_of(row)
-            # A header with no lines comes out of a LEFT JOIN as one row whose line columns
-            # are all null: that is an empty list, not a list with one empty line.
-            if values.count(None) != width:
-                items.append(dict(zip(fields, values)))  # noqa: B905 (one value per field)
-        record[into] = items
+        record[into] = _items(map(item_of, group), fields)
         return record
 
     return nested
+
+
+def _items(values: Iterable[tuple[Any, ...]], fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """A group's items from each row's values of ``fields``. A header with no lines comes out
+    of a LEFT JOIN as one row whose line columns are all null: that is an empty list, not a
+    list with one empty line."""
+    width = len(fields)
+    # one value per field (the pickers): no strict= keyword to parse per line
+    return [dict(zip(fields, v)) for v in values if v.count(None) != width]  # noqa: B905
 
 
 def rows_nestable(columns: tuple[str, ...], spec: NestSpec,
@@ -197,20 +204,7 @@ def nest_rows(blocks: Iterable[RowBlock], spec: NestSpec) -> Iterator[dict[str, 
 def row_groups(blocks: Iterable[RowBlock],
                key_of: Callable[[tuple[Any, ...]], Any]) -> Iterator[list[tuple[Any, ...]]]:
     """:func:`groups` of rows read as blocks of tuples, ``key_of`` a row giving its group."""
-    group: list[tuple[Any, ...]] = []
-    current: Any = None
-    for _, rows in blocks:
-        for row in rows:
-            key = key_of(row)
-            if key != current or not group:
-                if group:
-                    yield group
-                group = [row]
-                current = key
-            else:
-                group.append(row)
-    if group:
-        yield group
+    return _runs(chain.from_iterable(rows for _, rows in blocks), key_of)
 
 
 def row_nester(columns: tuple[str, ...],
@@ -221,16 +215,10 @@ def row_nester(columns: tuple[str, ...],
     item_of = picker(columns, spec.fields)
     fields = spec.fields
     into = spec.into
-    width = len(fields)
 
     def nested(group: list[tuple[Any, ...]]) -> dict[str, Any]:
         record = dict(zip(header, header_of(group[0])))  # noqa: B905 (one per name)
-        items = []
-        for row in group:
-            values = item_of(row)
-            if values.count(None) != width:
-                items.append(dict(zip(fields, values)))  # noqa: B905
-        record[into] = items
+        record[into] = _items(map(item_of, group), fields)
         return record
 
     return nested

@@ -6,43 +6,19 @@ plain tuples for their group to hash at all (a Row object did not serialise)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import orjson
-import pytest
 import sqlalchemy as sa
 
 from runner.engine import run_job
 from runner.spec import ConnectorRef, FieldMap, Job, NestSpec, Step
 from runner.state import open_state
-from runner.transforms.compile import CompiledStep
 from tests.integration.test_conformance_connectors import sql_url
+from tests.support.mapping_spy import mapped
 
-__all__ = ["sql_url"]  # the fixture: sqlite, postgres, mariadb
-
-
-@pytest.fixture()
-def mapped(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The ``item_id`` of every record the step's mapping was applied to."""
-    calls: list[str] = []
-    original = CompiledStep.__init__
-
-    def spying(self: CompiledStep, *args: Any, **kw: Any) -> None:
-        original(self, *args, **kw)
-        inner = self._map
-        assert inner is not None
-
-        def counted(record: Mapping[str, Any]) -> dict[str, Any] | None:
-            calls.append(str(record["item_id"]))
-            return inner(record)
-
-        self._map = counted
-
-    monkeypatch.setattr(CompiledStep, "__init__", spying)
-    yield calls
+__all__ = ["mapped", "sql_url"]  # the fixtures (sql_url: sqlite, postgres, mariadb)
 
 
 def _tables(url: str) -> tuple[sa.Engine, sa.Table, sa.Table]:

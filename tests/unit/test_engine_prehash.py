@@ -4,7 +4,7 @@ mapped, a changed lookup or mapping maps and compares every row again, and the p
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -14,31 +14,12 @@ import pytest
 from runner.engine import run_job
 from runner.spec import ConnectorRef, FieldMap, LookupRef, LookupSpec, NestSpec
 from runner.state.base import StateStore
-from runner.transforms.compile import CompiledStep
 from runner.transforms.prehash import skip_unchanged, source_hasher
 from tests.support.doubles import World
+from tests.support.mapping_spy import mapped
 from tests.unit.test_engine import make_job, make_step, row
 
-
-@pytest.fixture()
-def mapped(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The ``item_id`` of every source row the step's mapping was applied to."""
-    calls: list[str] = []
-    original = CompiledStep.__init__
-
-    def spying(self: CompiledStep, *args: Any, **kw: Any) -> None:
-        original(self, *args, **kw)
-        inner = self._map
-        assert inner is not None
-
-        def counted(record: Mapping[str, Any]) -> dict[str, Any]:
-            calls.append(str(record.get("item_id")))
-            return inner(record)
-
-        self._map = counted
-
-    monkeypatch.setattr(CompiledStep, "__init__", spying)
-    yield calls
+__all__ = ["mapped"]  # the fixture
 
 
 def _run(job: Any, state: StateStore) -> Any:

@@ -27,8 +27,9 @@ from runner.transforms.prehash import (
 )
 from runner.transforms.shape import nest, nest_rows
 from tests.support.doubles import World
+from tests.support.mapping_spy import mapped
 from tests.unit.test_engine import make_job, run
-from tests.unit.test_engine_prehash import VARIANTS, _nested_step, _variant_rows, mapped
+from tests.unit.test_engine_prehash import VARIANTS, _nested_step, _variant_rows
 
 __all__ = ["mapped"]  # the fixture, imported for these tests
 
