@@ -377,10 +377,12 @@ class _StepRun:
             items: Iterator[Transformed | Rejected | Unchanged]
             if hasher is None:
                 items = compiled.apply_rows(stream.blocks()) if blocks else compiled.apply(stream)
+            elif blocks:
+                items = compiled.apply_changed_rows(stream.blocks(), hasher,
+                                                    self._stored_sources, lookahead=LOOKAHEAD)
             else:
-                items = compiled.apply_changed(stream.blocks() if blocks else stream, hasher,
-                                               self._stored_sources, lookahead=LOOKAHEAD,
-                                               blocks=blocks)
+                items = compiled.apply_changed(stream, hasher, self._stored_sources,
+                                               lookahead=LOOKAHEAD)
             # An incremental run reads what its filter deselected while its last batches are
             # on their way (the keys this run wrote are all known by then).
             deselected: list[Key] | None = None

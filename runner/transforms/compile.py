@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 from runner.errors import ConfigError, RecordError, RunFailed, SyncError
 from runner.paths import getter, is_plain, root_field
@@ -152,45 +152,55 @@ class CompiledStep:
 
     def apply_changed(
         self,
-        rows: Iterable[Mapping[str, Any]] | Iterable[RowBlock],
+        rows: Iterable[Mapping[str, Any]],
         hasher: SourceHasher,
         stored: Callable[[Sequence[Key]], Mapping[Key, str]],
         *,
         lookahead: int = 500,
-        blocks: bool = False,
     ) -> Iterator[Item | Unchanged]:
         """:meth:`apply` that maps only the records whose source hash (after filter and nest)
         is not the one ``stored`` holds for their key; the others come out as ``Unchanged``.
         Transformed records carry their ``source_hash``. ``hasher`` comes from
-        :func:`~runner.transforms.source_hasher` for this step (no plugins, no flatten).
-        With ``blocks``, ``rows`` are blocks of tuples (a step that ``takes_rows``)."""
-        step = self.step
-        if step.flatten is not None or self._plugins:
-            raise ConfigError(f"step {step.name!r}: a step with flatten or plugins cannot "
-                              "hash its source records; use apply()")
+        :func:`~runner.transforms.source_hasher` for this step (no plugins, no flatten)."""
+        self._check_hashable()
         pending: deque[Rejected] = deque()
-        nesting = step.nest
-        found: Iterator[Unchanged | tuple[Mapping[str, Any], str | None]]
-        if blocks:
-            if not self.takes_rows:
-                raise ConfigError(f"step {step.name!r} cannot take rows as tuples; use apply()")
-            assert nesting is not None
-            row_blocks = cast(Iterable[RowBlock], rows)
-            if hasher.reads_key_from(nesting):
-                found = skip_unchanged_rows(row_blocks, hasher, stored, lookahead=lookahead,
-                                            nest=nesting)
-            else:
-                found = skip_unchanged(nest_rows(row_blocks, nesting), hasher, stored,
-                                       lookahead=lookahead)
-            return self._mapped_changes(found, pending)
-        records = cast(Iterable[Mapping[str, Any]], rows)
+        nesting = self.step.nest
         if nesting is not None and hasher.reads_key_from(nesting):
             # Hashed as groups of rows: only the groups to map are nested.
-            stream = self._filtered(records, pending)
+            stream = self._filtered(rows, pending)
         else:
-            stream, nesting = self._shaped(records, pending), None
+            stream, nesting = self._shaped(rows, pending), None
         found = skip_unchanged(stream, hasher, stored, lookahead=lookahead, nest=nesting)
         return self._mapped_changes(found, pending)
+
+    def apply_changed_rows(
+        self,
+        blocks: Iterable[RowBlock],
+        hasher: SourceHasher,
+        stored: Callable[[Sequence[Key]], Mapping[Key, str]],
+        *,
+        lookahead: int = 500,
+    ) -> Iterator[Item | Unchanged]:
+        """:meth:`apply_changed` of rows read as blocks of tuples (a step that
+        ``takes_rows``): groups hashed as tuples where the key is in a group's first row."""
+        self._check_hashable()
+        nesting = self.step.nest
+        if not self.takes_rows or nesting is None:
+            raise ConfigError(f"step {self.step.name!r} cannot take rows as tuples; use "
+                              "apply_changed()")
+        found: Iterator[Unchanged | tuple[Mapping[str, Any], str | None]]
+        if hasher.reads_key_from(nesting):
+            found = skip_unchanged_rows(blocks, hasher, stored, lookahead=lookahead,
+                                        nest=nesting)
+        else:
+            found = skip_unchanged(nest_rows(blocks, nesting), hasher, stored,
+                                   lookahead=lookahead)
+        return self._mapped_changes(found, deque())
+
+    def _check_hashable(self) -> None:
+        if self.step.flatten is not None or self._plugins:
+            raise ConfigError(f"step {self.step.name!r}: a step with flatten or plugins cannot "
+                              "hash its source records; use apply()")
 
     def _mapped_changes(
         self,

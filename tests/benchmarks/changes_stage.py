@@ -75,8 +75,7 @@ def main() -> None:
     assert compiled.takes_rows
 
     def changes(stored: Lookup) -> Iterator[Any]:
-        return compiled.apply_changed(iter(blocks), hasher, stored, lookahead=LOOKAHEAD,
-                                      blocks=True)
+        return compiled.apply_changed_rows(iter(blocks), hasher, stored, lookahead=LOOKAHEAD)
 
     def transform(stored: Lookup) -> deque[Any]:
         return deque(changes(stored), maxlen=0)
