@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import weakref
 
 from runner.engine.heap import YOUNG_THRESHOLD, frozen_heap
 
@@ -83,6 +84,11 @@ def test_a_cycle_made_during_a_stream_is_still_collected_during_it() -> None:
     made = YOUNG_THRESHOLD * 3
     with frozen_heap():
         gc.collect()
+        first, second = Node(), Node()
+        first.other, second.other = second, first
+        early = weakref.ref(first)
+        del first, second  # garbage now, but only the collector can tell
+        assert early() is not None
         for _ in range(made // 2):
             a, b = Node(), Node()
             a.other, b.other = b, a
@@ -90,3 +96,4 @@ def test_a_cycle_made_during_a_stream_is_still_collected_during_it() -> None:
         # At least two tracked objects a pair: the young generation filled up and was
         # collected several times; what is left is less than one threshold's worth.
         assert gc.get_count()[0] < YOUNG_THRESHOLD
+        assert early() is None  # collected while the stream went on
