@@ -68,6 +68,7 @@ from .recording import SAMPLES as PLAN_SAMPLES
 from .recording import RecordingSink, recording
 from .results import StepResult
 from .retry import Retrier
+from .seen import SeenKeys
 
 __all__ = ["RunEnv", "run_step", "source_json"]
 
@@ -110,42 +111,7 @@ def _bad_json(bad: BadRecord) -> dict[str, Any]:
     return {"raw": redact(raw if isinstance(raw, str) else repr(raw))}
 
 
-class _SeenKeys:
-    """The keys a step has handled in this run, the one thing a streaming run holds per record.
-    A one-field key is kept as its UTF-8 bytes, not as a tuple of str: over 300,000 products
-    the tuples cost ~17 MB more than the strings, and the strings ~5 MB more than the bytes."""
-
-    def __init__(self) -> None:
-        self._keys: set[bytes | Key] = set()
-
-    def add(self, key: Key) -> None:
-        self._keys.add(_compact(key))
-
-    def first(self, key: Key) -> bool:
-        """Add ``key``; whether it was new (one encoding, where ``in`` then ``add`` take two)."""
-        compact = _compact(key)
-        keys = self._keys
-        if compact in keys:
-            return False
-        keys.add(compact)
-        return True
-
-    def count_first(self, keys: list[Key]) -> int:
-        """Add ``keys``; how many were new (a changes run's unchanged keys, a batch at once: the
-        set's own update instead of a call per key)."""
-        known = self._keys
-        before = len(known)
-        if all(len(k) == 1 for k in keys):
-            known.update([k[0].encode("utf-8", "surrogatepass") for k in keys])
-        else:
-            known.update(map(_compact, keys))
-        return len(known) - before
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, tuple) and _compact(key) in self._keys
-
-
-def _count_unchanged(seen: _SeenKeys, keys: list[Key], sent: Sent) -> None:
+def _count_unchanged(seen: SeenKeys, keys: list[Key], sent: Sent) -> None:
     """Count ``keys`` (unchanged records, in read order) as unchanged or, seen before in this
     run, as duplicates; empty the list."""
     if keys:
@@ -153,11 +119,6 @@ def _count_unchanged(seen: _SeenKeys, keys: list[Key], sent: Sent) -> None:
         sent.unchanged += first
         sent.duplicates += len(keys) - first
         keys.clear()
-
-
-def _compact(key: Key) -> bytes | Key:
-    # surrogatepass: a key read from broken text still has exactly one encoding.
-    return key[0].encode("utf-8", "surrogatepass") if len(key) == 1 else key
 
 
 def step_context(env: RunEnv, step: Step, name: str, key_fields: tuple[str, ...],
@@ -174,7 +135,7 @@ class _StepRun:
         self.mode = mode
         self.run_id = run_id
         self.what = f"{env.job}/{step.name}"
-        self.seen = _SeenKeys()
+        self.seen = SeenKeys()
         self._counting = threading.Lock()  # _sent_quarantined, from the writer threads
         self.result = StepResult(job=env.job, step=step.name, mode=mode, run_id=run_id)
         self.keymap = KeymapCache(env.state, env.job)
