@@ -17,10 +17,13 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
+import xxhash
 
 from runner.errors import RecordError
 
-__all__ = ["digest_after", "jsonable", "ordered_dump", "row_hash", "sorted_dump"]
+__all__ = [
+    "digest_after", "fast_digest_after", "jsonable", "ordered_dump", "row_hash", "sorted_dump",
+]
 
 _OPTIONS_ANY_KEYS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS  # for a dump with no fast path
 
@@ -66,6 +69,21 @@ def digest_after(prefix: bytes) -> Callable[[bytes], str]:
 
 
 _ROW_DIGEST = digest_after(b"")
+
+
+def fast_digest_after(prefix: bytes) -> Callable[[bytes], str]:
+    """A 128-bit hex digest of ``data`` under ``prefix`` (XXH3-128 seeded by the prefix's
+    BLAKE2b): five times :func:`digest_after`'s speed, for hashes that only find what changed
+    and are never compared across a change of their format (source hashes). Row hashes and
+    idempotency keys stay BLAKE2b: a stored row hash that changed format would send every
+    record again."""
+    seed = int.from_bytes(hashlib.blake2b(prefix, digest_size=8).digest(), "little")
+    hexdigest = xxhash.xxh3_128_hexdigest
+
+    def digest(data: bytes) -> str:
+        return hexdigest(data, seed)
+
+    return digest
 
 
 def sorted_dump(value: dict[Any, Any] | list[Any]) -> bytes:

