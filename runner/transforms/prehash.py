@@ -34,9 +34,9 @@ from .hashing import _OPTIONS_ANY_KEYS, _default, fast_digest_after, ordered_dum
 from .mapping import Lookups
 from .shape import (
     RowBlock,
+    grouper,
     groups,
     nester,
-    picker,
     records_of,
     row_blocks,
     row_groups,
@@ -168,7 +168,7 @@ def skip_unchanged_rows(
     key_of, head, build = _row_key(columns, hasher.key_fields), itemgetter(0), row_nester(
         columns, nest)
     chunk: list[Any] = []
-    for group in row_groups(rows, picker(columns, nest.by)):
+    for group in row_groups(rows, grouper(columns, nest.by)):
         chunk.append(group)
         if len(chunk) >= lookahead:
             yield from _decide(chunk, key_of, seed, ordered_dump, stored, head, build)

@@ -172,7 +172,7 @@ def nest_rows(blocks: Iterable[RowBlock], spec: NestSpec) -> Iterator[dict[str, 
     if not rows_nestable(columns, spec):
         yield from nest(records_of(blocks), spec)
         return
-    key_of = picker(columns, spec.by)
+    key_of = grouper(columns, spec.by)
     header = tuple(c for c in columns if c not in spec.fields)
     header_of = picker(columns, header)
     item_of = picker(columns, spec.fields)
@@ -222,6 +222,14 @@ def row_nester(columns: tuple[str, ...],
         return record
 
     return nested
+
+
+def grouper(columns: tuple[str, ...], names: Sequence[str]) -> Callable[[tuple[Any, ...]], Any]:
+    """``row -> a value equal for rows of one group``: one column's value itself (itemgetter of
+    one index, no tuple nor lambda per row: 8% of nest on a complete sync), else a tuple."""
+    if not names:
+        return lambda row: ()
+    return itemgetter(*(columns.index(n) for n in names))
 
 
 def picker(columns: tuple[str, ...],
