@@ -96,6 +96,10 @@ def _by_stored_form(keys: Iterable[Key]) -> dict[str, Key]:
     """The keys asked for, by their stored form: what comes back needs no decoding. A
     one-field key of text, the usual case, skips the check of its parts' types (a look-up runs
     on every record of a changes run)."""
+    keys = keys if isinstance(keys, list) else list(keys)
+    if all(len(key) == 1 and type(key[0]) is str for key in keys):
+        dumps = orjson.dumps  # encode_key's form, inline: 0.45 -> 0.2 us a key
+        return {dumps(key).decode(): key for key in keys}
     wanted: dict[str, Key] = {}
     for key in keys:
         if len(key) == 1 and type(key[0]) is str:
@@ -245,7 +249,8 @@ class SqlStateStore(CoordinationMixin, RelationsMixin, AuditsMixin, EchoMixin):
         scope = {"job": job, "step": step}
         with self._read() as conn:
             found = self._lookup(conn, row_hashes, scope, row_hashes.c.source_hash, keys)
-        return {k: v for k, v in found.items() if v is not None}
+        return {k: v for k, v in found.items() if v is not None} if None in found.values() \
+            else found
 
     def _lookup(
         self,
@@ -295,10 +300,7 @@ class SqlStateStore(CoordinationMixin, RelationsMixin, AuditsMixin, EchoMixin):
                                    (*params, chunk[0], chunk[-1], limit))
                     rows = cursor.fetchall()
                     if len(rows) < limit:
-                        for key, got in rows:
-                            asked = wanted.get(key)
-                            if asked is not None:
-                                found[asked] = got
+                        found.update({wanted[key]: got for key, got in rows if key in wanted})
                         continue
                     # Keys spread over the step (a source in another order): probe them, for
                     # this chunk and from now on.
