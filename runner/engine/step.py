@@ -69,6 +69,7 @@ from .recording import RecordingSink, recording
 from .results import StepResult
 from .retry import Retrier
 from .seen import SeenKeys
+from .switching import reader_first
 
 __all__ = ["RunEnv", "run_step", "source_json"]
 
@@ -78,8 +79,11 @@ log = logging.getLogger(__name__)
 # each look-up is a state read transaction, which at 500 rows cost more than its probes.
 LOOKAHEAD = 2000
 
-# Batches handed to a sink that takes concurrent writes before the first is acknowledged.
-SEND_DEPTH = 2
+# Batches handed to a sink that takes concurrent writes before the first is acknowledged. Its
+# own requests in flight stay bounded by its connection's max_in_flight: a third batch queued
+# keeps the store busy while the reading thread waits for the GIL (complete sync of 1,000,000
+# products, 3 runs each interleaved: 7.73-8.06 s at 2, 7.22-7.80 s at 3, 7.52-8.02 s at 4).
+SEND_DEPTH = 3
 
 
 @dataclass
@@ -353,7 +357,7 @@ class _StepRun:
                 if self.mode != "full":
                     deselected = deselected_keys(self, source, lookups, request)
 
-            with frozen_heap():
+            with frozen_heap(), reader_first():
                 streamed = self._stream_batches(items, stream, meanwhile)
             if not streamed:
                 return

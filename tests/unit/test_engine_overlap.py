@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from connectors.api import WriteOp, WriteOutcome
+from runner.engine.step import SEND_DEPTH
 from runner.errors import FatalError
 from runner.spec import CursorSpec
 from runner.state.base import BatchCommit, StateStore
@@ -19,10 +20,11 @@ WAIT = 5.0
 
 
 class TwoAtOnce:
-    """Holds the first batch's write until the second one has arrived (or WAIT passed), and
+    """Holds the writes before the ``together``-th until it has arrived (or WAIT passed), and
     counts the writes in progress at once."""
 
-    def __init__(self, world: World, fail_first: bool = False, wait: float = WAIT) -> None:
+    def __init__(self, world: World, fail_first: bool = False, wait: float = WAIT,
+                 together: int = 2) -> None:
         self.dest = world.sink("store")
         self.original = self.dest.write
         self.lock = threading.Lock()
@@ -32,6 +34,7 @@ class TwoAtOnce:
         self.calls = 0
         self.fail_first = fail_first
         self.wait = wait
+        self.together = together
         self.dest.write = self.write  # type: ignore[method-assign]
 
     def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
@@ -41,11 +44,11 @@ class TwoAtOnce:
             self.in_progress += 1
             self.most = max(self.most, self.in_progress)
         try:
-            if call == 1:
+            if call < self.together:
                 self.second_arrived.wait(self.wait)
-                if self.fail_first:
+                if self.fail_first and call == 1:
                     raise FatalError("memory destination: 403 Forbidden")
-            elif call == 2:
+            elif call == self.together:
                 self.second_arrived.set()
             with self.lock:
                 return self.original(ops)
@@ -76,7 +79,7 @@ def test_a_concurrent_sink_has_two_batches_at_once_and_they_commit_in_read_order
     order = committed_batches(state)
     result = run(make_job(make_step()), state)
     assert result.status == "succeeded"
-    assert sink.most == 2  # the first was held until the second arrived
+    assert 2 <= sink.most <= SEND_DEPTH  # the first was held until the second arrived
     assert order == [[("A0",), ("A1",)], [("A2",), ("A3",)], [("A4",), ("A5",)]]
     assert sorted(world.sink("store").records) == [(f"A{i}",) for i in range(6)]
 
@@ -92,44 +95,47 @@ def test_a_sink_that_does_not_say_so_has_one_batch_at_a_time(
 
 def test_a_failed_batch_fails_the_run_and_what_was_acknowledged_is_not_written_again(
         world: World, state: StateStore) -> None:
-    world.rows["erp"] = [row(i) for i in range(6)]
+    # Batches of two: the first, then the SEND_DEPTH - 1 sent while it is held, then one more.
+    world.rows["erp"] = [row(i) for i in range(2 * (SEND_DEPTH + 1))]
     world.sink("store").concurrent_writes = True
     TwoAtOnce(world, fail_first=True)
     job = make_job(make_step(mode="incremental", cursor=CursorSpec("modified_at")))
     failed = run(job, state)
     assert failed.status == "failed" and "403" in (failed.error or "")
-    # The second batch was acknowledged: committed. The first was not; the third not sent.
-    keys: list[Any] = [(f"A{i}",) for i in range(6)]
-    assert sorted(state.get_hashes("inventory", "products", keys)) == [("A2",), ("A3",)]
+    # Those sent with the first were acknowledged: committed. The first was not; the last was
+    # not sent.
+    keys: list[Any] = [(f"A{i}",) for i in range(2 * (SEND_DEPTH + 1))]
+    acknowledged = keys[2 : 2 * SEND_DEPTH]
+    assert sorted(state.get_hashes("inventory", "products", keys)) == acknowledged
     assert state.get_cursor("inventory", "products") is None
     dest = world.sink("store")
-    assert sorted(dest.records) == [("A2",), ("A3",)]
+    assert sorted(dest.records) == acknowledged
 
     dest.write = dest.__class__.write.__get__(dest)  # type: ignore[method-assign]
     dest.writes.clear()
     again = run(job, state)
     assert again.status == "succeeded"
-    assert sorted(op.key for op in dest.ops) == [("A0",), ("A1",), ("A4",), ("A5",)]
+    assert sorted(op.key for op in dest.ops) == [k for k in keys if k not in acknowledged]
 
 
-def test_a_stop_finishes_both_batches_in_flight_and_sends_no_more(
+def test_a_stop_finishes_the_batches_in_flight_and_sends_no_more(
         world: World, state: StateStore) -> None:
-    world.rows["erp"] = [row(i) for i in range(8)]
+    world.rows["erp"] = [row(i) for i in range(2 * (SEND_DEPTH + 1))]
     world.sink("store").concurrent_writes = True
     stop = threading.Event()
-    sink = TwoAtOnce(world)
-    second = sink.write
+    sink = TwoAtOnce(world, together=SEND_DEPTH)
+    held = sink.write
 
-    def stop_on_the_second(ops: Sequence[WriteOp]) -> list[WriteOutcome]:
-        if sink.calls == 1:
-            stop.set()  # a signal arrives while two batches are on their way
-        return second(ops)
+    def stop_on_the_last_in_flight(ops: Sequence[WriteOp]) -> list[WriteOutcome]:
+        if sink.calls == SEND_DEPTH - 1:
+            stop.set()  # a signal arrives while SEND_DEPTH batches are on their way
+        return held(ops)
 
-    world.sink("store").write = stop_on_the_second  # type: ignore[method-assign]
+    world.sink("store").write = stop_on_the_last_in_flight  # type: ignore[method-assign]
     result = run(make_job(make_step()), state, stop=stop)
     assert result.status == "interrupted"
-    assert sink.most == 2
-    written = [(f"A{i}",) for i in range(4)]
+    assert sink.most == SEND_DEPTH
+    written = [(f"A{i}",) for i in range(2 * SEND_DEPTH)]
     assert sorted(world.sink("store").records) == written
     assert sorted(state.get_hashes("inventory", "products", written)) == written
 
