@@ -13,6 +13,7 @@ from sqlalchemy import exc as sa_exc
 from connectors.api import BadRecord, ConnectorContext, ReadRequest, Rows
 from connectors.sql import _db, _filters
 from connectors.sql._options import SqlSourceOptions
+from connectors.sql._sqlite_child import read_in_child
 from runner.errors import ConfigError, FatalError, SyncError
 from runner.spec import Filter
 
@@ -158,9 +159,12 @@ class SqlSource:
     def read_rows(self, request: ReadRequest) -> Iterator[Rows | BadRecord]:
         if self._engine is None:
             raise FatalError(f"{self._what}: the source is closed")
-        return self._rows(self._engine, self._statement(request))
+        # A read from the start may be large: a SQLite file's is then read by a child process.
+        whole = request.cursor is None or request.cursor.since is None
+        return self._rows(self._engine, self._statement(request), whole=whole)
 
-    def _rows(self, engine: sa.Engine, stmt: sa.Select[Any]) -> Iterator[Rows | BadRecord]:
+    def _rows(self, engine: sa.Engine, stmt: sa.Select[Any],
+              whole: bool = False) -> Iterator[Rows | BadRecord]:
         started = self._ctx.clock()
         count = 0
         try:
@@ -170,8 +174,14 @@ class SqlSource:
                     # (SQLAlchemy's Row objects cost ~12% more CPU), and the column types are
                     # applied here, where a value SQLite let a typed column hold ('abc' in
                     # NUMERIC) sets its record aside instead of ending the read.
-                    result = conn.execute(stmt)
-                    chunks: Iterator[Sequence[Any]] = _fetched(result.cursor, self._chunk)
+                    where = f"{self._what} on {_db.safe_url(self._url)}"
+                    child = read_in_child(conn, stmt, self._chunk, where) if whole else None
+                    chunks: Iterator[Sequence[Any]]
+                    if child is not None:
+                        result, chunks = child
+                    else:
+                        result = conn.execute(stmt)
+                        chunks = _fetched(result.cursor, self._chunk)
                     convert = _converters(stmt, result, engine.dialect)
                 else:
                     # A server-side cursor (psycopg named cursor, PyMySQL SSCursor); these
