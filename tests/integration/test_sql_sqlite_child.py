@@ -162,6 +162,33 @@ def test_a_child_that_fails_fails_the_read_after_what_it_sent(
     assert got == [{"item_id": "A1"}]
 
 
+@pytest.mark.parametrize("frames", [
+    "frame(b'E', 'no such function: regexp')",  # a function only the engine's connection has
+    "sys.exit(1)",
+])
+def test_a_child_that_fails_before_its_first_row_leaves_the_read_to_this_process(
+        tmp_path: Path, spawned: list[Any], monkeypatch: pytest.MonkeyPatch,
+        frames: str) -> None:
+    monkeypatch.setattr(child, "READER", _fake_reader(tmp_path, frames))
+    got = _read({"url": _erp(tmp_path / "erp.db"), "query": "SELECT item_id FROM items"},
+                ReadRequest())
+    assert got == [{"item_id": r[0]} for r in ROWS]
+    assert len(spawned) == 1 and spawned[0].returncode is not None
+
+
+def test_repeated_column_names_are_read_here_as_they_always_were(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    options = {"url": _erp(tmp_path / "erp.db"),
+               "query": "SELECT a.item_id, b.item_id FROM items a JOIN items b USING (item_id)"}
+    here = _read(options, ReadRequest())
+    started: list[Any] = []
+    monkeypatch.setattr(child, "MIN_BYTES", 0)
+    monkeypatch.setattr(child.subprocess, "Popen", lambda *a, **k: started.append(a))
+    assert _read(options, ReadRequest()) == here and len(here) == 230
+    assert list(here[0]) == ["item_id", "item_id:1"]  # SQLite's names for the query's columns
+    assert started == []
+
+
 def test_a_read_stopped_early_stops_its_child(tmp_path: Path, spawned: list[Any]) -> None:
     source = SqlConnector().open_source(
         {"url": _erp(tmp_path / "erp.db"), "table": "items", "chunk_size": 10},
