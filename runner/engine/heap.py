@@ -24,33 +24,30 @@ waits at most that many allocations, not the end of the stream.
 from __future__ import annotations
 
 import gc
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
+
+from .while_streams import WhileStreams
 
 __all__ = ["frozen_heap"]
 
 YOUNG_THRESHOLD = 20_000
 
-_lock = threading.Lock()
-_streams = 0
 _saved: tuple[int, ...] = ()
 
 
-@contextmanager
-def frozen_heap() -> Iterator[None]:
-    global _streams, _saved
-    with _lock:
-        _streams += 1
-        gc.freeze()
-        if _streams == 1:
-            _saved = gc.get_threshold()
-            gc.set_threshold(max(YOUNG_THRESHOLD, _saved[0]), *_saved[1:])
-    try:
-        yield
-    finally:
-        with _lock:
-            _streams -= 1
-            if _streams == 0:
-                gc.unfreeze()
-                gc.set_threshold(*_saved)
+def _start() -> None:
+    global _saved
+    _saved = gc.get_threshold()
+    gc.set_threshold(max(YOUNG_THRESHOLD, _saved[0]), *_saved[1:])
+
+
+def _stop() -> None:
+    gc.unfreeze()
+    gc.set_threshold(*_saved)
+
+
+_held = WhileStreams(_start, _stop, each=gc.freeze)
+
+
+def frozen_heap() -> AbstractContextManager[None]:
+    return _held.held()

@@ -17,32 +17,30 @@ runs several jobs at once).
 from __future__ import annotations
 
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
+
+from .while_streams import WhileStreams
 
 __all__ = ["STREAM_SWITCH_INTERVAL", "reader_first"]
 
 STREAM_SWITCH_INTERVAL = 0.0002  # seconds
 
-_lock = threading.Lock()
-_streams = 0
 _saved = 0.0
 
 
-@contextmanager
-def reader_first() -> Iterator[None]:
-    global _streams, _saved
-    with _lock:
-        _streams += 1
-        if _streams == 1:
-            _saved = sys.getswitchinterval()
-            if STREAM_SWITCH_INTERVAL < _saved:  # a shorter one set by the user stays
-                sys.setswitchinterval(STREAM_SWITCH_INTERVAL)
-    try:
-        yield
-    finally:
-        with _lock:
-            _streams -= 1
-            if _streams == 0:
-                sys.setswitchinterval(_saved)
+def _start() -> None:
+    global _saved
+    _saved = sys.getswitchinterval()
+    if _saved > STREAM_SWITCH_INTERVAL:  # a shorter one set by the user stays
+        sys.setswitchinterval(STREAM_SWITCH_INTERVAL)
+
+
+def _stop() -> None:
+    sys.setswitchinterval(_saved)
+
+
+_held = WhileStreams(_start, _stop)
+
+
+def reader_first() -> AbstractContextManager[None]:
+    return _held.held()
