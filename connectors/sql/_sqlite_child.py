@@ -78,9 +78,13 @@ def read_in_child(conn: sa.Connection, stmt: sa.Select[Any], size: int,
     except ValueError:  # a parameter of a type marshal does not carry: read here
         result.close()
         return None
-    proc = subprocess.Popen(
-        [sys.executable, "-I", "-S", str(READER)], stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(READER)], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    except OSError:  # no process may be started here (a sandbox, a frozen interpreter)
+        result.close()
+        return None
     assert proc.stdin is not None
     try:
         proc.stdin.write(job)

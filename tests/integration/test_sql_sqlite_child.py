@@ -176,6 +176,18 @@ def test_a_child_that_fails_before_its_first_row_leaves_the_read_to_this_process
     assert len(spawned) == 1 and spawned[0].returncode is not None
 
 
+def test_a_process_that_cannot_be_started_leaves_the_read_to_this_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(*_args: Any, **_kwargs: Any) -> None:
+        raise PermissionError("fork refused")
+
+    monkeypatch.setattr(child, "MIN_BYTES", 0)
+    monkeypatch.setattr(child.subprocess, "Popen", refused)
+    got = _read({"url": _erp(tmp_path / "erp.db"), "query": "SELECT item_id FROM items"},
+                ReadRequest())
+    assert got == [{"item_id": r[0]} for r in ROWS]
+
+
 def test_repeated_column_names_are_read_here_as_they_always_were(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     options = {"url": _erp(tmp_path / "erp.db"),
