@@ -11,6 +11,8 @@ timeout instead of one failing when it upgrades a read lock), plain ``BEGIN`` fo
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +91,7 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         if not memory:
-            cur.execute("PRAGMA journal_mode=WAL")
+            _wal(cur)
             # A crashed process loses nothing; a power cut may lose the last commits, which the
             # engine replays as idempotent upserts. Not worth an fsync per batch.
             cur.execute("PRAGMA synchronous=NORMAL")
@@ -103,6 +105,23 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def _wal(cur: Any) -> None:
+    """WAL journal mode, waiting out another connection's switch of a new file: SQLite answers
+    "database is locked" at once there, without its busy handler (processes opening a fresh
+    state store together: test_concurrent_first_opens_migrate_once)."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
 
 
 def make_engine(url: sa.URL) -> sa.Engine:

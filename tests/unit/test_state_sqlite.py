@@ -211,6 +211,31 @@ def test_refuses_a_database_from_a_newer_version(tmp_path: Path) -> None:
         open_state(str(path))
 
 
+class _Switching:
+    """A cursor whose switch to WAL finds the file locked ``locked`` times, then succeeds."""
+
+    def __init__(self, locked: int, error: str = "database is locked") -> None:
+        self.locked, self.error, self.calls = locked, error, 0
+
+    def execute(self, sql: str) -> None:
+        assert sql == "PRAGMA journal_mode=WAL"
+        self.calls += 1
+        if self.calls <= self.locked:
+            raise sqlite3.OperationalError(self.error)
+
+
+def test_the_switch_to_wal_waits_out_another_connections_switch() -> None:
+    # SQLite answers "locked" at once, without its busy handler, while another connection
+    # switches a new file to WAL: seen in CI as a failed first open of a shared state store.
+    from runner.state.engine import _wal
+
+    cursor = _Switching(locked=3)
+    _wal(cursor)
+    assert cursor.calls == 4
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        _wal(_Switching(locked=1, error="disk I/O error"))  # not a lock: not waited out
+
+
 @pytest.mark.slow
 def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
     path = tmp_path / "race.db"
