@@ -174,8 +174,9 @@ class SqlSource:
                     # (SQLAlchemy's Row objects cost ~12% more CPU), and the column types are
                     # applied here, where a value SQLite let a typed column hold ('abc' in
                     # NUMERIC) sets its record aside instead of ending the read.
-                    where = f"{self._what} on {_db.safe_url(self._url)}"
-                    child = read_in_child(conn, stmt, self._chunk, where) if whole else None
+                    child = read_in_child(
+                        conn, stmt, self._chunk, f"{self._what} on {_db.safe_url(self._url)}"
+                    ) if whole else None
                     chunks: Iterator[Sequence[Any]]
                     if child is not None:
                         result, chunks = child

@@ -85,13 +85,9 @@ class SeenKeys:
         """Add ``key``; whether it was new."""
         code = key[0].encode("utf-8", "surrogatepass") if len(key) == 1 else _encode_long(key)
         recent = self._recent
-        if code in recent:
+        # Out of key order only: the filter, then the runs.
+        if code in recent or (self._runs and code <= self._high and self._packed_has(code)):
             return False
-        if self._runs and code <= self._high:  # out of order: the filter, then the runs
-            bits = self._bits if self._bits is not None else self._filter()
-            slot = hash(code) & self._mask
-            if bits[slot >> 3] & (1 << (slot & 7)) and any(r.has(code) for r in self._runs):
-                return False
         recent.add(code)
         self._order.append(code)
         if len(recent) >= self._spill:
