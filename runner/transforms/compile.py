@@ -23,14 +23,16 @@ from runner.spec import FieldMap, Filter, Step
 
 from .filters import Predicate, compile_filter, filter_fields
 from .mapping import Lookups, compile_mappings, mapping_reads
+from .nested_row import nested_row_type
 from .plugins import Plugin, apply_plugin, load_plugin
 from .prehash import Key, SourceHasher, Unchanged, skip_unchanged, skip_unchanged_rows
 from .records import KeymapResolver, Rejected, Transformed
-from .shape import RowBlock, flatten_record, nest, nest_rows
+from .shape import RowBlock, flatten_record, nest, nest_rows, row_blocks, rows_nestable
 
 __all__ = ["CompiledStep", "compile_step"]
 
 Item = Transformed | Rejected
+MapFn = Callable[[Mapping[str, Any]], dict[str, Any] | None]
 
 
 def compile_step(
@@ -91,13 +93,9 @@ class CompiledStep:
         self._filter: Predicate | None = (
             compile_filter(residual_filter) if residual_filter is not None else None
         )
-        self._map: Callable[[Mapping[str, Any]], dict[str, Any] | None] | None = (
-            compile_mappings(step.mappings, lookups=lookups, keymap=keymap)
-            if step.mappings is not None
-            else None
-        )
-        if step.keep is not None:
-            self._map = _keeping(self._map, compile_filter(step.keep, where="keep"))
+        self._lookups, self._keymap = lookups, keymap
+        self._map = self._mapping(None)
+        self._nested_maps: dict[tuple[str, ...], MapFn | None] = {}
         self._plugins: tuple[tuple[str, Plugin, Mapping[str, Any]], ...] = tuple(
             (ref.plugin, load_plugin(ref.plugin), ref.options) for ref in step.transforms
         )
@@ -111,6 +109,16 @@ class CompiledStep:
         # first, nothing after nest that needs the rows themselves.
         self.takes_rows: bool = (step.nest is not None and self._filter is None
                                  and step.flatten is None and not self._plugins)
+
+    def _mapping(self, index: Mapping[str, int] | None) -> MapFn | None:
+        """The step's mapping (and ``keep``) of dict rows, or of NestedRow rows of ``index``."""
+        step = self.step
+        map_row: MapFn | None = compile_mappings(
+            step.mappings, lookups=self._lookups, keymap=self._keymap, index=index
+        ) if step.mappings is not None else None
+        if step.keep is not None:
+            map_row = _keeping(map_row, compile_filter(step.keep, where="keep"))
+        return map_row
 
     def _required(self, residual_filter: Filter | None) -> frozenset[str]:
         step = self.step
@@ -147,8 +155,24 @@ class CompiledStep:
         """:meth:`apply` of rows read as blocks of tuples (a step that ``takes_rows``)."""
         if not self.takes_rows:
             raise ConfigError(f"step {self.step.name!r} cannot take rows as tuples; use apply()")
-        assert self.step.nest is not None
-        return self._apply_simple(nest_rows(blocks, self.step.nest), None)
+        return self._apply_rows(blocks)
+
+    def _apply_rows(self, blocks: Iterable[RowBlock]) -> Iterator[Item]:
+        nesting = self.step.nest
+        assert nesting is not None
+        read = row_blocks(blocks)
+        if read is None:
+            return
+        columns, blocks = read
+        if self._map is None or not rows_nestable(columns, nesting):
+            yield from self._apply_simple(nest_rows(blocks, nesting), None)
+            return
+        # Records read in place (NestedRow), mapped from their tuples: no dict per record.
+        kind = nested_row_type(columns, nesting)
+        if columns not in self._nested_maps:
+            self._nested_maps[columns] = self._mapping(kind.index)
+        yield from self._apply_simple(nest_rows(blocks, nesting, kind), None,
+                                      map_row=self._nested_maps[columns])
 
     def apply_changed(
         self,
@@ -266,8 +290,9 @@ class CompiledStep:
 
     # The common case in one loop: no generator layers between the rows and the mapping.
     def _apply_simple(self, rows: Iterable[Mapping[str, Any]], keep: Predicate | None,
-                      pending: deque[Rejected] | None = None) -> Iterator[Item]:
-        map_row = self._map
+                      pending: deque[Rejected] | None = None,
+                      map_row: MapFn | None = None) -> Iterator[Item]:
+        map_row = map_row or self._map
         key_of = self._key
         source_key = self._source_key
         key = self.step.key

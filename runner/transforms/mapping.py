@@ -54,10 +54,14 @@ def compile_mappings(
     *,
     lookups: Lookups | None,
     keymap: KeymapResolver | None,
+    index: Mapping[str, int] | None = None,
 ) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
-    """One function mapping a source row to an output record (fields in mapping order)."""
+    """One function mapping a source row to an output record (fields in mapping order).
+
+    With ``index``, the function maps :class:`~runner.transforms.nested_row.NestedRow` rows
+    of that index only, copying the fields it holds from the row's ``first`` tuple."""
     plain, keyed = split_mapped(mappings)
-    map_row = _map_source(mappings, plain, lookups=lookups, keymap=keymap)
+    map_row = _map_source(mappings, plain, lookups=lookups, keymap=keymap, index=index)
     if not keyed:
         return map_row
     # Entries keyed on mapped fields read the record mapped so far, in dependency order.
@@ -78,9 +82,10 @@ def _map_source(
     *,
     lookups: Lookups | None,
     keymap: KeymapResolver | None,
+    index: Mapping[str, int] | None = None,
 ) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     """The mapping of the entries that read the source row only (``plain``), into a record
-    with every field of ``mappings`` in their order."""
+    with every field of ``mappings`` in their order (``index``: see compile_mappings)."""
     seen: set[str] = set()
     copies: list[tuple[str, str]] = []  # (target, source) for plain copies of flat fields
     typed: list[tuple[str, str, Callable[[Any], Any]]] = []  # flat field + type only
@@ -113,6 +118,8 @@ def _map_source(
     pairs = tuple(copies)
     calc = tuple(computed)
     conversions = tuple(typed)
+    if index is not None:
+        return _map_nested(template, pairs, conversions, calc, index)
 
     def map_row(row: Mapping[str, Any]) -> dict[str, Any]:
         out = template.copy()
@@ -133,6 +140,46 @@ def _map_source(
         return out
 
     return map_row
+
+
+def _map_nested(
+    template: dict[str, Any],
+    pairs: tuple[tuple[str, str], ...],
+    conversions: tuple[tuple[str, str, Callable[[Any], Any]], ...],
+    calc: tuple[tuple[str, FieldFn], ...],
+    index: Mapping[str, int],
+) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """``map_row`` of :func:`_map_source` for NestedRow rows: a field of the first row is
+    copied from its position; any other (the items, a field the read lacks) is read by name."""
+    at = tuple((target, index[source]) for target, source in pairs if source in index)
+    named = tuple((target, source) for target, source in pairs if source not in index)
+    converted_at = tuple((target, index[source], convert)
+                         for target, source, convert in conversions if source in index)
+    converted = tuple((target, source, convert)
+                      for target, source, convert in conversions if source not in index)
+
+    def map_nested(row: Any) -> dict[str, Any]:
+        first = row.first
+        out = template.copy()
+        for target, position in at:
+            out[target] = first[position]
+        if named:
+            get = row.get
+            for target, source in named:
+                out[target] = get(source)
+        for target, position, convert in converted_at:
+            value = first[position]
+            out[target] = None if value is None else convert(value)
+        if converted:
+            get = row.get
+            for target, source, convert in converted:
+                value = get(source)
+                out[target] = None if value is None else convert(value)
+        for target, fn in calc:
+            out[target] = fn(row)
+        return out
+
+    return map_nested
 
 
 def _is_plain_copy(fm: FieldMap, *, typed: bool = False) -> bool:

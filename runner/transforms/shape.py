@@ -162,9 +162,14 @@ def records_of(blocks: Iterable[RowBlock]) -> Iterator[dict[str, Any]]:
         yield from map(dict, map(zip, repeat(columns), values))
 
 
-def nest_rows(blocks: Iterable[RowBlock], spec: NestSpec) -> Iterator[dict[str, Any]]:
+def nest_rows(
+    blocks: Iterable[RowBlock],
+    spec: NestSpec,
+    make: Callable[[tuple[Any, ...], list[dict[str, Any]]], Mapping[str, Any]] | None = None,
+) -> Iterator[Mapping[str, Any]]:
     """:func:`nest` of rows read as blocks of tuples: a dict per record and per item, none per
-    row (a sixth of a changes run's CPU was a dict per row read)."""
+    row (a sixth of a changes run's CPU was a dict per row read). ``make(first row, items)``
+    makes a record in place of that dict (a NestedRow); the items list fills after it."""
     read = row_blocks(blocks)
     if read is None:
         return
@@ -173,14 +178,20 @@ def nest_rows(blocks: Iterable[RowBlock], spec: NestSpec) -> Iterator[dict[str, 
         yield from nest(records_of(blocks), spec)
         return
     key_of = grouper(columns, spec.by)
-    header = tuple(c for c in columns if c not in spec.fields)
-    header_of = picker(columns, header)
     item_of = picker(columns, spec.fields)
     fields = spec.fields
-    into = spec.into
     width = len(fields)
+    if make is None:
+        header = tuple(c for c in columns if c not in spec.fields)
+        header_of = picker(columns, header)
+        into = spec.into
 
-    current: dict[str, Any] | None = None
+        def make(row: tuple[Any, ...], items: list[dict[str, Any]]) -> dict[str, Any]:
+            record = dict(zip(header, header_of(row)))  # noqa: B905 (one per name)
+            record[into] = items
+            return record
+
+    current: Mapping[str, Any] | None = None
     current_key: tuple[Any, ...] = ()
     items: list[dict[str, Any]] = []
     for _, rows in blocks:
@@ -188,16 +199,14 @@ def nest_rows(blocks: Iterable[RowBlock], spec: NestSpec) -> Iterator[dict[str, 
             key = key_of(row)
             if current is None or key != current_key:
                 if current is not None:
-                    current[into] = items
                     yield current
-                current = dict(zip(header, header_of(row)))  # noqa: B905 (one per name)
-                current_key = key
                 items = []
+                current = make(row, items)
+                current_key = key
             values = item_of(row)
             if values.count(None) != width:  # a header without lines: see nest
                 items.append(dict(zip(fields, values)))  # noqa: B905
     if current is not None:
-        current[into] = items
         yield current
 
 

@@ -14,9 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runner.errors import ConfigError, RecordError
-from runner.spec import FieldMap
+from runner.spec import FieldMap, NestSpec
 from runner.transforms.convert import show
 from runner.transforms.mapping import compile_field, compile_mappings
+from runner.transforms.nested_row import nested_row_type
 
 SOURCES = ("a", "b", "c", "items", "n.x")
 SHARED_LIST: list[Any] = [1, {"k": 2}]
@@ -178,3 +179,28 @@ def test_a_checked_text_field_answers_at_its_bounds() -> None:
             title(row)
         assert str(info.value) == message
     assert optional({"name": ""}) == "" and optional({}) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(mappings=_mappings(), rows=st.lists(_rows, min_size=1, max_size=4))
+def test_a_nested_row_maps_as_the_dict_it_equals(mappings: tuple[FieldMap, ...],
+                                                 rows: list[dict[str, Any]]) -> None:
+    """The mapping compiled for NestedRow rows (fields copied by position) against the dict
+    mapping of the same record: the same fields, values and refusals. ``items`` is the nested
+    list; a source the row lacks reads as null either way."""
+    try:
+        map_dict = compile_mappings(mappings, lookups=None, keymap=None)
+    except ConfigError:
+        return
+    for row in rows:
+        columns = tuple(k for k in row if k != "items")
+        kind = nested_row_type(columns, NestSpec(by=columns[:1], into="items", fields=()))
+        map_view = compile_mappings(mappings, lookups=None, keymap=None, index=kind.index)
+        view = kind(tuple(row[c] for c in columns), row.get("items"))
+        outcomes = []
+        for mapping, source in ((map_view, view), (map_dict, dict(view))):
+            try:
+                outcomes.append(repr(list(mapping(source).items())))
+            except RecordError as exc:
+                outcomes.append(f"refused: {exc}")
+        assert outcomes[0] == outcomes[1], (mappings, row)
