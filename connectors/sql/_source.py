@@ -175,7 +175,8 @@ class SqlSource:
                     # applied here, where a value SQLite let a typed column hold ('abc' in
                     # NUMERIC) sets its record aside instead of ending the read.
                     child = read_in_child(
-                        conn, stmt, self._chunk, f"{self._what} on {_db.safe_url(self._url)}"
+                        conn, stmt, self._chunk, f"{self._what} on {_db.safe_url(self._url)}",
+                        self._from if isinstance(self._from, sa.Table) else None,
                     ) if whole else None
                     chunks: Iterator[Sequence[Any]]
                     if child is not None:

@@ -1,7 +1,7 @@
 """A whole read of a large SQLite file is done by a child process: the same rows, in the same
 order, as a read in this process; a failure of the child is an error of the read, never a
-short read; a read stopped early leaves no process behind. (The file size that selects the
-child is lowered to 0 here.)"""
+short read; a read stopped early leaves no process behind. (The file size and the table size
+that select the child are lowered to 0 here.)"""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ def spawned(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[subprocess.Popen[b
         return proc
 
     monkeypatch.setattr(child, "MIN_BYTES", 0)
+    monkeypatch.setattr(child, "MIN_ROWS", 0)
     monkeypatch.setattr(child.subprocess, "Popen", popen)
     yield started
 
@@ -87,6 +88,7 @@ def test_a_child_reads_what_this_process_reads(
         started: list[Any] = []
         real = subprocess.Popen
         patch.setattr(child, "MIN_BYTES", 0)
+        patch.setattr(child, "MIN_ROWS", 0)
         patch.setattr(child.subprocess, "Popen",
                       lambda *a, **k: started.append(real(*a, **k)) or started[-1])
         there_dicts, there_rows = _read(options, request_), _read(options, request_, rows=True)
@@ -114,6 +116,32 @@ def test_an_incremental_window_and_a_small_file_are_read_here(
     monkeypatch.setattr(child, "MIN_BYTES", (tmp_path / "erp.db").stat().st_size + 1)
     assert len(_read(options, ReadRequest())) == 230
     assert spawned == []
+
+
+def test_a_small_table_of_a_large_file_is_read_here(
+        tmp_path: Path, spawned: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A table whose largest rowid is under MIN_ROWS: no process for it (a look-up table of
+    a large ERP). A query, or a table without rowids, goes by the file's size alone."""
+    url = _erp(tmp_path / "erp.db")
+    con = sqlite3.connect(tmp_path / "erp.db")
+    con.execute("CREATE TABLE codes (code TEXT PRIMARY KEY, rate REAL) WITHOUT ROWID")
+    con.executemany("INSERT INTO codes VALUES (?, ?)", [("STD", 0.2), ("RED", 0.05)])
+    con.execute("CREATE TABLE empty (code TEXT)")
+    con.commit()
+    con.close()
+    monkeypatch.setattr(child, "MIN_ROWS", 231)
+    assert len(_read({"url": url, "table": "items"}, ReadRequest())) == 230
+    assert _read({"url": url, "table": "empty"}, ReadRequest()) == []
+    assert spawned == []
+    assert len(_read({"url": url, "query": "SELECT item_id FROM items",
+                      "fields": ["item_id"]}, ReadRequest())) == 230
+    assert len(spawned) == 1
+    assert _read({"url": url, "table": "codes"}, ReadRequest()) == [
+        {"code": "RED", "rate": 0.05}, {"code": "STD", "rate": 0.2}]
+    assert len(spawned) == 2
+    monkeypatch.setattr(child, "MIN_ROWS", 230)  # the largest rowid is 230: a large table
+    assert len(_read({"url": url, "table": "items"}, ReadRequest())) == 230
+    assert len(spawned) == 3
 
 
 def test_a_bad_statement_fails_as_it_does_here(tmp_path: Path, spawned: list[Any]) -> None:
