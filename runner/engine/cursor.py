@@ -87,17 +87,8 @@ class CursorTracker:
         C. A field that is not one of ``columns`` moves nothing, as a row without it."""
         if self.field is None or not is_plain(self.field) or self.field not in columns:
             return
-        column = list(map(itemgetter(columns.index(self.field)), values))
-        try:
-            # Without a null the largest is found without a Python loop (2% of a complete
-            # sync's reading thread went to leaving the nulls out).
-            top = max(column) if column else None
-        except TypeError:  # a null, or mixed types
-            top = None
-        if top is not None:
-            self._see_value(top)
-            return
-        present = [v for v in column if v is not None]
+        present = [v for v in map(itemgetter(columns.index(self.field)), values)
+                   if v is not None]
         if not present:
             return
         try:

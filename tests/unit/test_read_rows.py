@@ -189,22 +189,6 @@ def test_the_cursor_of_a_block_is_its_column_largest_value() -> None:
     assert by_path.max is None
 
 
-_cursor_values = st.one_of(st.none(), st.integers(-3, 3), st.sampled_from(["2024-01-01", "7"]))
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.lists(_cursor_values, max_size=5), max_size=4))
-def test_a_block_moves_the_cursor_as_its_rows_one_by_one(blocks: list[list[Any]]) -> None:
-    """Nulls, numbers, text and both mixed: the block's largest value (found without a loop
-    when it holds no null) is the one the rows give one at a time."""
-    by_block, by_row = CursorTracker("ts"), CursorTracker("ts")
-    for block in blocks:
-        by_block.see_rows(("ts",), [(v,) for v in block])
-        for value in block:
-            by_row.see({"ts": value})
-        assert by_block.max == by_row.max and type(by_block.max) is type(by_row.max)
-
-
 @pytest.fixture(params=[None, 1, 2, 3], ids=["dicts", "blocks1", "blocks2", "blocks3"])
 def blocks(request: pytest.FixtureRequest, world: World) -> int | None:
     world.blocks = request.param
