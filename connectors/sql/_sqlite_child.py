@@ -106,7 +106,6 @@ def read_in_child(conn: sa.Connection, stmt: sa.Select[Any], size: int, where: s
     return result, _blocks(proc, first, where)
 
 
-
 def _small(conn: sa.Connection, table: sa.Table) -> bool:
     """Whether ``table`` holds fewer than MIN_ROWS rows by its largest rowid, found through
     the rowid's b-tree without a scan: a look-up table of a large ERP file (three tax groups)
@@ -118,6 +117,7 @@ def _small(conn: sa.Connection, table: sa.Table) -> bool:
         conn.rollback()
         return False
     return top is None or (isinstance(top, int) and top < MIN_ROWS)
+
 
 def _frame(proc: subprocess.Popen[bytes]) -> tuple[bytes, Any] | None:
     """The child's next frame; None at the end of its output."""

@@ -2,8 +2,8 @@
 
 :func:`~runner.transforms.shape.nest_rows` makes each record a dict of the group's first row
 (every column but the item fields) and its items list under ``into``. A step that maps that
-record reads a few of those fields and keeps the record only to quarantine it, so the dict of
-a dozen entries per record was a fifth of a complete sync's mapping (issue 16). A
+record reads a few of those fields and keeps the record only to quarantine it: that dict of
+a dozen entries per record was a fifth of the CPU of nest and map (issue 16). A
 :class:`NestedRow` holds the first row's tuple and the items list instead: it reads, compares,
 iterates and serialises (``dict(row)``) as that dict, and a mapping compiled for its columns
 (``compile_mappings(..., index=...)``) copies fields straight from :attr:`NestedRow.first`.
