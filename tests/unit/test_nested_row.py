@@ -74,6 +74,7 @@ def _products_step() -> Any:
         FieldMap("price", field="price", type="decimal", scale=2),
         FieldMap("rate", lookup=LookupRef("taxes", on="tax_group", take="rate",
                                           missing="quarantine")),
+        FieldMap("tax_code", field="tax_group"),  # a plain copy from the fourth column
         FieldMap("absent", field="not_read"),  # a field the read lacks: null
         FieldMap("published", const=True, has_const=True),
         FieldMap("variants", field="variants",
@@ -112,6 +113,7 @@ def test_a_step_maps_and_sets_aside_nested_rows_as_their_dicts(cut: int) -> None
     assert first.record["variants"] == [{"sku": "A1-S", "size": "S"},
                                         {"sku": "A1-M", "size": None}]
     assert first.record["absent"] is None and first.record["price"] == Decimal("10.50")
+    assert first.record["tax_code"] == "STD" and first.record["rate"] == 0.2
 
 
 def test_a_read_with_repeated_column_names_nests_dicts_and_maps_them() -> None:
