@@ -525,7 +525,7 @@ def _each(
         if items is None:
             return None
         if type(items) is list:
-            if not items:  # a header without lines (most products have no variants)
+            if not items:  # a header without lines (a product without variants): no call
                 return []
             # The usual case (a nested or JSON list of objects): one pass; a list holding
             # something else than a dict, or an item that fails, is mapped again below, for
