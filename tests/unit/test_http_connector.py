@@ -305,6 +305,24 @@ def test_decimal_bodies_keep_their_digits() -> None:
     assert seen == [b'{"price":19.990}']
 
 
+def test_decimal_texts_remembered_by_identity_keep_each_value_s_digits(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import decimal
+
+    from connectors.http import client
+
+    monkeypatch.setattr(client, "_DECIMAL_TEXTS", {})
+    monkeypatch.setattr(client, "_DECIMAL_TEXTS_MAX", 3)
+    one, one_00, price = (decimal.Decimal(t) for t in ("1.0", "1.00", "19.99"))
+    assert one == one_00  # equal, and one key of a dict: the cache must not conflate them
+    body = {"a": one, "b": one_00, "c": [price, price, one], "d": decimal.Decimal("NaN")}
+    expected = b'{"a":1.0,"b":1.00,"c":[19.99,19.99,1.0],"d":"NaN"}'
+    assert client.encode_json(body) == expected
+    assert client.encode_json(body) == expected  # from the remembered texts
+    assert len(client._DECIMAL_TEXTS) <= 3  # cleared when full, never larger
+    assert client.encode_json([decimal.Decimal("2.50"), one_00]) == b"[2.50,1.00]"
+
+
 def test_verify_tls_false_logs_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
     source = HttpConnector().open_source(
