@@ -51,6 +51,7 @@ INSERT INTO runs (job, step, mode, status, started_at, read)
   VALUES ('inventory', '', 'full', 'succeeded', '2024-01-01 03:00:00.000000', 42);
 INSERT INTO cursors VALUES ('inventory', 'stock', '{"id": 7}', '2024-01-01 03:00:00.000000');
 INSERT INTO row_hashes VALUES ('inventory', 'stock', '["SKU-1"]', 'abc');
+INSERT INTO keymap VALUES ('inventory', 'stock', '["SKU-1"]', 'store-1');
 """
 
 HOLD_LOCK = textwrap.dedent(
@@ -189,6 +190,13 @@ def test_migrates_a_version_1_database(tmp_path: Path) -> None:
     assert old.started_at == dt.datetime(2024, 1, 1, 3, 0, tzinfo=dt.UTC)
     assert store.get_cursor("inventory", "stock") == {"id": 7}
     assert store.get_hashes("inventory", "stock", [("SKU-1",)]) == {("SKU-1",): "abc"}
+    assert store.keymap_get("inventory", "stock", [("SKU-1",)]) == {("SKU-1",): "store-1"}
+    # version 7: the per-record tables rebuilt clustered by their key, rows and all
+    with sqlite3.connect(path) as raw:
+        layouts = dict(raw.execute(
+            "SELECT name, sql FROM sqlite_master WHERE name IN ('row_hashes', 'keymap')"))
+    assert sorted(layouts) == ["keymap", "row_hashes"]
+    assert all(sql.rstrip().endswith("WITHOUT ROWID") for sql in layouts.values()), layouts
     # version 4: a hash written before has no source hash, so a changes run maps its record
     assert store.get_source_hashes("inventory", "stock", [("SKU-1",)]) == {}
     run = store.begin_run("inventory", "stock", "changes")
