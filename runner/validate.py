@@ -19,15 +19,15 @@ from __future__ import annotations
 import ast
 import functools
 import zoneinfo
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 from connectors.api import (
     CheckContext,
     Connector,
     available_connectors,
+    connector_target,
     load_connector,
     register_secret_options,
     secret_option_names,
@@ -83,11 +83,30 @@ class Registry:
 
     @classmethod
     def current(cls) -> Registry:
-        return cls(available_connectors())
+        return cls(_Connectors())
+
+
+class _Connectors(Mapping[str, str]):
+    """The registered connectors by name: a built-in name is answered without the scan of
+    installed distributions that listing them all takes (connectors.api.BUILT_IN)."""
+
+    def __getitem__(self, name: str) -> str:
+        target = connector_target(name)
+        if target is None:
+            raise KeyError(name)
+        return target
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(available_connectors())
+
+    def __len__(self) -> int:
+        return len(available_connectors())
 
 
 @functools.cache
 def _transform_plugins() -> frozenset[str]:
+    from importlib.metadata import entry_points
+
     return frozenset(ep.name for ep in entry_points(group=TRANSFORM_GROUP))
 
 

@@ -11,8 +11,15 @@ from typing import Any
 import jsonschema
 import pytest
 
-from connectors.api import Connector, available_connectors, load_connector
+from connectors.api import (
+    BUILT_IN,
+    Connector,
+    available_connectors,
+    connector_target,
+    load_connector,
+)
 from runner.cli.connectors_cmd import load_all, render_docs
+from runner.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = sorted(available_connectors())
@@ -32,6 +39,44 @@ def _schemas(cls: type[Connector]) -> list[tuple[str, Mapping[str, Any]]]:
                              ("destination", cls.destination_options))
         if schema is not None
     ]
+
+
+def test_the_built_in_table_is_what_the_package_declares() -> None:
+    # BUILT_IN spares a start the entry point scan: it must name what pyproject.toml registers.
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "entry-points"]["commerce_sync.connectors"]
+    assert dict(BUILT_IN) == declared
+    for name, target in BUILT_IN.items():
+        assert connector_target(name) == target
+        assert f"{load_connector(name).__module__}:{load_connector(name).__qualname__}" == target
+
+
+def test_a_plugin_is_found_by_its_entry_point(monkeypatch: pytest.MonkeyPatch,
+                                              request: pytest.FixtureRequest) -> None:
+    import importlib.metadata
+    from importlib.metadata import EntryPoint
+
+    from connectors import api
+
+    plugin = EntryPoint("fake-erp", "tests.support.doubles:MemoryConnector",
+                        api.ENTRY_POINT_GROUP)
+    taken = EntryPoint("sql", "tests.support.doubles:MemoryConnector", api.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: (
+        [plugin, taken] if group == api.ENTRY_POINT_GROUP else []))
+    monkeypatch.setattr(api, "_loaded", {})
+    api._entry_points.cache_clear()
+    request.addfinalizer(api._entry_points.cache_clear)
+    assert connector_target("fake-erp") == "tests.support.doubles:MemoryConnector"
+    assert connector_target("nowhere") is None
+    assert available_connectors()["fake-erp"] == "tests.support.doubles:MemoryConnector"
+    assert available_connectors()["sql"] == BUILT_IN["sql"]  # a built-in name stays built in
+    assert load_connector("fake-erp").__name__ == "MemoryConnector"
+    assert load_connector("sql").__name__ == "SqlConnector"
+    with pytest.raises(ConfigError, match="unknown connector 'nowhere'; known connectors: "
+                                          "csv, fake-erp, http, jsonl, sql"):
+        load_connector("nowhere")
 
 
 @pytest.mark.parametrize("name", NAMES)
