@@ -312,6 +312,22 @@ def compile_field(
             )
         return value
 
+    if (convert is not None and required and not has_default and max_length is None
+            and fm.field is not None and is_plain(fm.field) and fm.each is None):
+        # A flat field converted and required (an order's total, a line's quantity): a
+        # value that converts to something is the answer, read with one get; anything else
+        # (absent, empty, bytes, refused) is finished from the value read, as above.
+        source = fm.field
+
+        def converted_required(row: Mapping[str, Any]) -> Any:
+            raw = row.get(source)
+            if raw is not None and type(raw) is not bytes:
+                value = convert(raw)
+                if value is not None and value != "":
+                    return value
+            return finish(raw)
+
+        return converted_required
     if (convert is None and not has_default and fm.type is None and fm.field is not None
             and is_plain(fm.field) and fm.each is None):
         # A flat text field with checks only (title: required, max_length): a non-empty
