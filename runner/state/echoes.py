@@ -29,7 +29,8 @@ class EchoMixin:
         raise NotImplementedError
 
     def _bulk_upsert(self, conn: sa.Connection, table: sa.Table, pk: tuple[str, ...],
-                     values: tuple[str, ...], rows: list[tuple[str | None, ...]]) -> None:
+                     values: tuple[str, ...], scope: tuple[str, ...],
+                     rows: list[tuple[str | None, ...]]) -> None:
         raise NotImplementedError
 
     def _put_echoes(self, conn: sa.Connection, commit: BatchCommit) -> None:
@@ -42,11 +43,10 @@ class EchoMixin:
                 t.job == sa.bindparam("j"), t.step == sa.bindparam("s"),
                 t.key == sa.bindparam("k"), t.field == sa.bindparam("f")), used)
         rows: list[tuple[str | None, ...]] = [
-            (commit.job, commit.step, encode_key(k), f, h)
-            for k, values in commit.echoes.items() for f, h in values.items()]
+            (encode_key(k), f, h) for k, values in commit.echoes.items() for f, h in values.items()]
         if rows:
             self._bulk_upsert(conn, echoes, ("job", "step", "key", "field"), ("value_hash",),
-                              rows)
+                              (commit.job, commit.step), rows)
 
     def echoes_get(self, job: str, step: str, keys: Iterable[Key],
                    fields: Iterable[str]) -> dict[Key, dict[str, str]]:

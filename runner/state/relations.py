@@ -33,16 +33,18 @@ class RelationsMixin:
         raise NotImplementedError
 
     def _bulk_upsert(self, conn: sa.Connection, table: sa.Table, pk: tuple[str, ...],
-                     values: tuple[str, ...], rows: list[tuple[str | None, ...]]) -> None:
+                     values: tuple[str, ...], scope: tuple[str, ...],
+                     rows: list[tuple[str | None, ...]]) -> None:
         raise NotImplementedError
 
     def relations_put(self, job: str, step: str, parents: Mapping[Key, Key]) -> None:
         """Record ``child key -> parent key`` for ``step`` (a child moved to another parent
         is moved)."""
         rows: list[tuple[str | None, ...]] = [
-            (job, step, encode_key(k), encode_key(p)) for k, p in parents.items()]
+            (encode_key(k), encode_key(p)) for k, p in parents.items()]
         with self._write() as conn:
-            self._bulk_upsert(conn, relations, ("job", "step", "key"), ("parent_key",), rows)
+            self._bulk_upsert(conn, relations, ("job", "step", "key"), ("parent_key",),
+                              (job, step), rows)
 
     def children_of(self, job: str, step: str, parents: Iterable[Key]) -> list[Key]:
         """The keys of ``step`` recorded under any of ``parents``."""

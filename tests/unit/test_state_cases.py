@@ -444,6 +444,20 @@ class StateContract:
         with store.job_lock("inventory", "second"):
             pass
 
+    # parents -------------------------------------------------------------------------------
+    def test_relations_are_kept_per_job_and_step_and_follow_a_move(
+            self, store: SqlStateStore) -> None:
+        store.relations_put("inv", "variants", {("V1",): ("P1",), ("V2",): ("P1",),
+                                                ("V3",): ("P2", "x")})
+        store.relations_put("inv", "images", {("V1",): ("P9",)})  # another step's child
+        assert sorted(store.children_of("inv", "variants", [("P1",)])) == [("V1",), ("V2",)]
+        assert store.parents_of("inv", "variants", [("V3",), ("V4",)]) == {("V3",): ("P2", "x")}
+        store.relations_put("inv", "variants", {("V2",): ("P2", "x")})  # moved, not added
+        assert store.children_of("inv", "variants", [("P1",)]) == [("V1",)]
+        assert sorted(store.children_of("inv", "variants", [("P2", "x")])) == [("V2",), ("V3",)]
+        assert store.children_of("other", "variants", [("P1",)]) == []
+        assert store.parents_of("inv", "images", [("V1",)]) == {("V1",): ("P9",)}
+
     # echo guards ---------------------------------------------------------------------------
     def test_echo_memory_is_written_used_up_and_bounded(self, store: SqlStateStore) -> None:
         run = store.begin_run("orders", "order-status", "changes")

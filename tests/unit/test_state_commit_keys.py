@@ -83,8 +83,7 @@ def test_of_two_rows_with_one_key_in_a_batch_the_last_wins(tmp_path: Path,
     store.keymap_put("j", "e", {("A",): "old-a", ("B",): "b"})
     with store._write() as conn:  # type: ignore[attr-defined]
         store._bulk_upsert(  # type: ignore[attr-defined]
-            conn, keymap, ("job", "entity", "key"), ("dest_id",),
-            [("j", "e", encode_key(("A",)), "a1"), ("j", "e", encode_key(("C",)), "c"),
-             ("j", "e", encode_key(("A",)), "a2")])
+            conn, keymap, ("job", "entity", "key"), ("dest_id",), ("j", "e"),
+            [(encode_key(("A",)), "a1"), (encode_key(("C",)), "c"), (encode_key(("A",)), "a2")])
     assert _rows(path, "SELECT key, dest_id FROM keymap") == sorted(
         [(encode_key(("A",)), "a2"), (encode_key(("B",)), "b"), (encode_key(("C",)), "c")])
