@@ -24,7 +24,7 @@ from runner.state.base import (
     StateStore,
 )
 from runner.state.engine import DEFAULT_LOCATION, ENV_VAR, failure, make_engine, resolve_url
-from runner.state.schema import SCHEMA_VERSION, migrate
+from runner.state.schema import SCHEMA_VERSION, compact_after, migrate
 from runner.state.store import SqlStateStore
 
 __all__ = [
@@ -72,6 +72,7 @@ def open_state(location: str | None = None) -> SqlStateStore:
             "state.migrated",
             extra={"location": where, "from_version": start, "to_version": SCHEMA_VERSION},
         )
+        compact_after(engine, start, where)
     return SqlStateStore(engine, where)
 
 

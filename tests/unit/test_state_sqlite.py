@@ -191,10 +191,12 @@ def test_migrates_a_version_1_database(tmp_path: Path) -> None:
     assert store.get_cursor("inventory", "stock") == {"id": 7}
     assert store.get_hashes("inventory", "stock", [("SKU-1",)]) == {("SKU-1",): "abc"}
     assert store.keymap_get("inventory", "stock", [("SKU-1",)]) == {("SKU-1",): "store-1"}
-    # version 7: the per-record tables rebuilt clustered by their key, rows and all
+    # version 7: the per-record tables rebuilt clustered by their key, rows and all, and the
+    # pages of the old ones given back
     with sqlite3.connect(path) as raw:
         layouts = dict(raw.execute(
             "SELECT name, sql FROM sqlite_master WHERE name IN ('row_hashes', 'keymap')"))
+        assert raw.execute("PRAGMA freelist_count").fetchone() == (0,)
     assert sorted(layouts) == ["keymap", "row_hashes"]
     assert all(sql.rstrip().endswith("WITHOUT ROWID") for sql in layouts.values()), layouts
     # version 4: a hash written before has no source hash, so a changes run maps its record
@@ -208,6 +210,33 @@ def test_migrates_a_version_1_database(tmp_path: Path) -> None:
     assert store.try_claim("inventory", slot, "a", 30)
     store.close()
     open_state(str(path)).close()  # already current: a no-op
+
+
+def test_a_file_another_process_is_writing_is_left_to_compact_later(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import runner.state.engine
+    from runner.state.schema import compact_after
+
+    monkeypatch.setattr(runner.state.engine, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    path = tmp_path / "state.db"
+    open_state(str(path)).close()
+    engine = runner.state.engine.make_engine(resolve_url(str(path)))
+    writer = sqlite3.connect(path, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # another process's write transaction
+        compact_after(engine, 6, "state.db")  # waits its busy timeout, then gives up
+    finally:
+        writer.close()
+        engine.dispose()
+    assert "state.compact_skipped" in [r.getMessage() for r in caplog.records]
+    caplog.clear()
+    engine = runner.state.engine.make_engine(resolve_url(str(path)))
+    try:
+        compact_after(engine, SCHEMA_VERSION, "state.db")  # current already: nothing to do
+        compact_after(engine, 6, "state.db")  # the file is free now
+    finally:
+        engine.dispose()
+    assert caplog.records == []
 
 
 def test_refuses_a_database_from_a_newer_version(tmp_path: Path) -> None:
