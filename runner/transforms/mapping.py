@@ -323,7 +323,8 @@ def compile_field(
             raw = row.get(source)
             if raw is not None and type(raw) is not bytes:
                 value = convert(raw)
-                if value is not None and value != "":
+                # Not `value != ""`: a Decimal compared with a str asks numbers.Rational's ABC.
+                if value is not None and (value or not isinstance(value, str)):
                     return value
             return finish(raw)
 
