@@ -233,7 +233,9 @@ class SqlSink:
             # a list, even an empty one, replaces them.
             if self.lines_table is not None and self._lines_field in record:
                 raw = record[self._lines_field] or []
-                if not isinstance(raw, list) or not all(isinstance(x, Mapping) for x in raw):
+                # type() first: an ABC's isinstance costs ~0.4 us a line, and lines are dicts.
+                if not isinstance(raw, list) or not all(
+                        type(x) is dict or isinstance(x, Mapping) for x in raw):
                     raise RecordError(f"field {self._lines_field!r} must be a list of objects",
                                       field=self._lines_field)
                 item.lines = [self._clean(x, self.lines_table, None) for x in raw]
