@@ -165,7 +165,9 @@ class EntityWriter:
                                                                       level.for_each)
             if items is None:
                 items = []
-            if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+            # type() first: an ABC's isinstance costs ~0.4 us an item, and items are dicts.
+            if not isinstance(items, list) or not all(
+                    type(i) is dict or isinstance(i, Mapping) for i in items):
                 failed.setdefault(parent.root, f"{level.name}: for_each {level.for_each!r} is "
                                   "not a list of objects in this record; fix the mapping")
                 continue
