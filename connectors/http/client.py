@@ -150,7 +150,7 @@ class Reply:
 
 # The JSON text of the Decimals met, by identity: a mapping's decimal conversion gives one
 # object per distinct price (runner.transforms.convert), and a body of 500 products encodes
-# in 0.11 ms instead of 0.27 when each price's text is made once (format + Fragment, ~0.5 us).
+# in 0.14 ms instead of 0.27 when each price's text is made once (format + Fragment, ~0.5 us).
 # Keyed by id with the object kept, so an id is never reused while its entry lives; Decimal
 # equality would not do, since 1.0 == 1.00 but their texts differ. Cleared when full.
 _DECIMAL_TEXTS: dict[int, tuple[decimal.Decimal, orjson.Fragment]] = {}

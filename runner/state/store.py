@@ -88,6 +88,10 @@ def _delete_by_key(table: sa.Table, scope: sa.Column[Any], job: str, name: str) 
     )
 
 
+# The row counts of a bulk upsert's statements on SQLite, largest first (see _bulk_upsert).
+_STATEMENT_ROWS = (512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
+
+
 def _sqlite_max_params(conn: sa.Connection) -> int:
     """How many parameters one statement of this SQLite connection takes (32,766 since SQLite
     3.32, 999 before it, or what the build set)."""
@@ -584,8 +588,7 @@ class SqlStateStore(CoordinationMixin, RelationsMixin, AuditsMixin, EchoMixin):
         instead of one per row. SQLite: one ``INSERT ... SELECT FROM (VALUES ...)`` (see
         :meth:`_sqlite_upsert`), as text straight to the driver: SQLAlchemy's per-row parameter
         processing would otherwise cost more than the database's own work (measured: ~40%).
-        The scope is bound once, not repeated in every row (300,000 row hashes, then read
-        from a JSON array: 0.43 -> 0.33 s of CPU on SQLite, /tmp/wr3.py).
+        The scope is bound once per statement, not repeated in every row.
         """
         names = (*pk, *values)
         if self._dialect == "postgresql":
@@ -608,30 +611,33 @@ class SqlStateStore(CoordinationMixin, RelationsMixin, AuditsMixin, EchoMixin):
         fixed, width = len(scope), len(names) - len(scope)
         if self._sqlite_params is None:
             self._sqlite_params = _sqlite_max_params(conn)
-        per = max(1, (self._sqlite_params - fixed) // width)
-        for start in range(0, len(rows), per):
-            chunk = rows[start:start + per]
-            form = (table.name, len(chunk))
+        most = max(1, (self._sqlite_params - fixed) // width)
+        start = 0
+        while start < len(rows):
+            # Statements of a few sizes only (512, 128, 32, 8, 2 or 1 rows), so that a
+            # long-lived process prepares and keeps a handful, whatever its batches hold.
+            count = next(size for size in _STATEMENT_ROWS if size <= min(most, len(rows) - start))
+            chunk = rows[start:start + count]
+            start += count
+            form = (table.name, count)
             sql = self._bulk_sql.get(form)
             if sql is None:
-                sql = self._bulk_sql[form] = self._sqlite_upsert(table, pk, values, fixed,
-                                                                 len(chunk))
+                sql = self._bulk_sql[form] = self._sqlite_upsert(table, pk, values, fixed, count)
             conn.exec_driver_sql(sql, (*scope, *chain.from_iterable(chunk)))
 
     def _sqlite_upsert(self, table: sa.Table, pk: tuple[str, ...], values: tuple[str, ...],
                        fixed: int, count: int) -> str:
-        """The SQLite statement of :meth:`_bulk_upsert` for ``table`` and ``count`` rows: one
-        statement for the rows of a batch (as many as SQLite takes parameters for), its first
-        ``fixed`` columns bound once, then each row's values.
+        """The SQLite statement of :meth:`_bulk_upsert` for ``table`` and ``count`` rows, its
+        first ``fixed`` columns bound once, then each row's values.
 
         One statement matters beyond its own cost: the driver lets go of the GIL around each
         step of a statement, so executemany (300,000 rows: 0.63 s of CPU) hands it over once
         per row to whichever thread wants it, and a commit made beside a busy transform
         waited that many times. Rows bound as parameters of one multi-row VALUES cost SQLite
         less than the same rows read from a JSON array with json_each (300,000 row hashes:
-        0.28 against 0.36 s of CPU, /tmp/wr3.py), and need no JSON in the SQLite build. Rows
-        go in in order, so of two rows with one key in a batch the last wins, as with
-        executemany. Names come from the table definitions, never from data.
+        0.28 against 0.36 s of CPU), and need no JSON in the SQLite build. Rows go in in
+        order, so of two rows with one key in a batch the last wins, as with executemany.
+        Names come from the table definitions, never from data.
         """
         quote = self._engine.dialect.identifier_preparer.quote
         names = (*pk, *values)

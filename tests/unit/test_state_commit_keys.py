@@ -87,6 +87,31 @@ def test_of_two_rows_with_one_key_in_a_batch_the_last_wins(tmp_path: Path,
     with store._write() as conn:  # type: ignore[attr-defined]
         store._bulk_upsert(  # type: ignore[attr-defined]
             conn, keymap, ("job", "entity", "key"), ("dest_id",), ("j", "e"),
-            [(encode_key(("A",)), "a1"), (encode_key(("C",)), "c"), (encode_key(("A",)), "a2")])
+            [(encode_key(("A",)), "a1"), (encode_key(("A",)), "a2"), (encode_key(("C",)), "c"),
+             (encode_key(("A",)), "a3")])  # one statement of four rows, or several
     assert _rows(path, "SELECT key, dest_id FROM keymap") == sorted(
-        [(encode_key(("A",)), "a2"), (encode_key(("B",)), "b"), (encode_key(("C",)), "c")])
+        [(encode_key(("A",)), "a3"), (encode_key(("B",)), "b"), (encode_key(("C",)), "c")])
+
+
+def test_batches_of_every_size_share_a_few_statements(tmp_path: Path) -> None:
+    """A long-lived process commits batches of any size (a changes run writes what changed):
+    they are cut into statements of a few row counts, so it prepares and keeps a handful."""
+    path = tmp_path / "state.db"
+    store = open_state(str(path))
+    try:
+        run = store.begin_run("j", "s", "changes")
+        written = 0
+        for size in range(1, 200):
+            keys = [(f"k{written + i}",) for i in range(size)]
+            written += size
+            store.commit_batch(BatchCommit(run_id=run, job="j", step="s", entity="e",
+                                           hashes={k: "h" for k in keys},
+                                           keymap={k: f"id-{k[0]}" for k in keys}))
+        kept = store._bulk_sql  # type: ignore[attr-defined]
+        assert {table for table, _ in kept} == {"row_hashes", "keymap"}
+        assert {rows for _, rows in kept} <= {128, 64, 32, 16, 8, 4, 2, 1}
+    finally:
+        store.close()
+    assert _rows(path, "SELECT count(*) FROM row_hashes") == [(written,)]
+    assert _rows(path, "SELECT count(*), count(DISTINCT dest_id) FROM keymap") == [
+        (written, written)]
