@@ -268,7 +268,7 @@ def _add_echoes(conn: sa.Connection) -> None:
 
 def _cluster_by_key(conn: sa.Connection) -> None:
     """Rebuild row_hashes and keymap as ``WITHOUT ROWID`` tables on SQLite (a no-op elsewhere):
-    the benchmark's state of 300,000 records takes 45 MB instead of 71 (once compacted: see
+    the benchmark's state of 300,000 records takes 39 MB instead of 71 (once compacted: see
     :func:`compact_after`), and a batch's upserts and look-ups touch one b-tree, not two."""
     if conn.dialect.name != "sqlite":
         return
@@ -288,7 +288,7 @@ _REBUILT_AT = 7
 
 def compact_after(engine: sa.Engine, start: int, where: str) -> None:
     """Give back the pages migration 7's rebuild freed, once: SQLite keeps a file's size, and the
-    benchmark's state of 300,000 records went from 71 to 97 MB by the rebuild, 45 MB compacted.
+    benchmark's state of 300,000 records went from 71 to 97 MB by the rebuild, 39 MB compacted.
     Only after a SQLite database older than that version was brought up to date; skipped,
     with a log line, when another connection holds the file (it is compacted no later)."""
     if engine.dialect.name != "sqlite" or not 0 < start < _REBUILT_AT:
