@@ -289,14 +289,21 @@ _REBUILT_AT = 7
 def compact_after(engine: sa.Engine, start: int, where: str) -> None:
     """Give back the pages migration 7's rebuild freed, once: SQLite keeps a file's size, and the
     benchmark's state of 300,000 records went from 71 to 97 MB by the rebuild, 39 MB compacted.
-    Only after a SQLite database older than that version was brought up to date; skipped,
-    with a log line, when another connection holds the file (it is compacted no later)."""
+    Only after a SQLite database older than that version was brought up to date, and while a
+    quarter of the file or more is free (processes that opened the old file together compact
+    it once); skipped, with a log line, when another connection holds the file (it is
+    compacted no later)."""
     if engine.dialect.name != "sqlite" or not 0 < start < _REBUILT_AT:
         return
     try:
         with engine.connect() as conn:
             # On the driver's connection: VACUUM cannot run in the transaction SQLAlchemy opens.
-            conn.connection.dbapi_connection.execute("VACUUM")  # type: ignore[union-attr]
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            free = raw.execute("PRAGMA freelist_count").fetchone()[0]
+            if free * 4 < raw.execute("PRAGMA page_count").fetchone()[0]:
+                return
+            raw.execute("VACUUM")
     except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
         log.warning("state.compact_skipped", extra={"location": where, "error": str(exc)})
 

@@ -181,6 +181,9 @@ def test_migrates_a_version_1_database(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as raw:
         raw.executescript(V1_DDL)
+        # Enough hashes that their rebuild (version 7) frees most of the file.
+        raw.executemany("INSERT INTO row_hashes VALUES ('inventory', 'bulk', ?, ?)",
+                        [(f'["K{n:06d}"]', f"{n:032x}") for n in range(20_000)])
     store = open_state(str(path))
     with store._engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT version FROM schema_version").scalar() == SCHEMA_VERSION
@@ -197,6 +200,7 @@ def test_migrates_a_version_1_database(tmp_path: Path) -> None:
         layouts = dict(raw.execute(
             "SELECT name, sql FROM sqlite_master WHERE name IN ('row_hashes', 'keymap')"))
         assert raw.execute("PRAGMA freelist_count").fetchone() == (0,)
+        assert raw.execute("SELECT count(*) FROM row_hashes").fetchone() == (20_001,)
     assert sorted(layouts) == ["keymap", "row_hashes"]
     assert all(sql.rstrip().endswith("WITHOUT ROWID") for sql in layouts.values()), layouts
     # version 4: a hash written before has no source hash, so a changes run maps its record
@@ -220,6 +224,11 @@ def test_a_file_another_process_is_writing_is_left_to_compact_later(
     monkeypatch.setattr(runner.state.engine, "SQLITE_BUSY_TIMEOUT_MS", 100)
     path = tmp_path / "state.db"
     open_state(str(path)).close()
+    with sqlite3.connect(path) as raw:  # pages to give back, as a rebuild leaves them
+        raw.execute("CREATE TABLE scratch (x)")
+        raw.executemany("INSERT INTO scratch VALUES (?)", [("x" * 500,)] * 2000)
+    with sqlite3.connect(path) as raw:
+        raw.execute("DROP TABLE scratch")
     engine = runner.state.engine.make_engine(resolve_url(str(path)))
     writer = sqlite3.connect(path, isolation_level=None)
     try:
@@ -233,7 +242,15 @@ def test_a_file_another_process_is_writing_is_left_to_compact_later(
     engine = runner.state.engine.make_engine(resolve_url(str(path)))
     try:
         compact_after(engine, SCHEMA_VERSION, "state.db")  # current already: nothing to do
+        with sqlite3.connect(path) as raw:
+            assert raw.execute("PRAGMA freelist_count").fetchone()[0] > 0
         compact_after(engine, 6, "state.db")  # the file is free now
+        with sqlite3.connect(path) as raw:
+            assert raw.execute("PRAGMA freelist_count").fetchone() == (0,)
+            pages = raw.execute("PRAGMA page_count").fetchone()[0]
+        compact_after(engine, 6, "state.db")  # another process's turn: nothing left to give back
+        with sqlite3.connect(path) as raw:
+            assert raw.execute("PRAGMA page_count").fetchone()[0] == pages
     finally:
         engine.dispose()
     assert caplog.records == []
