@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +54,10 @@ def main() -> None:
                 cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
             finally:
                 state.close()
+            with closing(sqlite3.connect(path)) as db:  # every commit landed, once
+                counts = [db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                          for t in ("row_hashes", "keymap")]
+            assert counts == [args.records] * 2, counts
             size = sum(p.stat().st_size for p in Path(folder).iterdir())
             if best is None or cpu < best[0]:
                 best = (cpu, wall, size)
