@@ -134,9 +134,9 @@ class SqlStateStore(CoordinationMixin, RelationsMixin, AuditsMixin, EchoMixin):
         self._dialect = engine.dialect.name
         self._bulk_sql: dict[tuple[str, int], str] = {}
         self._sqlite_params: int | None = None  # parameters a statement takes; asked once
-        # Scopes (table, job, step or entity) whose keys were asked for out of order: looked
-        # up key by key (see _sqlite_lookup).
-        self._sparse: set[tuple[str, tuple[str, ...]]] = set()
+        # Look-ups (table, column, job, step or entity) whose keys were asked for out of
+        # order: looked up key by key (see _sqlite_lookup).
+        self._sparse: set[tuple[str, str, tuple[str, ...]]] = set()
         # An in-memory SQLite database is one shared connection: transactions from several
         # threads must take turns on it, and nothing may hold it between calls.
         self._memory = self._dialect == "sqlite" and (engine.url.database or "") in ("", ":memory:")
@@ -302,7 +302,11 @@ class SqlStateStore(CoordinationMixin, RelationsMixin, AuditsMixin, EchoMixin):
         params = tuple(scope.values())
         found: dict[Key, str] = {}
         cursor = conn.connection.cursor()
-        dense = (table.name, params) not in self._sparse
+        # By column too: in a changes run the source hashes are asked for in the source's
+        # order, a chunk at a time, while the row hashes are asked for only the few records
+        # whose source changed, spread over the whole step.
+        memo = (table.name, value.name, params)
+        dense = memo not in self._sparse
         try:
             for chunk in _chunks(sorted(wanted) if dense else list(wanted), LOOKUP_CHUNK):
                 if dense and len(chunk) >= RANGE_MIN:
@@ -320,7 +324,7 @@ class SqlStateStore(CoordinationMixin, RelationsMixin, AuditsMixin, EchoMixin):
                     # Keys spread over the step (a source in another order): probe them, for
                     # this chunk and from now on.
                     dense = False
-                    self._sparse.add((table.name, params))
+                    self._sparse.add(memo)
                 for part in _chunks(chunk, IN_CHUNK):
                     cursor.execute(f'{select} AND "key" IN ({", ".join("?" * len(part))})',
                                    (*params, *part))

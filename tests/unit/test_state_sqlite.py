@@ -490,5 +490,9 @@ def test_look_ups_in_key_order_scan_ranges_and_find_exactly_the_keys_asked(
     assert scans() == ["range", "probe", "probe"]  # 100 keys overflow their range; then 1
     assert store.get_hashes("j", "s", asked) == got
     assert set(scans()) == {"probe"}
+    # The same step's source hashes keep their own pattern: a changes run asks for them in
+    # the source's order while its row hashes are asked for only a few spread keys.
+    assert store.get_source_hashes("j", "s", asked) == {}  # none stored in this step
+    assert scans() == ["range"] * 3 + ["probe"]
     assert store.get_hashes("j", "t", [("K00001",), ("K00002",)]) == {("K00001",): "other step"}
     store.close()
