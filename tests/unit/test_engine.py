@@ -83,6 +83,28 @@ def test_changes_mode_writes_only_new_and_changed(world: World, state: StateStor
     assert "source:erp" in world.closed and "sink:store" in world.closed
 
 
+def test_an_update_records_a_new_destination_id_and_leaves_a_known_one_alone(
+        world: World, state: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.rows["erp"] = [row(i) for i in range(4)]
+    job = make_job(make_step())
+    run(job, state)
+    dest = world.sink("store")
+    old = dict(dest.ids)
+    dest.ids[("A2",)] = "id-recreated"  # the store answers this update with a new id
+    world.rows["erp"][2] = row(2, name="renamed")
+    world.rows["erp"][3] = row(3, name="renamed too")
+    keymaps: list[dict[Any, str]] = []
+    commit = state.commit_batch
+    monkeypatch.setattr(state, "commit_batch",
+                        lambda c: (keymaps.append(dict(c.keymap)), commit(c))[1])
+    second = run(job, state)
+    assert second.steps[0].updated == 2
+    assert state.keymap_get("inventory", "products", [("A2",), ("A3",)]) == {
+        ("A2",): "id-recreated", ("A3",): old[("A3",)]}
+    # Only the changed id is written again: rewriting a known one costs a page per key.
+    assert [k for k in keymaps if k] == [{("A2",): "id-recreated"}]
+
+
 def test_incremental_reads_from_cursor_minus_lookback_without_rewrites(
     world: World, state: StateStore
 ) -> None:
