@@ -101,6 +101,8 @@ def _project(item: dict[str, Any], fields: tuple[Field, ...]) -> dict[str, Any] 
 
 
 class HttpSource:
+    read_ahead = True  # its client is thread-safe (see connectors.api.Source)
+
     def __init__(self, options: HttpSourceOptions, ctx: ConnectorContext) -> None:
         self._options = options
         self._ctx = ctx

@@ -24,6 +24,7 @@ class SqlSource:
     """A table (reflected once) or a query wrapped as a subquery, read through a server-side
     cursor. The cursor window is always a bound parameter; so are pushed-down filter values."""
 
+
     def __init__(self, options: SqlSourceOptions, ctx: ConnectorContext) -> None:
         self._ctx = ctx
         self._url = _db.make_url(options.url)
@@ -31,6 +32,11 @@ class SqlSource:
         self._order_by = list(options.order_by)
         self._fields: list[str] | None = list(options.fields) if options.fields else None
         self._engine: sa.Engine | None = _db.create_engine(self._url)
+        # A read holds a pooled connection of its own (SQLite files are opened without the
+        # same-thread check), so it may start on one thread and go on on another; an
+        # in-memory SQLite database is one per thread.
+        self.read_ahead = not (self._url.get_backend_name() == "sqlite"
+                               and (self._url.database or ":memory:") == ":memory:")
         self._what = f"reading {options.table or 'query'}"
         self._from: sa.FromClause
         # The primary key ends every ORDER BY of a table read, so the same request returns

@@ -6,8 +6,9 @@ Shared by the run (``step``), the dry run (``planner``) and quarantine retries.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from connectors.api import (
     BadRecord,
@@ -42,6 +43,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ContextFactory = Callable[..., ConnectorContext]
+
+T = TypeVar("T")
 
 
 def default_context(*, job: str, step: str, key_fields: tuple[str, ...] = ()) -> ConnectorContext:
@@ -117,9 +120,38 @@ class RowStream:
         self.bad: list[BadRecord] = []
         self.cursor = CursorTracker(cursor_field)
 
+        self._ahead: _ReadAhead[Any] | None = None
+
     def take_bad(self) -> list[BadRecord]:
         bad, self.bad = self.bad, []
         return bad
+
+    def start(self, *, rows: bool) -> None:
+        """Start the read now, up to its first item, on a thread of its own, for a source that
+        declares ``read_ahead``: its query runs while the step opens its destination (the 1%
+        incremental run over 1M products waited ~0.1 s for its window's query after that).
+        ``rows``: the read will be consumed by :meth:`blocks`, else by iteration."""
+        if self._ahead is None and getattr(self._source, "read_ahead", False):
+            source, request = self._source, self._request
+            read: Callable[[], Iterator[Any]] = (
+                (lambda: source.read_rows(request)) if rows  # type: ignore[attr-defined]
+                else (lambda: source.read(request)))
+            self._ahead = _ReadAhead(read)
+
+    def close(self) -> None:
+        """End a read started by :meth:`start` that was not consumed to its end (the step
+        failed before reading): its thread is waited for and its connection given back."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.close()
+
+    def _read(self, rows: bool) -> Iterator[Any]:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            return ahead  # the first attempt; a retried read starts afresh
+        if rows:
+            return self._source.read_rows(self._request)  # type: ignore[attr-defined]
+        return self._source.read(self._request)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         consumed = 0
@@ -127,7 +159,7 @@ class RowStream:
         while True:
             position = 0
             try:
-                for item in self._source.read(self._request):
+                for item in self._read(rows=False):
                     position += 1
                     if position <= consumed:
                         continue
@@ -163,7 +195,7 @@ class RowStream:
         while True:
             position = 0
             try:
-                for item in source.read_rows(self._request):
+                for item in self._read(rows=True):
                     if isinstance(item, BadRecord):
                         position += 1
                         if position <= consumed:
@@ -192,6 +224,53 @@ class RowStream:
                 consumed = position + 1
                 self.read += 1
                 self.bad.append(BadRecord(raw=None, reason=redact(str(exc))))
+
+
+class _ReadAhead(Generic[T]):
+    """An iterator whose first item is fetched on a thread started at once; the rest come on
+    the consumer's thread. An error of that first fetch is raised to the consumer."""
+
+    def __init__(self, open_read: Callable[[], Iterator[T]]) -> None:
+        self._items: Iterator[T] = iter(())
+        self._first: list[T] = []
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = threading.Thread(
+            target=self._fetch, args=(open_read,), name="read-ahead", daemon=True)
+        self._thread.start()
+
+    def _fetch(self, open_read: Callable[[], Iterator[T]]) -> None:
+        try:
+            items = open_read()
+            self._items = items
+            self._first.append(next(items))
+        except StopIteration:
+            pass
+        except BaseException as exc:  # raised again on the consumer's thread
+            self._error = exc
+
+    def _joined(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def __iter__(self) -> Iterator[T]:
+        return self
+
+    def __next__(self) -> T:
+        if self._thread is not None:
+            self._joined()
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error
+            if self._first:
+                return self._first.pop()
+        return next(self._items)
+
+    def close(self) -> None:
+        self._joined()
+        close = getattr(self._items, "close", None)
+        if close is not None:
+            close()  # a generator's cleanup: its cursor and connection
 
 
 def load_lookups(

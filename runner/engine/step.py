@@ -307,9 +307,8 @@ class _StepRun:
         ctx = step_context(env, step, step.name, step.key, self.retrier)
         source = open_source(step.source, ctx)
         sink: Sink | None = None
+        stream: RowStream | None = None
         try:
-            sink = self._open_sink(ctx)
-            writer = self._open_writers(sink)
             lookups = load_lookups(step, job=env.job, context=env.context, sleep=env.sleep)
             pushed, residual = split_filter(source, step.filter)
             compiled = compile_step(step, lookups=lookups, keymap=self.keymap,
@@ -318,16 +317,24 @@ class _StepRun:
                 step, self.mode, env.state, env.job, pushed,
                 None if compiled.reads_all_fields else compiled.required_fields,
             )
+            stream = RowStream(
+                source, request, self.retrier, what=self.what,
+                cursor_field=step.cursor.field if step.cursor else None,
+            )
+            # A step that nests reads a source that can give tuples as tuples: a dict per
+            # record instead of one per row besides it.
+            blocks = compiled.takes_rows and stream.has_rows
+            # The read's query runs while the destination opens (its client's imports, a
+            # crashed run's intents, a complete sync's listing of what it holds).
+            stream.start(rows=blocks)
+            sink = self._open_sink(ctx)
+            writer = self._open_writers(sink)
             listed: set[Key] = set()
             if self.mode == "full":
                 listed, doubled = relearn_keymap(step, env.state, sink, job=env.job)
                 self._note_duplicates(doubled)
             writer.keymap_has_ids = env.state.keymap_any(env.job, step.entity_name)
             writer.fresh_step = self.fresh_step
-            stream = RowStream(
-                source, request, self.retrier, what=self.what,
-                cursor_field=step.cursor.field if step.cursor else None,
-            )
             env.progress.start(env.job, step.name, None)
             # A step without a cursor finds its changes by hash: hashing the source row first
             # lets an unchanged row skip the mapping (a changed lookup or mapping changes every
@@ -336,9 +343,6 @@ class _StepRun:
             # unchanged row a change to send (see runner.engine.echoes).
             hasher = (source_hasher(step, lookups)
                       if step.cursor is None and step.echo_guard is None else None)
-            # A step that nests reads a source that can give tuples as tuples: a dict per
-            # record instead of one per row besides it.
-            blocks = compiled.takes_rows and stream.has_rows
             items: Iterator[Transformed | Rejected | Unchanged]
             if hasher is None:
                 items = compiled.apply_rows(stream.blocks()) if blocks else compiled.apply(stream)
@@ -373,7 +377,11 @@ class _StepRun:
             self.result.retries = self.retrier.retries
             env.progress.finish()
             try:
-                source.close()
+                try:
+                    if stream is not None:
+                        stream.close()
+                finally:
+                    source.close()
             finally:
                 if sink is not None:
                     sink.close()
