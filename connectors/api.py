@@ -200,7 +200,7 @@ class ConnectorContext:
 @runtime_checkable
 class Source(Protocol):
     """Where a step reads. A source whose read may be started on one thread and consumed on
-    another says so with a class attribute ``read_ahead = True``: the engine then starts a
+    another says so with an attribute ``read_ahead = True``: the engine then starts a
     step's read (its query, its first page) on a thread of its own while it opens the
     destination, and goes on with it on the step's thread."""
 

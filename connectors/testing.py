@@ -17,9 +17,11 @@ arguments and closes it.
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -261,6 +263,36 @@ class SourceConformance:
         assert from_rows == as_records, (
             f"read_rows() gave {len(from_rows)} records unlike read()'s {len(as_records)}")
 
+    def check_read_ahead(self) -> None:
+        """A source that declares ``read_ahead`` gives the same records, in the same order,
+        when its read starts on one thread and goes on on another (the engine starts a step's
+        read while it opens the destination)."""
+        source = self.open()
+        try:
+            if not getattr(source, "read_ahead", False):
+                return
+            expected = list(source.read(ReadRequest()))
+            stream = source.read(ReadRequest())
+            first: list[Any] = []
+            failed: list[BaseException] = []
+
+            def start() -> None:
+                try:
+                    first.extend(islice(stream, 1))
+                except BaseException as exc:  # reported below, on the checking thread
+                    failed.append(exc)
+
+            thread = threading.Thread(target=start, name="conformance-read-ahead")
+            thread.start()
+            thread.join()
+            assert not failed, f"a read started on another thread failed: {failed[0]!r}"
+            got = first + list(stream)
+        finally:
+            source.close()
+        assert _records(iter(got)) == _records(iter(expected)), (
+            f"a read started on another thread gave {len(got)} records unlike a read on one "
+            f"thread ({len(expected)}); drop read_ahead if the source cannot do that")
+
     def check_close(self) -> None:
         """close() may be called twice, also in the middle of a read."""
         source = self.open()
@@ -272,7 +304,7 @@ class SourceConformance:
     def run(self) -> list[str]:
         """Run every check; returns their names."""
         checks = [self.check_streams, self.check_cursor, self.check_pushdown, self.check_rows,
-                  self.check_close]
+                  self.check_read_ahead, self.check_close]
         for check in checks:
             check()
         return [c.__name__ for c in checks]

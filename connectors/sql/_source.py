@@ -24,7 +24,6 @@ class SqlSource:
     """A table (reflected once) or a query wrapped as a subquery, read through a server-side
     cursor. The cursor window is always a bound parameter; so are pushed-down filter values."""
 
-
     def __init__(self, options: SqlSourceOptions, ctx: ConnectorContext) -> None:
         self._ctx = ctx
         self._url = _db.make_url(options.url)

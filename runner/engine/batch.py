@@ -195,8 +195,8 @@ class BatchWriter:
                 source_hashes[key] = source_hash
             dest_id = outcome.dest_id
             # An id the key map holds already is not written again: an incremental run's
-            # keys are spread over the whole map, and rewriting each unchanged entry dirtied
-            # a page per key (a 1,000-record commit: 60 -> 30-40 ms of CPU, measured).
+            # updates made every batch's commit upsert a thousand entries that did not change
+            # (a 1,000-record commit: 43-47 -> 26-33 ms of CPU, measured).
             if dest_id is not None and (dest_id := str(dest_id)) != d.dest_id:
                 ids[key] = dest_id
             children = getattr(outcome, "children", None)

@@ -119,7 +119,6 @@ class RowStream:
         self.read = 0
         self.bad: list[BadRecord] = []
         self.cursor = CursorTracker(cursor_field)
-
         self._ahead: _ReadAhead[Any] | None = None
 
     def take_bad(self) -> list[BadRecord]:

@@ -4,6 +4,7 @@ connectors, and shown to catch a connector that breaks the contract."""
 from __future__ import annotations
 
 import csv
+import sqlite3
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -198,3 +199,44 @@ def test_the_suite_catches_a_broken_connector() -> None:
                            reset=_ForgetfulSink.store.clear)
     with pytest.raises(AssertionError, match="6 ops but 5 outcomes"):
         sink.check_outcomes()
+
+
+class _ThreadBoundSource:
+    """Declares read_ahead, but its sqlite3 connection refuses any thread but its opener's."""
+
+    read_ahead = True
+
+    def __init__(self) -> None:
+        self.conn = sqlite3.connect(":memory:")
+        self.conn.execute("CREATE TABLE t (sku TEXT, colour TEXT, modified_at TEXT)")
+        self.conn.executemany("INSERT INTO t VALUES (:sku, :colour, :modified_at)", ROWS)
+
+    def pushdown(self, flt: Filter) -> Filter | None:
+        return flt
+
+    def read(self, request: ReadRequest) -> Any:
+        rows = self.conn.execute("SELECT sku, colour, modified_at FROM t ORDER BY sku")
+        for sku, colour, modified_at in rows:
+            yield {"sku": sku, "colour": colour, "modified_at": modified_at}
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class _ThreadBound(Connector):
+    name = "thread-bound"
+    description = "a source that cannot be read ahead"
+    declares = True
+
+    def open_source(self, options: Mapping[str, Any], ctx: ConnectorContext) -> Source:
+        source = _ThreadBoundSource()
+        source.read_ahead = self.declares
+        return source
+
+
+def test_the_suite_catches_a_source_that_cannot_be_read_ahead() -> None:
+    with pytest.raises(AssertionError, match="started on another thread failed"):
+        SourceConformance(_ThreadBound, {}).check_read_ahead()
+    undeclared = _ThreadBound()
+    undeclared.declares = False
+    SourceConformance(undeclared, {}).check_read_ahead()  # nothing declared, nothing to check
