@@ -618,8 +618,8 @@ class SqlStateStore(CoordinationMixin, RelationsMixin, AuditsMixin, EchoMixin):
         most = max(1, (self._sqlite_params - fixed) // width)
         start = 0
         while start < len(rows):
-            # Statements of a few sizes only (512, 128, 32, 8, 2 or 1 rows), so that a
-            # long-lived process prepares and keeps a handful, whatever its batches hold.
+            # Statements of a few sizes only (the powers of two in _STATEMENT_ROWS), so that
+            # a long-lived process prepares and keeps a handful, whatever its batches hold.
             count = next(size for size in _STATEMENT_ROWS if size <= min(most, len(rows) - start))
             chunk = rows[start:start + count]
             start += count
