@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from connectors.api import BadRecord, CursorWindow, ReadRequest
+from connectors.http import HttpConnector
+from connectors.testing import SourceConformance
 from runner.errors import FatalError, RetryableError, RunFailed
 from tests.support import http_testapp as t
 from tests.support.retrier import FakeRetrier
@@ -285,3 +287,22 @@ def test_rate_limit_spaces_requests(api: tuple[str, t.ApiState]) -> None:
     assert len(rows) == 23 and len(state.requests) == 6
     # a burst of 4, then one request per 0.25 s for the last two
     assert 0.45 <= elapsed < 2
+
+
+@pytest.mark.parametrize(("path", "records", "pagination"), [
+    ("/v1/cursor-items", "items", {"type": "cursor", "next_path": "meta.next_cursor"}),
+    ("/v1/page-items", "data",
+     {"type": "page", "param": "page", "size_param": "per_page", "size": 10}),
+])
+def test_a_read_started_on_another_thread_gives_the_same_records(
+    api: tuple[str, t.ApiState], path: str, records: str, pagination: dict[str, Any],
+) -> None:
+    # The source declares read_ahead: the engine fetches its first page on a thread of its
+    # own while the step opens its destination, then reads the other pages on the step's.
+    base, state = api
+    conformance = SourceConformance(HttpConnector, {
+        "base_url": base, "request": {"path": path}, "records": records,
+        "pagination": pagination})
+    conformance.check_read_ahead()
+    # Both reads went to every page (a source not reading ahead is not checked: none).
+    assert len([r for r in state.requests if r.path == path]) == 2 * 4
