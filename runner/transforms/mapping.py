@@ -167,14 +167,25 @@ def _map_nested(
             get = row.get
             for target, source in named:
                 out[target] = get(source)
-        for target, position, convert in converted_at:
-            value = first[position]
-            out[target] = None if value is None else convert(value)
-        if converted:
-            get = row.get
-            for target, source, convert in converted:
-                value = get(source)
+        try:
+            for target, position, convert in converted_at:
+                value = first[position]
                 out[target] = None if value is None else convert(value)
+            if converted:
+                get = row.get
+                for target, source, convert in converted:
+                    value = get(source)
+                    out[target] = None if value is None else convert(value)
+        except RecordError:
+            # The fields by position came first: the refusal the dict mapping gives is that
+            # of the first field in the mapping's order, so a record's quarantine reason does
+            # not depend on how it was read.
+            get = row.get
+            for _, source, convert in conversions:
+                value = get(source)
+                if value is not None:
+                    convert(value)
+            raise
         for target, fn in calc:
             out[target] = fn(row)
         return out
