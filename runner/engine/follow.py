@@ -38,7 +38,7 @@ from .reading import RowStream, split_filter
 if TYPE_CHECKING:
     from .step import _StepRun
 
-__all__ = ["ParentEvents", "after_stream", "note_decisions", "remove_keys"]
+__all__ = ["ParentEvents", "after_stream", "deselected_targets", "note_decisions", "remove_keys"]
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +144,20 @@ def _read_keys(run: _StepRun, source: Source, flt: Filter, lookups: Any,
     return compiled.apply(stream)
 
 
+def deselected_targets(run: _StepRun, source: Source, lookups: Any,
+                       request: ReadRequest) -> list[tuple[Key, str | None]]:
+    """What the step's filter leaves out of this run's window and the destination holds, with
+    its destination id: the records to remove. Needs every batch of the run prepared (the
+    seen set complete), not committed: the committer does not touch these keys' state, so
+    this runs while the last batches are delivered and committed (after them, its state
+    look-ups took ~50 ms of a 1% incremental run over 1M products)."""
+    return _live(run, deselected_keys(run, source, lookups, request))
+
+
 def deselected_keys(run: _StepRun, source: Source, lookups: Any,
                     request: ReadRequest) -> list[Key]:
     """The keys read in this run's window that the step's filter leaves out and that this run
-    did not write: records to remove if the destination holds them. Needs every batch of the
-    run prepared (the seen set complete), not committed."""
+    did not write: records to remove if the destination holds them."""
     step = run.step
     if step.filter is None or step.delete == "ignore" or request.cursor is None:
         return []
@@ -196,16 +205,16 @@ def _send_children(run: _StepRun, source: Source, lookups: Any, parents: set[Key
 def after_stream(run: _StepRun, source: Source, sink: Sink, lookups: Any,
                  request: ReadRequest,
                  write: Callable[[list[WriteOp]], list[WriteOutcome]],
-                 deselected: list[Key] | None = None) -> None:
+                 deselected: list[tuple[Key, str | None]] | None = None) -> None:
     """The incremental run's extra work once its batches are committed (see the module);
-    ``deselected``: :func:`deselected_keys`, if read already."""
+    ``deselected``: :func:`deselected_targets`, if found already."""
     step, env = run.step, run.env
     removed: list[Key] = []
-    gone = (deselected_keys(run, source, lookups, request) if deselected is None
-            else deselected)
-    if gone:
+    targets = (deselected_targets(run, source, lookups, request) if deselected is None
+               else deselected)
+    if targets:
         removed = remove_keys(step, env.state, job=env.job, run_id=run.run_id,
-                              targets=_live(run, gone), write=write)
+                              targets=targets, write=write)
     events = env.follow.get(step.parent.step) if step.parent is not None else None
     if events is not None:
         # A child read in full (no cursor window) that was not read under a parent this run

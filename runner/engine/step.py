@@ -48,7 +48,7 @@ from .batch import BatchWriter, Sent, checked_write, source_json
 from .cursor import cursor_json
 from .decide import Decision
 from .entity import EntityWriter, entity_writer
-from .follow import after_stream, deselected_keys, note_decisions
+from .follow import after_stream, deselected_targets, note_decisions
 from .fullsync import relearn_keymap, remove_unselected
 from .heap import frozen_heap
 from .intents import recover_intents
@@ -352,14 +352,15 @@ class _StepRun:
             else:
                 items = compiled.apply_changed(stream, hasher, self._stored_sources,
                                                lookahead=LOOKAHEAD)
-            # An incremental run reads what its filter deselected while its last batches are
-            # on their way (the keys this run wrote are all known by then).
-            deselected: list[Key] | None = None
+            # An incremental run finds what its filter deselected and the destination holds
+            # while its last batches are on their way (the keys this run wrote are all known
+            # by then).
+            deselected: list[tuple[Key, str | None]] | None = None
 
             def meanwhile() -> None:
                 nonlocal deselected
                 if self.mode != "full":
-                    deselected = deselected_keys(self, source, lookups, request)
+                    deselected = deselected_targets(self, source, lookups, request)
 
             with frozen_heap(), reader_first():
                 streamed = self._stream_batches(items, stream, meanwhile)

