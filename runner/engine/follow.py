@@ -122,7 +122,8 @@ def remove_keys(step: Step, state: StateStore, *, job: str, run_id: int,
 
 
 def _live(run: _StepRun, keys: Iterable[Key]) -> list[tuple[Key, str | None]]:
-    """Those of ``keys`` the state holds as written and not yet removed, with their ids."""
+    """Those of ``keys`` this run did not write and the state holds as written and not yet
+    removed, with their ids."""
     step, env = run.step, run.env
     keys = [k for k in keys if k not in run.seen]
     live: list[Key] = []
@@ -151,21 +152,21 @@ def deselected_targets(run: _StepRun, source: Source, lookups: Any,
     seen set complete), not committed: the committer does not touch these keys' state, so
     this runs while the last batches are delivered and committed (after them, its state
     look-ups took ~50 ms of a 1% incremental run over 1M products)."""
-    return _live(run, deselected_keys(run, source, lookups, request))
+    return _live(run, _deselected_keys(run, source, lookups, request))
 
 
-def deselected_keys(run: _StepRun, source: Source, lookups: Any,
-                    request: ReadRequest) -> list[Key]:
-    """The keys read in this run's window that the step's filter leaves out and that this run
-    did not write: records to remove if the destination holds them."""
+def _deselected_keys(run: _StepRun, source: Source, lookups: Any,
+                     request: ReadRequest) -> set[Key]:
+    """The keys read in this run's window that the step's filter leaves out (:func:`_live`
+    drops those this run wrote)."""
     step = run.step
     if step.filter is None or step.delete == "ignore" or request.cursor is None:
-        return []
+        return set()
     if run.fresh_step:
         # Nothing was written before this run, so nothing can have been deselected; a first
         # run's window is the whole source, and reading it again negated cost 40% of a
         # 200,000-product first sync's CPU.
-        return []
+        return set()
     negated = Not(step.filter)
     pushed, residual = split_filter(source, negated)
     reader = source_keys(step, residual)
@@ -177,7 +178,7 @@ def deselected_keys(run: _StepRun, source: Source, lookups: Any,
         ask = ReadRequest(cursor=request.cursor, filter=pushed, fields=sorted(reader.fields))
         keys = reader.keys(RowStream(source, ask, run.retrier,
                                      what=f"{run.what} (following changes)"))
-    return [k for k in keys if k not in run.seen]
+    return keys
 
 
 def _parents_filter(step: Step, parents: Sequence[Key]) -> Filter:
