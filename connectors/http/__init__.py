@@ -7,6 +7,7 @@ requests are JSON-like templates with safe ``{field}`` placeholders
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -25,6 +26,12 @@ from connectors.api import (
 from .check import check_options
 from .options import HttpDestinationOptions, HttpSourceOptions
 from .read_check import path_problems
+
+# httpx's own command-line program (httpx._main) imports click, rich and pygments wherever
+# they are installed (uvicorn, which serves the sandbox and the console, brings click): ~15 ms
+# of every run's start, for a module this process never calls. A None entry in sys.modules
+# makes that import fail, and httpx answers a failed import of it with a stub of its own.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 if TYPE_CHECKING:
     from .sink import HttpSink

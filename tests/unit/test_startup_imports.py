@@ -168,3 +168,25 @@ def test_a_run_gives_the_collector_back_as_it_found_it(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", GC_PROBE, *broken], capture_output=True,
                           text=True, cwd=ROOT, timeout=60, check=True)
     assert done.stdout.splitlines()[-1] == "2 True 0", done.stdout + done.stderr
+
+
+HTTPX_PROBE = """
+import sys
+from connectors.http.client import HttpClient
+import httpx
+print(" ".join(sorted(n for n in ("click", "rich", "pygments") if n in sys.modules)) or "-")
+print(httpx.Client.__name__)
+"""
+
+
+def test_the_http_client_leaves_httpxs_command_line_out() -> None:
+    # httpx imports its command line (click, rich, pygments: ~15 ms) whenever click is
+    # installed, which uvicorn makes it here; a run's HTTP client never calls it.
+    import importlib.util
+
+    if importlib.util.find_spec("click") is None:
+        pytest.skip("click is not installed: httpx would leave its command line out anyway")
+    done = subprocess.run([sys.executable, "-c", HTTPX_PROBE], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["-", "Client"], done.stdout
