@@ -28,7 +28,7 @@ from .options import HttpDestinationOptions, HttpSourceOptions
 from .read_check import path_problems
 
 # httpx's own command-line program (httpx._main) imports click, rich and pygments wherever
-# they are installed (uvicorn, which serves the sandbox and the console, brings click): ~15 ms
+# they are installed (uvicorn, which serves the sandbox and the console, brings click): ~25 ms
 # of every run's start, for a module this process never calls. A None entry in sys.modules
 # makes that import fail, and httpx answers a failed import of it with a stub of its own.
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]

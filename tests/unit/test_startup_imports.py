@@ -180,7 +180,7 @@ print(httpx.Client.__name__)
 
 
 def test_the_http_client_leaves_httpxs_command_line_out() -> None:
-    # httpx imports its command line (click, rich, pygments: ~15 ms) whenever click is
+    # httpx imports its command line (click, rich, pygments: ~25 ms) whenever click is
     # installed, which uvicorn makes it here; a run's HTTP client never calls it.
     import importlib.util
 
