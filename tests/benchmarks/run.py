@@ -189,9 +189,9 @@ def more_incrementals(bench: Bench, count: int, job: Path, erp: Path, snapshot: 
                       step: Callable[[str], None]) -> list[Measured]:
     """``count`` more 1% incremental runs by cursor, each from a copy of the state and store the
     first one started from (``snapshot``): the same window and the same records to send, into
-    a sandbox of its own. One such run lasts under a second, and this machine stalls now and
-    then for longer than that (runs of one snapshot took 0.69-1.09 s here, and three of ~35
-    took 1.8-2.2 s): the median says what a run costs."""
+    a sandbox of its own. One such run lasts a second or two, and a shared machine stalls now
+    and then for about as long (on stop 30's machine runs of one snapshot took 0.69-1.09 s, and
+    three of ~35 took 1.8-2.2 s): the median says what a run costs."""
     runs = []
     state_copy, store_copy = snapshot
     state, store = bench.work / "state-inc.db", bench.work / "store-inc.db"
