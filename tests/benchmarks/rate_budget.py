@@ -2,6 +2,7 @@
 
     .venv/bin/python tests/benchmarks/rate_budget.py            # ~10 s per kind
     .venv/bin/python tests/benchmarks/rate_budget.py --seconds 3 --in-flight 16
+    .venv/bin/python tests/benchmarks/rate_budget.py --json       # what run.py reads
 
 For each kind of budget a real loopback server (tests/support/budget_testapp.py) enforces it in
 real time while the http destination writes one record per request with ``max_in_flight``
@@ -20,9 +21,11 @@ target of issue 16 is >= 90% used with <= 2% throttled).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +51,27 @@ KINDS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
 }
 
 
-def run(kind: str, seconds: float, in_flight: int) -> str:
+@dataclass(frozen=True)
+class Outcome:
+    """One kind's figures: the share of the budget the accepted requests spent, and the share
+    of the answers that were refusals."""
+
+    kind: str
+    label: str
+    used: float
+    throttled: float
+    accepted: int
+    refused: int
+    seconds: float
+    in_flight: int
+
+    def describe(self) -> str:
+        return (f"{self.label:32} used {self.used:6.1%} of budget, {self.throttled:5.1%} "
+                f"throttled ({self.accepted} accepted, {self.refused} refused, "
+                f"{self.seconds:.1f} s, {self.in_flight} in flight)")
+
+
+def run(kind: str, seconds: float, in_flight: int) -> Outcome:
     label, budget_options, destination = KINDS[kind]
     budget = Budget(kind, **budget_options)  # type: ignore[arg-type]
     with serve_app(make_budget_app(budget)) as base:
@@ -69,9 +92,8 @@ def run(kind: str, seconds: float, in_flight: int) -> str:
         finally:
             sink.close()
     elapsed = budget.last - (budget.started or budget.last)
-    return (f"{label:32} used {budget.used():6.1%} of budget, {budget.throttled_share():5.1%} "
-            f"throttled ({budget.accepted} accepted, {budget.throttled} refused, "
-            f"{elapsed:.1f} s, {in_flight} in flight)")
+    return Outcome(kind, label, budget.used(), budget.throttled_share(), budget.accepted,
+                   budget.throttled, elapsed, in_flight)
 
 
 def main() -> None:
@@ -79,10 +101,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--in-flight", type=int, default=8)
     parser.add_argument("--kind", choices=sorted(KINDS), action="append")
+    parser.add_argument("--json", action="store_true",
+                        help="one JSON object per kind (what run.py reads)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)  # retries are counted, not logged
     for kind in args.kind or list(KINDS):
-        print(run(kind, args.seconds, args.in_flight), flush=True)
+        outcome = run(kind, args.seconds, args.in_flight)
+        text = json.dumps(asdict(outcome)) if args.json else outcome.describe()
+        print(text, flush=True)
 
 
 if __name__ == "__main__":

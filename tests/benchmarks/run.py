@@ -15,7 +15,9 @@ and one with --small products (default 10,000), serves the sandbox store as sepa
   median of their times beside the median of the pairs' complete runs;
 - the complete sync of the small ERP, for peak memory at --small products;
 - --orders orders placed in the sandbox, downloaded into copies of the small ERP by the runner
-  and by the hand-written script.
+  and by the hand-written script;
+- rate_budget.py: the http connector against a fixed request rate, a leaky bucket and a
+  GraphQL cost budget, each enforced by a loopback server (--no-budget leaves it out).
 
 Prints a table of each figure beside its target. It reports; it does not pass or fail.
 --quick uses small sizes (a smoke test of about a minute).
@@ -280,6 +282,32 @@ def startup_rows(log: Path, runs: int = 10) -> list[Row]:
     return rows
 
 
+# Issue 16's "a rate budget used whole": the share of a store's budget spent, and of answers
+# refused.
+BUDGET_USED_MIN, BUDGET_THROTTLED_MAX = 0.90, 0.02
+
+
+def budget_rows(log: Path, seconds: float) -> list[Row]:
+    """rate_budget.py's three kinds of budget (fixed rate, leaky bucket, GraphQL cost), each
+    enforced by a loopback server for ``seconds`` in real time, in a child process: its
+    server and the engine it imports stay out of this process (see make_erp)."""
+    done = measure([sys.executable, str(HERE / "rate_budget.py"), "--json",
+                    "--seconds", str(seconds)], dict(os.environ), log)  # fmt: skip
+    rows = []
+    for line in done.stdout.splitlines():
+        got = orjson.loads(line)
+        met = got["used"] >= BUDGET_USED_MIN and got["throttled"] <= BUDGET_THROTTLED_MAX
+        rows.append(Row(
+            f"rate budget: {got['label']}, one record a request, {got['in_flight']} in flight, "
+            f"{got['seconds']:.1f} s", f"{got['used']:.1%} used, {got['throttled']:.1%} "
+            f"throttled", f"{got['accepted']} accepted, {got['refused']} refused", got["used"],
+            f">= {BUDGET_USED_MIN:.0%} used, <= {BUDGET_THROTTLED_MAX:.0%} throttled",
+            met))  # fmt: skip
+    if len(rows) != 3:
+        raise SystemExit(f"rate_budget.py printed {len(rows)} kinds, not 3; see {log}")
+    return rows
+
+
 def run_suite(args: argparse.Namespace, work: Path) -> list[Row]:
     bench = Bench(work)
     big, small = work / f"erp-{args.products}.db", work / f"erp-{args.small}.db"
@@ -374,6 +402,9 @@ def run_suite(args: argparse.Namespace, work: Path) -> list[Row]:
             f"{inc.cpu:.2f} s", f"{full.cpu:.2f} s (runner, complete)", cpu_share,
             f"<= {target}x", cpu_share <= target))  # fmt: skip
     rows.extend(startup_rows(bench.log))
+    if not args.no_budget:
+        step(f"rate budgets, {args.budget_seconds:g} s each")
+        rows.extend(budget_rows(bench.log, args.budget_seconds))
 
     step(f"runner complete sync of {args.small:,} products; {args.orders:,} orders")
     with sandbox(work / "store-small.db", bench.log) as url:
@@ -432,6 +463,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=None,
                         help="orders to download (default 10,000; --quick 1,000)")
     parser.add_argument("--no-orders", action="store_true", help="leave the orders import out")
+    parser.add_argument("--no-budget", action="store_true",
+                        help="leave the rate budgets out (rate_budget.py, ~35 s)")
+    parser.add_argument("--budget-seconds", type=float, default=None,
+                        help="how long each rate budget is used (default 10; --quick 2)")
     parser.add_argument("--pairs", type=int, default=1,
                         help="complete syncs by the loop and the runner, alternately, each into "
                         "a fresh store; the figure is the median of their ratios; as many "
@@ -445,8 +480,10 @@ def main(argv: list[str] | None = None) -> int:
         data, erp, count = args.place_orders
         place_orders(Path(data), Path(erp), int(count))
         return 0
-    quick: dict[str, Any] = {"products": 20_000, "small": 2_000, "orders": 1_000}
-    full: dict[str, Any] = {"products": 1_000_000, "small": 10_000, "orders": 10_000}
+    quick: dict[str, Any] = {"products": 20_000, "small": 2_000, "orders": 1_000,
+                             "budget_seconds": 2.0}
+    full: dict[str, Any] = {"products": 1_000_000, "small": 10_000, "orders": 10_000,
+                            "budget_seconds": 10.0}
     for name, value in (quick if args.quick else full).items():
         if getattr(args, name) is None:
             setattr(args, name, value)

@@ -1,5 +1,5 @@
 """The benchmark command runs end to end at tiny sizes and prints every figure of issues #7
-and #16.
+and #16 (the rate budgets included).
 
 Marked benchmark and slow: outside the default run, in .ci/run's slow step (it starts
 sandboxes and runner processes, ~20 s here and a minute or two under load).
@@ -42,6 +42,9 @@ def test_benchmark_command_prints_every_figure(tmp_path: Path) -> None:
         "the same in CPU seconds",
         "start-up: commerce-sync --help",
         "start-up: commerce-sync validate pipelines",
+        "rate budget: fixed rate, Retry-After only",
+        "rate budget: leaky bucket, X-RateLimit-*",
+        "rate budget: GraphQL cost points",
         "peak RSS at 300 products",
         "peak RSS at 1,500 products / at 300",
         "orders import, 60 orders",
@@ -60,4 +63,10 @@ def test_benchmark_command_prints_every_figure(tmp_path: Path) -> None:
     # The repeated incremental runs each sent what the first one did (run.py checks the
     # counts); their times are listed beside the median.
     assert table[8].split("|")[2].count(",") == 1, table[8]
+    # Each budget row says how much of the budget was used and how much was refused, from
+    # counts of what the loopback server accepted.
+    for line in table[14:17]:
+        used, throttled = line.split("|")[2].split(",")
+        assert used.strip().endswith("% used") and throttled.strip().endswith("% throttled"), line
+        assert int(line.split("|")[3].split()[0]) > 0, line  # requests accepted
 
