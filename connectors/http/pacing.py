@@ -14,9 +14,18 @@ what the server says:
   from empty to empty, so what it accepted in between, over the time between, is its rate: the
   client then sends at 95% of that and speeds up by 1% a second until refused again (one
   refusal per few seconds). Until it knows the rate, one request is in flight at a time, each
-  sent the longest Retry-After seen after the one before was accepted (the time the server
-  takes to restore the token a probe took), so the probes are not refused in turn; the rate
-  they measure is the first one used, as they are already slower than the server.
+  sent the Retry-After after the one before was accepted (with a fraction, ``0.25``, it is the
+  time the server takes to restore the token a probe took), so the probes are not refused in
+  turn; the rate they measure is the first one used, as they are already slower than the
+  server.
+- HTTP's own Retry-After is whole seconds (``1``), only an upper bound: probes spaced by it
+  measured one request a second whatever the server allowed (3% of a 40/s window), and were
+  never refused to learn better. After such a pause, what the first burst got over its time
+  and the pause is the rate to start from (a window's or a bucket's worth over its period);
+  with too small a burst to tell, the probes follow each other at once until refused, or for
+  as long again as the pause (then one at a time is slower than the server, and what they got
+  is the rate). Each refusal costs every thread up to a second of the budget, so once one has
+  confirmed the learned rate, it creeps up ten times slower, from the rate just refused.
 - A GraphQL cost budget in ``extensions.cost`` (Shopify's ``requestedQueryCost`` and
   ``throttleStatus {maximumAvailable currentlyAvailable restoreRate}``): a query waits until the
   points it costs have been restored; a ``THROTTLED`` error in a 200 is reported as throttled so
@@ -116,6 +125,9 @@ class Pacer:
         self._refused_at: float | None = None  # when the server's bucket was last empty
         self._accepted_since = 0
         self._probe_gap = 0.0  # the longest Retry-After while the rate is being learned
+        self._coarse = False  # a Retry-After in whole seconds was seen while learning
+        self._started_at: float | None = None  # the first request
+        self._settled = False  # a refusal came after the rate was learned
         # GraphQL cost points
         self._points: float | None = None
         self._points_max = 0.0
@@ -176,6 +188,8 @@ class Pacer:
         return min(self._points_max, self._points + (now - self._points_at) * self._restore)
 
     def _take(self, now: float, key: str | None) -> Slot:
+        if self._started_at is None:
+            self._started_at = now
         if self._rate is not None:
             self._tokens = min(max(1.0, self._rate),
                                self._tokens + (now - self._tokens_at) * self._rate) - 1
@@ -264,14 +278,26 @@ class Pacer:
             self._paused_until = max(self._paused_until, now + retry_after)
             if self._learned is None:
                 self._probe_gap = max(self._probe_gap, retry_after)
+                self._coarse = self._coarse or (retry_after >= 1 and retry_after.is_integer())
         # Requests sent before the last refusal was known belong to the same episode.
         episode = self._refused_at is None or slot.sent_at >= self._refused_at
         if episode and self._remaining is None and self._points is None:
-            self._learn_rate(now)
+            self._learn_rate(now, retry_after)
         log.info("http.throttled", extra={**self._where, "retry_after_s": retry_after,
                                           "rate": self._learned})
 
-    def _learn_rate(self, now: float) -> None:
+    def _learn_rate(self, now: float, retry_after: float | None) -> None:
+        if (self._refused_at is None and self._coarse and retry_after is not None
+                and self._accepted_since >= _MIN_SAMPLE and self._started_at is not None):
+            # The first refusal, after a pause in whole seconds. What the burst got, over the
+            # time from the first request until the server takes one again, is a window's or
+            # a bucket's worth over its period: the rate to start from, with no probing and
+            # no second pause (each costs up to a second of the budget). A large burst makes
+            # it too high; the next refusal measures the rate as below.
+            self._learned = self._accepted_since / (now - self._started_at + retry_after)
+            self._learned_at = now
+            self._refused_at, self._accepted_since = now, 0
+            return
         if self._refused_at is None or self._accepted_since < _MIN_SAMPLE:
             # the first refusal (a burst was spent), or too few answers to measure: the
             # window starts (or goes on) from an empty bucket
@@ -283,17 +309,38 @@ class Pacer:
             # measured on probes spaced by the server's Retry-After: already below its rate
             self._learned = measured
         else:
-            self._learned = min(self._learned, measured) * _DECREASE
+            base = min(self._learned, measured)
+            if self._coarse and measured >= 0.75 * self._learned:
+                # the measure spans the last pause, a whole second the server was not short
+                # of: the rate just refused says more (~85% of a fixed window used -> ~95%)
+                base = self._learned
+            self._learned = base * _DECREASE
+            self._settled = True
         self._learned_at = now
         self._refused_at, self._accepted_since = now, 0
 
     def _accept(self, now: float) -> None:
         self._accepted_since += 1
         if self._probing() and self._points is None:
-            # A probe took the token the server's Retry-After promised; the next one comes
-            # about as long after. Sent at once, every other probe was refused (~4 of the
-            # ~6 refusals a fixed rate cost before its rate was learned).
-            self._next_at = now + self._probe_gap
+            if not self._coarse:
+                # A probe took the token the server's Retry-After promised; the next one comes
+                # about as long after. Sent at once, every other probe was refused (~4 of the
+                # ~6 refusals a fixed rate cost before its rate was learned).
+                self._next_at = now + self._probe_gap
+            else:
+                assert self._refused_at is not None
+                span = now - self._refused_at
+                if self._accepted_since >= _MIN_SAMPLE and span >= 2 * self._probe_gap:
+                    # no refusal for as long as the pause: one request at a time is slower
+                    # than the server, and what it got is a rate to start from
+                    self._learned = self._accepted_since / span
+                    self._learned_at = self._refused_at = now
+                    self._accepted_since = 0
         if self._learned is not None:
-            self._learned *= 1 + _GROWTH * max(0.0, now - self._learned_at)
+            # A pause in whole seconds idles every thread for up to a second of the budget:
+            # once a refusal has confirmed the rate, it creeps up ten times slower against
+            # such a server, so that a refusal comes every ~50 s, not every ~5 (~80% of a
+            # fixed window used, as each one paused a second of every five).
+            growth = _GROWTH / 10 if self._coarse and self._settled else _GROWTH
+            self._learned *= 1 + growth * max(0.0, now - self._learned_at)
             self._learned_at = now

@@ -72,6 +72,21 @@ def test_a_fixed_rate_signalled_only_by_retry_after_is_learned(clock: FakeClock)
     assert budget.used() >= 0.9
 
 
+@pytest.mark.parametrize("rate", [3, 10, 40])
+def test_a_rate_signalled_by_whole_seconds_of_retry_after_is_learned(
+        clock: FakeClock, rate: int) -> None:
+    """HTTP's Retry-After is whole seconds: after a refusal it says "1" however soon the next
+    token comes, so probes spaced by it measured one request a second, whatever the rate (3%
+    of a 40/s budget used). Each refusal costs up to a second's pause: the read lasts 40 s of
+    the budget, as a sync does, so that learning is a start-up cost."""
+    pages = 40 * rate
+    budget = Budget("fixed", rate=rate, capacity=rate, items=pages * 10, clock=clock,
+                    retry_after="whole")
+    assert _read(budget, clock, **REST_READ) == pages * 10
+    assert budget.used() >= 0.9, (budget.used(), budget.throttled)
+    assert budget.throttled <= 8, budget.throttled
+
+
 def test_retry_after_pauses_every_thread_of_a_sink() -> None:
     """Eight writers on a 100/s budget: one refusal pauses them all and the rate is learned,
     so the refusals stay a handful instead of a storm from every thread."""

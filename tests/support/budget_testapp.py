@@ -40,6 +40,9 @@ class Budget:
     capacity: float  # the burst: requests (points) available at once
     query_cost: float = 10.0
     items: int = 100_000
+    # HTTP's Retry-After is a whole number of seconds; "exact" gives the fraction too (a token's
+    # time), which not every server can or will
+    retry_after: Literal["exact", "whole"] = "exact"
     clock: Callable[[], float] = time.monotonic
     accepted: int = 0
     throttled: int = 0
@@ -78,7 +81,8 @@ class Budget:
                     "X-RateLimit-Reset": f"{self._level / self.rate:.3f}",
                 }
             if not fits and self.kind != "cost":
-                headers["Retry-After"] = f"{wait:.3f}"
+                headers["Retry-After"] = (f"{wait:.3f}" if self.retry_after == "exact"
+                                          else str(max(1, math.ceil(wait))))
             return fits, headers, wait
 
     def available(self) -> float:

@@ -113,3 +113,47 @@ def test_the_first_request_goes_alone() -> None:
     first.observe(httpx.Response(200), lambda: None)
     waiter.join(5)
     assert got
+
+
+def test_a_whole_second_retry_after_after_a_burst_gives_a_rate_at_once() -> None:
+    """HTTP's Retry-After is whole seconds. What the burst got, over its time and the pause,
+    is the rate to start from: no probing one at a time, no second pause."""
+    clock = FakeClock()
+    p = pacer(clock, max_in_flight=4)
+    first = clock.now
+    for _ in range(20):  # the burst: 20 accepted over 0.5 s
+        answer(p)
+        clock.sleep(0.025)
+    assert answer(p, 429, {"Retry-After": "1"})
+    assert round(clock.now - first, 6) == 0.5
+    assert sent_after(clock, p) == 1.0  # the pause
+    resumed = clock.now
+    # 20 over 0.5 + 1 s: 13.3/s, four in flight at once (a probe would hold the others)
+    slots = [p.before() for _ in range(4)]
+    assert round(clock.now - resumed, 6) == round(4 * 1.5 / 20, 6)
+    for slot in slots:
+        slot.release()
+
+
+def test_whole_second_probes_go_at_once_and_end_without_a_refusal() -> None:
+    """A burst too small to measure: the probes after a pause of whole seconds follow each
+    other at once (spaced by it, they measured one a second whatever the server allowed), and
+    when none is refused for as long as the pause, what they got is the rate to start from."""
+    clock = FakeClock()
+    p = pacer(clock, max_in_flight=4)
+    answer(p)
+    assert answer(p, 429, {"Retry-After": "1"})
+    refused = clock.now
+    assert sent_after(clock, p) == 1.0  # the pause
+    for _ in range(16):  # one at a time, 1/16 s each, none waiting for a gap
+        slot = p.before()
+        clock.sleep(0.0625)
+        slot.observe(httpx.Response(200), lambda: None)
+    assert clock.now - refused == 2.0
+    # 2 s without a refusal, as long again as the pause: 16 in 2 s is the rate, and four go
+    # in flight again (a probe would hold the others), the first at once, each next 1/8 s on
+    start = clock.now
+    slots = [p.before() for _ in range(4)]
+    assert clock.now - start == 3 * 0.125
+    for slot in slots:
+        slot.release()
