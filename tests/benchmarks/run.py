@@ -16,8 +16,9 @@ and one with --small products (default 10,000), serves the sandbox store as sepa
 - the complete sync of the small ERP, for peak memory at --small products;
 - --orders orders placed in the sandbox, downloaded into copies of the small ERP by the runner
   and by the hand-written script;
-- rate_budget.py: the http connector against a fixed request rate, a leaky bucket and a
-  GraphQL cost budget, each enforced by a loopback server (--no-budget leaves it out).
+- the rate budgets: store_budgets.py runs the product against the sandbox store's fixed
+  window, leaky bucket and GraphQL cost budget, and rate_budget.py the http connector against
+  a test server's (--no-budget leaves them out).
 
 Prints a table of each figure beside its target. It reports; it does not pass or fail.
 --quick uses small sizes (a smoke test of about a minute).
@@ -287,24 +288,33 @@ def startup_rows(log: Path, runs: int = 10) -> list[Row]:
 BUDGET_USED_MIN, BUDGET_THROTTLED_MAX = 0.90, 0.02
 
 
-def budget_rows(log: Path, seconds: float) -> list[Row]:
-    """rate_budget.py's three kinds of budget (fixed rate, leaky bucket, GraphQL cost), each
-    enforced by a loopback server for ``seconds`` in real time, in a child process: its
-    server and the engine it imports stay out of this process (see make_erp)."""
-    done = measure([sys.executable, str(HERE / "rate_budget.py"), "--json",
-                    "--seconds", str(seconds)], dict(os.environ), log)  # fmt: skip
+def budget_rows(log: Path, seconds: float, records: int) -> list[Row]:
+    """The rate budgets, each in a child process (their servers and the engine they import
+    stay out of this process: see make_erp): store_budgets.py's real runs creating ``records``
+    products against the sandbox store's own budgets (fixed window, leaky bucket, GraphQL
+    cost), as the store counts them; then rate_budget.py's http destination against a test
+    server whose Retry-After has a fraction, each for ``seconds``."""
+    runs = [
+        ("sandbox store, commerce-sync run",
+         [sys.executable, str(HERE / "store_budgets.py"), "--json", "--records", str(records)]),
+        ("test server, exact Retry-After",
+         [sys.executable, str(HERE / "rate_budget.py"), "--json", "--seconds", str(seconds)]),
+    ]  # fmt: skip
     rows = []
-    for line in done.stdout.splitlines():
-        got = orjson.loads(line)
-        met = got["used"] >= BUDGET_USED_MIN and got["throttled"] <= BUDGET_THROTTLED_MAX
-        rows.append(Row(
-            f"rate budget: {got['label']}, one record a request, {got['in_flight']} in flight, "
-            f"{got['seconds']:.1f} s", f"{got['used']:.1%} used, {got['throttled']:.1%} "
-            f"throttled", f"{got['accepted']} accepted, {got['refused']} refused", got["used"],
-            f">= {BUDGET_USED_MIN:.0%} used, <= {BUDGET_THROTTLED_MAX:.0%} throttled",
-            met))  # fmt: skip
-    if len(rows) != 3:
-        raise SystemExit(f"rate_budget.py printed {len(rows)} kinds, not 3; see {log}")
+    for where, cmd in runs:
+        done = measure(cmd, dict(os.environ), log)
+        got = [orjson.loads(line) for line in done.stdout.splitlines()]
+        if len(got) != 3:
+            raise SystemExit(f"{cmd[1]} printed {len(got)} kinds, not 3; see {log}")
+        for kind in got:
+            met = kind["used"] >= BUDGET_USED_MIN and kind["throttled"] <= BUDGET_THROTTLED_MAX
+            rows.append(Row(
+                f"rate budget ({where}): {kind['label']}, one record a request, 8 in flight, "
+                f"{kind['seconds']:.1f} s",
+                f"{kind['used']:.1%} used, {kind['throttled']:.1%} throttled",
+                f"{kind['accepted']} accepted, {kind['refused']} refused", kind["used"],
+                f">= {BUDGET_USED_MIN:.0%} used, <= {BUDGET_THROTTLED_MAX:.0%} throttled",
+                met))  # fmt: skip
     return rows
 
 
@@ -403,8 +413,8 @@ def run_suite(args: argparse.Namespace, work: Path) -> list[Row]:
             f"<= {target}x", cpu_share <= target))  # fmt: skip
     rows.extend(startup_rows(bench.log))
     if not args.no_budget:
-        step(f"rate budgets, {args.budget_seconds:g} s each")
-        rows.extend(budget_rows(bench.log, args.budget_seconds))
+        step("rate budgets: the sandbox store's, then a test server's")
+        rows.extend(budget_rows(bench.log, args.budget_seconds, args.budget_records))
 
     step(f"runner complete sync of {args.small:,} products; {args.orders:,} orders")
     with sandbox(work / "store-small.db", bench.log) as url:
@@ -464,7 +474,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="orders to download (default 10,000; --quick 1,000)")
     parser.add_argument("--no-orders", action="store_true", help="leave the orders import out")
     parser.add_argument("--no-budget", action="store_true",
-                        help="leave the rate budgets out (rate_budget.py, ~35 s)")
+                        help="leave the rate budgets out (store_budgets.py ~100 s, "
+                        "rate_budget.py ~35 s)")
+    parser.add_argument("--budget-records", type=int, default=None,
+                        help="products each sandbox budget's run creates (default 1,200; "
+                        "--quick 80)")
     parser.add_argument("--budget-seconds", type=float, default=None,
                         help="how long each rate budget is used (default 10; --quick 2)")
     parser.add_argument("--pairs", type=int, default=1,
@@ -481,9 +495,9 @@ def main(argv: list[str] | None = None) -> int:
         place_orders(Path(data), Path(erp), int(count))
         return 0
     quick: dict[str, Any] = {"products": 20_000, "small": 2_000, "orders": 1_000,
-                             "budget_seconds": 2.0}
+                             "budget_seconds": 2.0, "budget_records": 80}
     full: dict[str, Any] = {"products": 1_000_000, "small": 10_000, "orders": 10_000,
-                            "budget_seconds": 10.0}
+                            "budget_seconds": 10.0, "budget_records": 1_200}
     for name, value in (quick if args.quick else full).items():
         if getattr(args, name) is None:
             setattr(args, name, value)

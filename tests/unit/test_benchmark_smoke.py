@@ -42,9 +42,12 @@ def test_benchmark_command_prints_every_figure(tmp_path: Path) -> None:
         "the same in CPU seconds",
         "start-up: commerce-sync --help",
         "start-up: commerce-sync validate pipelines",
-        "rate budget: fixed rate, Retry-After only",
-        "rate budget: leaky bucket, X-RateLimit-*",
-        "rate budget: GraphQL cost points",
+        "rate budget (sandbox store, commerce-sync run): fixed window, Retry-After only",
+        "rate budget (sandbox store, commerce-sync run): leaky bucket, X-RateLimit-*",
+        "rate budget (sandbox store, commerce-sync run): GraphQL cost points",
+        "rate budget (test server, exact Retry-After): fixed rate, Retry-After only",
+        "rate budget (test server, exact Retry-After): leaky bucket, X-RateLimit-*",
+        "rate budget (test server, exact Retry-After): GraphQL cost points",
         "peak RSS at 300 products",
         "peak RSS at 1,500 products / at 300",
         "orders import, 60 orders",
@@ -64,8 +67,9 @@ def test_benchmark_command_prints_every_figure(tmp_path: Path) -> None:
     # counts); their times are listed beside the median.
     assert table[8].split("|")[2].count(",") == 1, table[8]
     # Each budget row says how much of the budget was used and how much was refused, from
-    # counts of what the loopback server accepted.
-    for line in table[14:17]:
+    # counts of what the server accepted (the sandbox's runs each created 80 products: the
+    # script checks the run's count and the store's).
+    for line in table[14:20]:
         used, throttled = line.split("|")[2].split(",")
         assert used.strip().endswith("% used") and throttled.strip().endswith("% throttled"), line
         assert int(line.split("|")[3].split()[0]) > 0, line  # requests accepted
