@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import email.utils
 import enum
 import functools
 import logging
@@ -26,7 +25,7 @@ from runner.errors import FatalError, RecordError, RetryableError, redact
 from .auth import Auth, build_auth
 from .bodies import graphql_error, html_text, jsonrpc_error, looks_like_html, rest_error
 from .options import DEFAULT_MAX_IN_FLIGHT, HttpOptions, ResponseRule, Timeouts
-from .pacing import Pacer, Slot
+from .pacing import Pacer, Slot, retry_after_seconds
 from .tls import LazyVerifyingContext
 
 __all__ = ["Decision", "HttpClient", "Reply", "Rule", "encode_json"]
@@ -198,24 +197,6 @@ def _timeout(option: float | Timeouts) -> httpx.Timeout:
         connect, read = option.connect, option.read
         return httpx.Timeout(read, connect=connect, read=read, write=read, pool=connect)
     return httpx.Timeout(float(option))
-
-
-def retry_after_seconds(value: str | None, now: dt.datetime | None = None) -> float | None:
-    """Retry-After as seconds: a number, or an HTTP date relative to ``now``."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    now = now or dt.datetime.now(dt.UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 def _raise_if_tls_refused(exc: BaseException, host: str) -> None:

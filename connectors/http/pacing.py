@@ -4,28 +4,30 @@ The client asks :meth:`Pacer.before` for a slot before it sends a request (this 
 hands the response to :meth:`Slot.observe` after reading it. The pacer learns the budget from
 what the server says:
 
-- ``X-RateLimit-Limit/Remaining/Reset`` (or the draft standard's ``RateLimit-*``): requests go
+- ``X-RateLimit-Limit/Remaining/Reset`` (or the draft standard's ``RateLimit-*``, or
+  BigCommerce's ``X-Rate-Limit-Requests-Left`` and ``X-Rate-Limit-Time-Reset-Ms``): requests go
   freely while more than twice ``max_in_flight`` remain, and the last ones are spread over the
   time to reset; the requests in flight count as spent. A fixed window is used whole and never
   overdrawn; a leaky bucket settles near full, sending at its leak rate (spreading all of the
   remaining budget would settle half full, leaving half the burst unused).
-- ``Retry-After`` on a 429/503: every request of the client waits, not only the one refused. A
-  server that says nothing else has its rate learned. Between two refusals its bucket went
-  from empty to empty, so what it accepted in between, over the time between, is its rate: the
-  client then sends at 95% of that and speeds up by 1% a second until refused again (one
-  refusal per few seconds). Until it knows the rate, one request is in flight at a time, each
-  sent the Retry-After after the one before was accepted (with a fraction, ``0.25``, it is the
-  time the server takes to restore the token a probe took), so the probes are not refused in
-  turn; the rate they measure is the first one used, as they are already slower than the
-  server.
-- HTTP's own Retry-After is whole seconds (``1``), only an upper bound: probes spaced by it
-  measured one request a second whatever the server allowed (3% of a 40/s window), and were
-  never refused to learn better. After such a pause, what the first burst got over its time
-  and the pause is the rate to start from (a window's or a bucket's worth over its period);
-  with too small a burst to tell, the probes follow each other at once until refused, or for
-  as long again as the pause (then one at a time is slower than the server, and what they got
-  is the rate). Each refusal costs every thread up to a second of the budget, so once one has
-  confirmed the learned rate, it creeps up ten times slower, from the rate just refused.
+- ``Retry-After`` (seconds or an HTTP date) on a 429/503: every request of the client waits,
+  not only the one refused. A server that says nothing else has its rate learned. Between two
+  refusals its bucket went from empty to empty, so what it accepted in between, over the time
+  between, is its rate: the client then sends at 95% of that and speeds up by 1% a second
+  until refused again (one refusal per few seconds). Until it knows the rate, one request is
+  in flight at a time, each sent the Retry-After after the one before was accepted (with a
+  fraction, ``0.25``, it is the time the server takes to restore the token a probe took), so
+  the probes are not refused in turn; the rate they measure is the first one used, as they
+  are already slower than the server.
+- HTTP's own Retry-After is whole seconds (``1``) or a date, only an upper bound: probes
+  spaced by it measured one request a second whatever the server allowed (3% of a 40/s
+  window), and were never refused to learn better. After such a pause, what the first burst
+  got over its time and the pause is the rate to start from (a window's or a bucket's worth
+  over its period); with too small a burst to tell, the probes follow each other at once until
+  refused, or for as long again as the pause (then one at a time is slower than the server,
+  and what they got is the rate). Each refusal costs every thread up to a second of the
+  budget, so once one has confirmed the learned rate, it creeps up ten times slower, from the
+  rate just refused.
 - A GraphQL cost budget in ``extensions.cost`` (Shopify's ``requestedQueryCost`` and
   ``throttleStatus {maximumAvailable currentlyAvailable restoreRate}``): a query waits until the
   points it costs have been restored; a ``THROTTLED`` error in a 200 is reported as throttled so
@@ -39,6 +41,8 @@ known before a burst is spent.
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import logging
 import threading
 import time
@@ -47,7 +51,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["Pacer", "Slot"]
+__all__ = ["Pacer", "Slot", "retry_after_seconds"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,38 @@ def _number(headers: httpx.Headers, *names: str) -> float | None:
             except ValueError:
                 return None
     return None
+
+
+def retry_after_seconds(value: str | None, now: dt.datetime | None = None) -> float | None:
+    """Retry-After as seconds: a number, or an HTTP date relative to ``now``."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    now = now or dt.datetime.now(dt.UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _retry_after(headers: httpx.Headers, wall: float) -> tuple[float | None, bool]:
+    """The Retry-After in seconds, and whether it is coarse: whole seconds (``1``, ``1.0``, as
+    HTTP gives it) or an HTTP date, only an upper bound of the time to the next token."""
+    value = headers.get("retry-after")
+    seconds = retry_after_seconds(value, dt.datetime.fromtimestamp(wall, dt.UTC))
+    if seconds is None:
+        return None, False
+    try:
+        number = float(value or "")
+    except ValueError:
+        return seconds, True  # a date
+    return seconds, number >= 1 and number.is_integer()
 
 
 class Slot:
@@ -229,15 +265,19 @@ class Pacer:
             if response.status_code in (429, 503):
                 throttled = response.status_code == 429 or "retry-after" in headers
             if throttled:
-                self._refused(now, slot, _number(headers, "retry-after"))
+                retry_after, coarse = _retry_after(headers, self._wall())
+                self._refused(now, slot, retry_after, coarse)
             elif response.status_code < 400:
                 self._accept(now)
             self._cond.notify_all()
             return throttled
 
     def _learn_headers(self, now: float, headers: httpx.Headers) -> None:
-        remaining = _number(headers, "x-ratelimit-remaining", "ratelimit-remaining")
+        remaining = _number(headers, "x-ratelimit-remaining", "ratelimit-remaining",
+                            "x-rate-limit-requests-left")  # the last: BigCommerce's
         reset = _number(headers, "x-ratelimit-reset", "ratelimit-reset")
+        if reset is None and (reset_ms := _number(headers, "x-rate-limit-time-reset-ms")):
+            reset = reset_ms / 1000
         if remaining is None or reset is None:
             return
         if reset > _EPOCH:
@@ -272,13 +312,14 @@ class Pacer:
             self._points_at = now
         return throttled
 
-    def _refused(self, now: float, slot: Slot, retry_after: float | None) -> None:
+    def _refused(self, now: float, slot: Slot, retry_after: float | None,
+                 coarse: bool = False) -> None:
         self.throttled += 1
         if retry_after is not None:
             self._paused_until = max(self._paused_until, now + retry_after)
             if self._learned is None:
                 self._probe_gap = max(self._probe_gap, retry_after)
-                self._coarse = self._coarse or (retry_after >= 1 and retry_after.is_integer())
+                self._coarse = self._coarse or coarse
         # Requests sent before the last refusal was known belong to the same episode.
         episode = self._refused_at is None or slot.sent_at >= self._refused_at
         if episode and self._remaining is None and self._points is None:

@@ -157,3 +157,24 @@ def test_whole_second_probes_go_at_once_and_end_without_a_refusal() -> None:
     assert clock.now - start == 3 * 0.125
     for slot in slots:
         slot.release()
+
+
+def test_a_retry_after_date_pauses_every_caller_too() -> None:
+    """Retry-After may be an HTTP date: the pacer reads it as the retrier does (it paused the
+    refused request only, while every other thread went on into more refusals)."""
+    clock = FakeClock()
+    p = pacer(clock, max_in_flight=4)  # wall: 1_700_000_000, 2023-11-14 22:13:20 UTC
+    answer(p)
+    assert answer(p, 429, {"Retry-After": "Tue, 14 Nov 2023 22:13:25 GMT"})
+    assert sent_after(clock, p) == 5.0
+
+
+def test_bigcommerce_requests_left_and_reset_in_milliseconds_are_understood() -> None:
+    clock = FakeClock()
+    p = pacer(clock)
+    answer(p, headers={"X-Rate-Limit-Requests-Left": "0", "X-Rate-Limit-Time-Reset-Ms": "15000",
+                       "X-Rate-Limit-Requests-Quota": "150", "X-Rate-Limit-Time-Window-Ms": "30000"})
+    assert sent_after(clock, p) == 15.0
+    answer(p, headers={"X-Rate-Limit-Requests-Left": "10", "X-Rate-Limit-Time-Reset-Ms": "5000"})
+    waits = [sent_after(clock, p) for _ in range(5)]
+    assert waits == [0.0, 0.0, 0.0, 0.625, 0.625]  # as X-RateLimit-* with the same numbers
