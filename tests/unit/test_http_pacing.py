@@ -172,8 +172,10 @@ def test_a_retry_after_date_pauses_every_caller_too() -> None:
 def test_bigcommerce_requests_left_and_reset_in_milliseconds_are_understood() -> None:
     clock = FakeClock()
     p = pacer(clock)
-    answer(p, headers={"X-Rate-Limit-Requests-Left": "0", "X-Rate-Limit-Time-Reset-Ms": "15000",
-                       "X-Rate-Limit-Requests-Quota": "150", "X-Rate-Limit-Time-Window-Ms": "30000"})
+    answer(p, headers={"X-Rate-Limit-Requests-Left": "0",
+                       "X-Rate-Limit-Time-Reset-Ms": "15000",
+                       "X-Rate-Limit-Requests-Quota": "150",
+                       "X-Rate-Limit-Time-Window-Ms": "30000"})
     assert sent_after(clock, p) == 15.0
     answer(p, headers={"X-Rate-Limit-Requests-Left": "10", "X-Rate-Limit-Time-Reset-Ms": "5000"})
     waits = [sent_after(clock, p) for _ in range(5)]
