@@ -18,7 +18,9 @@ what the server says:
   in flight at a time, each sent the Retry-After after the one before was accepted (with a
   fraction, ``0.25``, it is the time the server takes to restore the token a probe took), so
   the probes are not refused in turn; the rate they measure is the first one used, as they
-  are already slower than the server.
+  are already slower than the server. Five probes not refused end it too, at 95% of the rate
+  the Retry-After promised (or what they got, if more): one at a time against a server that
+  takes 100 ms an answer, they were never refused, and stayed the rate for good.
 - HTTP's own Retry-After is whole seconds (``1``) or a date, only an upper bound: probes
   spaced by it measured one request a second whatever the server allowed (3% of a 40/s
   window), and were never refused to learn better. After such a pause, what the first burst
@@ -368,6 +370,16 @@ class Pacer:
                 # about as long after. Sent at once, every other probe was refused (~4 of the
                 # ~6 refusals a fixed rate cost before its rate was learned).
                 self._next_at = now + self._probe_gap
+                if self._accepted_since >= _MIN_SAMPLE and self._probe_gap > 0:
+                    # Never refused: the server takes a probe every Retry-After, and one at a
+                    # time is as fast as they go. Against a server that answers in 150 ms
+                    # that stayed the rate for good (46% of a 10/s bucket): send at 95% of
+                    # what the Retry-After promises, or what the probes got, if more.
+                    assert self._refused_at is not None
+                    measured = self._accepted_since / max(now - self._refused_at, 1e-3)
+                    self._learned = max(measured, _DECREASE / self._probe_gap)
+                    self._learned_at = self._refused_at = now
+                    self._accepted_since = 0
             else:
                 assert self._refused_at is not None
                 span = now - self._refused_at
