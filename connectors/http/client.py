@@ -350,7 +350,9 @@ class HttpClient:
             if throttled:  # e.g. a GraphQL THROTTLED error inside a 200
                 reply.decision = Decision.RETRY
             if reply.decision is Decision.RETRY:
-                delay = retry_after_seconds(response.headers.get("Retry-After"))
+                # a date is read once: the pacer's pause and the retrier's wait end together
+                delay = (slot.retry_after if slot.retry_after is not None
+                         else retry_after_seconds(response.headers.get("Retry-After")))
                 log.warning("http.retryable", extra={
                     "job": self._ctx.job, "step": self._ctx.step, "path": reply.where(),
                     "status": reply.status, "retry_after_s": delay})

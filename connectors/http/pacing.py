@@ -116,6 +116,7 @@ class Slot:
         self.key = key
         self.cost = cost
         self.sent_at = sent_at
+        self.retry_after: float | None = None  # the refusal's, read once for the retrier too
         self._held = True
 
     def release(self) -> None:
@@ -268,6 +269,7 @@ class Pacer:
                 throttled = response.status_code == 429 or "retry-after" in headers
             if throttled:
                 retry_after, coarse = _retry_after(headers, self._wall())
+                slot.retry_after = retry_after
                 self._refused(now, slot, retry_after, coarse)
             elif response.status_code < 400:
                 self._accept(now)
