@@ -19,8 +19,9 @@ what the server says:
   fraction, ``0.25``, it is the time the server takes to restore the token a probe took), so
   the probes are not refused in turn; the rate they measure is the first one used, as they
   are already slower than the server. Five probes not refused end it too, at 95% of the rate
-  the Retry-After promised (or what they got, if more): one at a time against a server that
-  takes 100 ms an answer, they were never refused, and stayed the rate for good.
+  the Retry-After promised (or what they got, if more; with no Retry-After, what they got):
+  one at a time against a server that takes 100 ms an answer, they were never refused, and
+  stayed the rate for good.
 - HTTP's own Retry-After is whole seconds (``1``) or a date, only an upper bound: probes
   spaced by it measured one request a second whatever the server allowed (3% of a 40/s
   window), and were never refused to learn better. After such a pause, what the first burst
@@ -61,6 +62,7 @@ _DECREASE = 0.95  # of the accepted rate, after a refusal with nothing but Retry
 _GROWTH = 0.01  # per second without a refusal
 _MIN_SAMPLE = 5  # accepted answers between two refusals needed to learn a rate from
 _EPOCH = 1e9  # a Reset value above this is a Unix time, below it a number of seconds
+_QUIET_S = 1.0  # back-to-back probes with no Retry-After, never refused for this long: done
 _EPSILON = 1e-6  # seconds: shorter waits are rounding (a float clock near 1e3 s has ~1e-13)
 
 
@@ -331,6 +333,30 @@ class Pacer:
         log.info("http.throttled", extra={**self._where, "retry_after_s": retry_after,
                                           "rate": self._learned})
 
+    def _end_probing(self, now: float) -> None:
+        """Probes not refused: one at a time is as fast as they go, slower than the server
+        (one that takes 150 ms an answer kept them one at a time for good: 46% of a 10/s
+        bucket). After five, what they got is the rate to start from, or 95% of the rate a
+        Retry-After with a fraction promises (a token each), if more. Probes sent back to back
+        (a pause of whole seconds, or none) go on for as long again as the pause, or a second:
+        against a server that keeps up they are refused before that, once the window or
+        bucket is used up, and that measure, taken while the server was saturated, is the
+        better one."""
+        assert self._refused_at is not None
+        span = now - self._refused_at
+        back_to_back = self._coarse or self._probe_gap == 0
+        least = (2 * self._probe_gap or _QUIET_S) if back_to_back else 0.0
+        if self._accepted_since < _MIN_SAMPLE or span < least:
+            return
+        promised = _DECREASE / self._probe_gap if self._probe_gap > 0 and not self._coarse else 0
+        self._start_rate(now, max(self._accepted_since / max(span, 1e-3), promised))
+
+    def _start_rate(self, now: float, rate: float) -> None:
+        """Send at ``rate`` from now, and measure the next one from here."""
+        self._learned = rate
+        self._learned_at = self._refused_at = now
+        self._accepted_since = 0
+
     def _learn_rate(self, now: float, retry_after: float | None) -> None:
         if (self._refused_at is None and self._coarse and retry_after is not None
                 and self._accepted_since >= _MIN_SAMPLE and self._started_at is not None):
@@ -339,9 +365,7 @@ class Pacer:
             # a bucket's worth over its period: the rate to start from, with no probing and
             # no second pause (each costs up to a second of the budget). A large burst makes
             # it too high; the next refusal measures the rate as below.
-            self._learned = self._accepted_since / (now - self._started_at + retry_after)
-            self._learned_at = now
-            self._refused_at, self._accepted_since = now, 0
+            self._start_rate(now, self._accepted_since / (now - self._started_at + retry_after))
             return
         if self._refused_at is None or self._accepted_since < _MIN_SAMPLE:
             # the first refusal (a burst was spent), or too few answers to measure: the
@@ -352,17 +376,15 @@ class Pacer:
         measured = self._accepted_since / max(now - self._refused_at, 1e-3)
         if self._learned is None:
             # measured on probes spaced by the server's Retry-After: already below its rate
-            self._learned = measured
-        else:
-            base = min(self._learned, measured)
-            if self._coarse and measured >= 0.75 * self._learned:
-                # the measure spans the last pause, a whole second the server was not short
-                # of: the rate just refused says more (~85% of a fixed window used -> ~95%)
-                base = self._learned
-            self._learned = base * _DECREASE
-            self._settled = True
-        self._learned_at = now
-        self._refused_at, self._accepted_since = now, 0
+            self._start_rate(now, measured)
+            return
+        base = min(self._learned, measured)
+        if self._coarse and measured >= 0.75 * self._learned:
+            # the measure spans the last pause, a whole second the server was not short of:
+            # the rate just refused says more (~85% of a fixed window used -> ~95%)
+            base = self._learned
+        self._start_rate(now, base * _DECREASE)
+        self._settled = True
 
     def _accept(self, now: float) -> None:
         self._accepted_since += 1
@@ -372,25 +394,7 @@ class Pacer:
                 # about as long after. Sent at once, every other probe was refused (~4 of the
                 # ~6 refusals a fixed rate cost before its rate was learned).
                 self._next_at = now + self._probe_gap
-                if self._accepted_since >= _MIN_SAMPLE and self._probe_gap > 0:
-                    # Never refused: the server takes a probe every Retry-After, and one at a
-                    # time is as fast as they go. Against a server that answers in 150 ms
-                    # that stayed the rate for good (46% of a 10/s bucket): send at 95% of
-                    # what the Retry-After promises, or what the probes got, if more.
-                    assert self._refused_at is not None
-                    measured = self._accepted_since / max(now - self._refused_at, 1e-3)
-                    self._learned = max(measured, _DECREASE / self._probe_gap)
-                    self._learned_at = self._refused_at = now
-                    self._accepted_since = 0
-            else:
-                assert self._refused_at is not None
-                span = now - self._refused_at
-                if self._accepted_since >= _MIN_SAMPLE and span >= 2 * self._probe_gap:
-                    # no refusal for as long as the pause: one request at a time is slower
-                    # than the server, and what it got is a rate to start from
-                    self._learned = self._accepted_since / span
-                    self._learned_at = self._refused_at = now
-                    self._accepted_since = 0
+            self._end_probing(now)
         if self._learned is not None:
             # A pause in whole seconds idles every thread for up to a second of the budget:
             # once a refusal has confirmed the rate, it creeps up ten times slower against

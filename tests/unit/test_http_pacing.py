@@ -180,3 +180,22 @@ def test_bigcommerce_requests_left_and_reset_in_milliseconds_are_understood() ->
     answer(p, headers={"X-Rate-Limit-Requests-Left": "10", "X-Rate-Limit-Time-Reset-Ms": "5000"})
     waits = [sent_after(clock, p) for _ in range(5)]
     assert waits == [0.0, 0.0, 0.0, 0.625, 0.625]  # as X-RateLimit-* with the same numbers
+
+
+def test_probes_after_a_refusal_without_retry_after_end_when_never_refused() -> None:
+    """A 429 with nothing to go by: the probes go one at a time, back to back. Against a
+    server that takes 1/8 s an answer they are never refused; a second of them gives the
+    rate (8/s), and four go in flight again instead of one for good."""
+    clock = FakeClock()
+    p = pacer(clock, max_in_flight=4)
+    answer(p)
+    assert answer(p, 429)
+    for _ in range(8):
+        slot = p.before()
+        clock.sleep(0.125)
+        slot.observe(httpx.Response(200), lambda: None)
+    start = clock.now
+    slots = [p.before() for _ in range(4)]  # a probe would hold the others
+    assert clock.now - start == 3 * 0.125  # 8 in 1 s: each next 1/8 s on
+    for slot in slots:
+        slot.release()
