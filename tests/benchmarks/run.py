@@ -152,7 +152,8 @@ def sent(result: Measured) -> int:
     return int(orjson.loads(result.stdout)["records"])
 
 
-def _remove(db: Path) -> None:
+def remove_db(db: Path) -> None:
+    """A SQLite file gone, with its WAL and shared-memory files."""
     for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
         path.unlink(missing_ok=True)
 
@@ -169,11 +170,11 @@ def more_pairs(bench: Bench, count: int, job: Path, erp: Path,
         step(f"pair {n + 2} of {count + 1}: the hand-written complete sync, then the runner's")
         with sandbox(store, bench.log) as url:
             hand = bench.handwritten("inventory", erp, url)
-        _remove(store)
+        remove_db(store)
         with sandbox(store, bench.log) as url:
             runner = bench.runner(job, "bench-inventory", state, erp, url)
-        _remove(store)
-        _remove(state)
+        remove_db(store)
+        remove_db(state)
         if written(runner) != sent(hand):
             raise SystemExit(f"pair {n + 2} sent different record counts: runner "
                              f"{written(runner)}, hand-written {sent(hand)}")
@@ -183,7 +184,7 @@ def more_pairs(bench: Bench, count: int, job: Path, erp: Path,
 
 def _copy_db(source: Path, target: Path) -> None:
     """A consistent copy of a SQLite file, its WAL included, while a sandbox may hold it."""
-    _remove(target)
+    remove_db(target)
     with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
         src.backup(dst)
 
@@ -204,8 +205,8 @@ def more_incrementals(bench: Bench, count: int, job: Path, erp: Path, snapshot: 
         _copy_db(store_copy, store)
         with sandbox(store, bench.log) as url:
             runs.append(bench.runner(job, "bench-inventory", state, erp, url))
-        _remove(store)
-        _remove(state)
+        remove_db(store)
+        remove_db(state)
     return runs
 
 

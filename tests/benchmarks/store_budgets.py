@@ -35,7 +35,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from tests.benchmarks.run import KEY, make_erp, measure, sandbox  # noqa: E402
+from tests.benchmarks.run import KEY, make_erp, measure, remove_db, sandbox, written  # noqa: E402
 
 # name: (what it is, the store's setting, the pipeline, its job)
 KINDS: dict[str, tuple[str, dict[str, Any], str, str]] = {
@@ -69,9 +69,8 @@ class Outcome:
 def run_kind(kind: str, erp: Path, work: Path, log: Path, records: int = RECORDS) -> Outcome:
     label, setting, pipeline, job = KINDS[kind]
     store, state = work / f"store-{kind}.db", work / f"state-{kind}.db"
-    for path in (store, state):  # a fresh store and state: every product is created
-        for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            stale.unlink(missing_ok=True)
+    remove_db(store)  # a fresh store and state: every product is created
+    remove_db(state)
     with sandbox(store, log) as url, httpx.Client(base_url=url, headers={"X-API-Key": KEY}) as api:
         api.put("/v1/_admin/faults", json={"rate": {kind: setting}}).raise_for_status()
         env = {**os.environ, "ERP_DATABASE_URL": f"sqlite:///{erp}", "COMMERCE_URL": url,
@@ -81,21 +80,14 @@ def run_kind(kind: str, erp: Path, work: Path, log: Path, records: int = RECORDS
                        env, log)  # fmt: skip
         usage = api.get("/v1/_admin/rate").json()[kind]
         products = api.get("/v1/_admin/stats").json()
-    written = _written(done.stdout)
-    if written != records:
-        raise SystemExit(f"{kind}: the run wrote {written} products, not {records}: {done.stdout}")
+    count = written(done)
+    if count != records:
+        raise SystemExit(f"{kind}: the run wrote {count} products, not {records}: {done.stdout}")
     if products.get("products") != records:  # no duplicate from a retried create
         raise SystemExit(f"{kind}: the store holds {products.get('products')} products, "
                          f"not {records}")
     return Outcome(kind, label, usage["used_ratio"], usage["throttled_ratio"], usage["served"],
-                   usage["throttled"], usage["span_s"], written)
-
-
-def _written(stdout: str) -> int:
-    for word, value in zip(stdout.split(), stdout.split()[1:], strict=False):
-        if word == "written":
-            return int(value.rstrip(","))
-    raise SystemExit(f"no step summary in the run's output: {stdout!r}")
+                   usage["throttled"], usage["span_s"], count)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

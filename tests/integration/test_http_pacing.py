@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from connectors.api import ReadRequest, WriteOp
+from connectors.api import ReadRequest, WriteOp, WriteOutcome
 from tests.support.budget_testapp import Budget, FakeClock, make_budget_app, retry_refusals
 from tests.support.http_testapp import open_http_sink, open_http_source
 from tests.support.loopback import serve_app
@@ -89,22 +89,28 @@ def test_a_rate_signalled_by_whole_seconds_of_retry_after_is_learned(
     assert budget.throttled <= 8, budget.throttled
 
 
-def test_retry_after_pauses_every_thread_of_a_sink() -> None:
-    """Eight writers on a 100/s budget: one refusal pauses them all and the rate is learned,
-    so the refusals stay a handful instead of a storm from every thread."""
-    budget = Budget("fixed", rate=100, capacity=10)
-    with serve_app(make_budget_app(budget)) as base:
+def _create_items(app: Any, count: int) -> tuple[list[WriteOutcome], float]:
+    """``count`` creates through an http sink with eight writers, against ``app`` over
+    loopback in real time: their outcomes and the seconds they took."""
+    with serve_app(app) as base:
         sink = open_http_sink({"base_url": base, "max_in_flight": 8,
                                "retry": {"attempts": 20, "backoff": 0.01},
                                "create": {"path": "/items", "id_path": "data.id"}},
                               retry=retry_refusals)
-        ops = [WriteOp("create", (f"S{i}",), {"sku": f"S{i}"}) for i in range(200)]
+        ops = [WriteOp("create", (f"S{i}",), {"sku": f"S{i}"}) for i in range(count)]
         started = time.monotonic()
         try:
             outcomes = sink.write(ops)
         finally:
             sink.close()
-        elapsed = time.monotonic() - started
+        return outcomes, time.monotonic() - started
+
+
+def test_retry_after_pauses_every_thread_of_a_sink() -> None:
+    """Eight writers on a 100/s budget: one refusal pauses them all and the rate is learned,
+    so the refusals stay a handful instead of a storm from every thread."""
+    budget = Budget("fixed", rate=100, capacity=10)
+    outcomes, elapsed = _create_items(make_budget_app(budget), 200)
     assert all(o.ok for o in outcomes) and budget.accepted == 200
     # the one burst of 8 sent before the first refusal, then a few while the rate is probed
     # (without the pacer: ~660 refusals for the same 200 writes)
@@ -127,18 +133,7 @@ def test_probes_against_a_server_that_answers_slowly_do_not_stay_one_at_a_time()
             await asyncio.sleep(0.1)
         await app(scope, receive, send)
 
-    with serve_app(slow) as base:  # type: ignore[arg-type]
-        sink = open_http_sink({"base_url": base, "max_in_flight": 8,
-                               "retry": {"attempts": 20, "backoff": 0.01},
-                               "create": {"path": "/items", "id_path": "data.id"}},
-                              retry=retry_refusals)
-        ops = [WriteOp("create", (f"S{i}",), {"sku": f"S{i}"}) for i in range(240)]
-        started = time.monotonic()
-        try:
-            outcomes = sink.write(ops)
-        finally:
-            sink.close()
-        elapsed = time.monotonic() - started
+    outcomes, elapsed = _create_items(slow, 240)
     assert all(o.ok for o in outcomes) and budget.accepted == 240
     # 240 at 40/s with a burst of 40: 5 s at best; one at a time, 0.125 s apiece: ~30 s
     assert elapsed < 12, (elapsed, budget.throttled)
