@@ -293,7 +293,8 @@ def _check_take(doc: Document, fm: FieldMap, path: str, step: Step, blocks: _Blo
                 f"{', '.join(lfields)}{suggest(fm.lookup.take, lfields)}")
 
 
-def _semantic_problems(doc: Document, job: Job, blocks: _Blocks, registry: Registry) -> None:
+def _semantic_problems(doc: Document, job: Job, blocks: _Blocks, registry: Registry,
+                       ask_connectors: bool) -> None:
     schedule = job.schedule
     cron = schedule.cron
     if cron is not None and not valid_cron(cron):
@@ -372,7 +373,8 @@ def _semantic_problems(doc: Document, job: Job, blocks: _Blocks, registry: Regis
                     doc.add(join_path(spath, "key"),
                             f"key field {name!r} is not a field of the source; it provides: "
                             f"{', '.join(available)}{suggest(name, available)}")
-        _ask_connectors(doc, step, spath, blocks, fields)
+        if ask_connectors:
+            _ask_connectors(doc, step, spath, blocks, fields)
         for tindex, plugin in enumerate(step.transforms):
             plugins = registry.plugins
             if plugin.plugin not in plugins:
@@ -398,13 +400,16 @@ def _ask_connectors(doc: Document, step: Step, spath: str, blocks: _Blocks,
 
 
 def check_document(doc: Document, registry: Registry | None = None, *,
-                   envelope: bool = True) -> Job | None:
+                   envelope: bool = True, ask_connectors: bool = True) -> Job | None:
     """Run the schema, connector and semantic checks on one loaded document.
 
     Problems go to ``doc.problems``; returns the job when the document has no errors.
     ``registry`` defaults to the connectors and plugins installed now. ``envelope=False``
     skips the version 1 schema: a version 2 document read into the version 1 form was checked
     against the version 2 schema already, in the words it was written in.
+    ``ask_connectors=False`` leaves out the connectors' own checks of their blocks in context
+    (a GraphQL document parsed against the step's fields, say): for a file read only as the
+    context of another, whose problems nobody sees.
     """
     registry = registry or Registry.current()
     if doc.has_errors or doc.data is None:
@@ -415,7 +420,7 @@ def check_document(doc: Document, registry: Registry | None = None, *,
     job = build_job(doc)
     if job is None:
         return None
-    _semantic_problems(doc, job, blocks, registry)
+    _semantic_problems(doc, job, blocks, registry, ask_connectors)
     return None if doc.has_errors else job
 
 

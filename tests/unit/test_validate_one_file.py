@@ -6,7 +6,10 @@ Issue 11, item 4: ``commerce-sync validate pipelines/inventory.yaml`` failed wit
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,3 +54,34 @@ def test_errors_of_the_neighbours_are_not_reported_for_the_named_file(tmp_path: 
     project = load_project([tmp_path / "inventory.yaml"])
     assert project.errors == []
     assert load_project([tmp_path]).errors != []  # the folder itself does have an error
+
+
+NEIGHBOUR_PROBE = """
+import sys
+from runner.project import load_project
+project = load_project([sys.argv[1]])
+print(sorted(project.jobs), [p.message for p in project.errors], "graphql" in sys.modules)
+"""
+
+
+def test_a_neighbour_gives_context_without_its_connectors_checks(tmp_path: Path) -> None:
+    # The connectors' own checks of a neighbour's blocks are its problems, reported when it is
+    # named: a run of a file named alone must not pay for them (a GraphQL neighbour's check
+    # imported graphql-core, ~0.1 s of every run's start).
+    bench = PIPELINES.parent / "tests/benchmarks/pipelines"
+    shutil.copy(bench / "inventory.yaml", tmp_path / "inventory.yaml")
+    text = (bench / "budget-graphql.yaml").read_text()
+    assert "productCreate(input: $input)" in text
+    (tmp_path / "graphql.yaml").write_text(
+        text.replace("productCreate(input: $input)", "productCreate(input: $input"))
+    env = {**os.environ, "ERP_DATABASE_URL": "sqlite:///erp.db", "COMMERCE_URL": "http://x",
+           "COMMERCE_API_KEY": "k"}
+
+    def probe(name: str) -> str:
+        return subprocess.run([sys.executable, "-c", NEIGHBOUR_PROBE, str(tmp_path / name)],
+                              capture_output=True, text=True, env=env, check=True,
+                              cwd=PIPELINES.parent).stdout.strip()
+
+    assert probe("inventory.yaml") == "['bench-inventory'] [] False"
+    named = probe("graphql.yaml")  # named, the same file's document is checked and fails
+    assert named.startswith("[] [") and "Syntax Error" in named and named.endswith("True")
