@@ -182,7 +182,10 @@ class HttpOptions(Options):
                               "warning.", examples=[True])
     rate_limit: float | None = option(
         default=None, exclusiveMinimum=0,
-        description="Maximum requests per second (token bucket over the client).",
+        description="Maximum requests per second (token bucket over the client). Not needed "
+        "for the server's own budget, which is followed from what it answers: Retry-After, "
+        "X-RateLimit-* / RateLimit-*, BigCommerce's X-Rate-Limit-*, Shopify's "
+        "X-Shopify-Shop-Api-Call-Limit and a GraphQL extensions.cost.",
         examples=[10])
     retry: Retry = option(
         default=Retry(),

@@ -31,6 +31,9 @@ what the server says:
   and what they got is the rate). Each refusal costs every thread up to a second of the
   budget, so once one has confirmed the learned rate, it creeps up ten times slower, from the
   rate just refused.
+- Shopify REST's ``X-Shopify-Shop-Api-Call-Limit: used/size``, a leaky bucket whose leak is
+  not said: measured from the answers (:mod:`connectors.http.leaky`), and the bucket kept one
+  request short of full.
 - A GraphQL cost budget in ``extensions.cost`` (Shopify's ``requestedQueryCost`` and
   ``throttleStatus {maximumAvailable currentlyAvailable restoreRate}``): a query waits until the
   points it costs have been restored; a ``THROTTLED`` error in a 200 is reported as throttled so
@@ -53,6 +56,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
+
+from .leaky import HEADER as CALL_LIMIT
+from .leaky import LeakyBucket, parse_call_limit
 
 __all__ = ["Pacer", "Slot", "retry_after_seconds"]
 
@@ -113,11 +119,13 @@ class Slot:
     """One request's place in the pacer: :meth:`release` once the response is read (or the
     request failed), then :meth:`observe` the response."""
 
-    def __init__(self, pacer: Pacer, key: str | None, cost: float, sent_at: float) -> None:
+    def __init__(self, pacer: Pacer, key: str | None, cost: float, sent_at: float,
+                 number: int) -> None:
         self._pacer = pacer
         self.key = key
         self.cost = cost
         self.sent_at = sent_at
+        self.number = number  # in the order the pacer let requests go
         self.retry_after: float | None = None  # the refusal's, read once for the retrier too
         self._held = True
 
@@ -149,6 +157,7 @@ class Pacer:
         self._cond = threading.Condition()
         self.max_in_flight = max(1, max_in_flight)
         self._in_flight: list[Slot] = []
+        self._sent = 0
         self._answered = False
         self.throttled = 0
         # a fixed client-side rate: a token bucket with one second's burst
@@ -160,6 +169,7 @@ class Pacer:
         self._remaining: float | None = None
         self._reset_at = 0.0
         self._next_at = 0.0
+        self._bucket: LeakyBucket | None = None  # a level without a reset (Shopify REST)
         # rate learned from refusals when the server gives no budget
         self._learned: float | None = None
         self._learned_at = 0.0
@@ -203,7 +213,8 @@ class Pacer:
         return self.max_in_flight
 
     def _probing(self) -> bool:
-        return self._refused_at is not None and self._learned is None and self._remaining is None
+        return (self._refused_at is not None and self._learned is None
+                and self._remaining is None and self._bucket is None)
 
     def _wait(self, now: float, key: str | None) -> float:
         waits = [self._paused_until - now]
@@ -214,6 +225,8 @@ class Pacer:
             waits.append(self._reset_at - now if self._remaining < 1 else self._next_at - now)
         elif self._learned is not None or self._probing():
             waits.append(self._next_at - now)
+        if self._bucket is not None:
+            waits.append(self._bucket.wait(now))
         if self._points is not None and self._restore > 0:
             # a query dearer than the whole bucket waits for a full one, not for ever
             need = min(self._points_max, self._cost(key))
@@ -244,12 +257,15 @@ class Pacer:
             self._remaining -= 1
         elif self._learned is not None:
             self._next_at = max(self._next_at, now) + 1 / self._learned
+        if self._bucket is not None:
+            self._bucket.take(now)
         cost = 0.0
         if self._points is not None:
             cost = self._cost(key)
             self._points = self._points_now(now) - cost
             self._points_at = now
-        slot = Slot(self, key, cost, now)
+        self._sent += 1
+        slot = Slot(self, key, cost, now, self._sent)
         self._in_flight.append(slot)
         return slot
 
@@ -265,7 +281,7 @@ class Pacer:
             now = self._clock()
             self._answered = True
             headers = response.headers
-            self._learn_headers(now, headers)
+            self._learn_headers(now, headers, response.status_code < 400, slot.number)
             throttled = self._learn_cost(now, slot, body) if slot.key is not None else False
             if response.status_code in (429, 503):
                 throttled = response.status_code == 429 or "retry-after" in headers
@@ -278,7 +294,12 @@ class Pacer:
             self._cond.notify_all()
             return throttled
 
-    def _learn_headers(self, now: float, headers: httpx.Headers) -> None:
+    def _learn_headers(self, now: float, headers: httpx.Headers, accepted: bool,
+                       number: int) -> None:
+        call_limit = parse_call_limit(headers.get(CALL_LIMIT))
+        if call_limit is not None:
+            self._bucket = self._bucket or LeakyBucket()
+            self._bucket.observe(now, *call_limit, len(self._in_flight), accepted, number)
         remaining = _number(headers, "x-ratelimit-remaining", "ratelimit-remaining",
                             "x-rate-limit-requests-left")  # the last: BigCommerce's
         reset = _number(headers, "x-ratelimit-reset", "ratelimit-reset")
@@ -328,7 +349,7 @@ class Pacer:
                 self._coarse = self._coarse or coarse
         # Requests sent before the last refusal was known belong to the same episode.
         episode = self._refused_at is None or slot.sent_at >= self._refused_at
-        if episode and self._remaining is None and self._points is None:
+        if episode and self._remaining is None and self._points is None and self._bucket is None:
             self._learn_rate(now, retry_after)
         log.info("http.throttled", extra={**self._where, "retry_after_s": retry_after,
                                           "rate": self._learned})

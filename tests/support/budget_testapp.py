@@ -7,6 +7,9 @@ Kinds (``Budget.kind``), as real stores enforce them:
 - ``leaky``: a leaky bucket of ``capacity`` requests leaking ``rate`` a second; every answer
   carries ``X-RateLimit-Limit/Remaining/Reset`` (Reset: seconds until the bucket is empty);
   over it, 429 with Retry-After.
+- ``calls``: Shopify REST's leaky bucket: every answer says only how full it is,
+  ``X-Shopify-Shop-Api-Call-Limit: 32/40`` (the level rounded up), not how fast it leaks; over
+  it, 429 with Retry-After.
 - ``cost``: GraphQL cost points (Shopify's shape): ``capacity`` points restored at ``rate`` a
   second, each query costing ``query_cost``; every answer has ``extensions.cost``; a query
   that costs more than is available gets a 200 with a ``THROTTLED`` error.
@@ -35,7 +38,7 @@ from starlette.routing import Route
 
 @dataclass
 class Budget:
-    kind: Literal["fixed", "leaky", "cost"]
+    kind: Literal["fixed", "leaky", "calls", "cost"]
     rate: float  # requests (points for `cost`) restored per second
     capacity: float  # the burst: requests (points) available at once
     query_cost: float = 10.0
@@ -80,6 +83,9 @@ class Budget:
                     "X-RateLimit-Remaining": str(int(self.capacity - math.ceil(self._level))),
                     "X-RateLimit-Reset": f"{self._level / self.rate:.3f}",
                 }
+            if self.kind == "calls":
+                headers = {"X-Shopify-Shop-Api-Call-Limit":
+                           f"{math.ceil(self._level - 1e-9)}/{int(self.capacity)}"}
             if not fits and self.kind != "cost":
                 headers["Retry-After"] = (f"{wait:.3f}" if self.retry_after == "exact"
                                           else str(max(1, math.ceil(wait))))
