@@ -43,6 +43,10 @@ KINDS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
               {"create": {"path": "/items", "id_path": "data.id"}}),
     "leaky": ("leaky bucket, X-RateLimit-*", {"rate": 40, "capacity": 80},
               {"create": {"path": "/items", "id_path": "data.id"}}),
+    # Shopify REST's bucket drains in 20 s (40 at 2/s); this one in 10 s, so that a 10 s run
+    # weighs its leak as much as its burst
+    "calls": ("bucket level only (Shopify REST)", {"rate": 20, "capacity": 200},
+              {"create": {"path": "/items", "id_path": "data.id"}}),
     "cost": ("GraphQL cost points", {"rate": 200, "capacity": 400, "query_cost": 5},
              {"create": {"path": "/graphql", "id_path": "data.productCreate.product.id",
                          "graphql": {"document": "mutation($input: ProductInput!) { "

@@ -294,19 +294,20 @@ def budget_rows(log: Path, seconds: float, records: int) -> list[Row]:
     stay out of this process: see make_erp): store_budgets.py's real runs creating ``records``
     products against the sandbox store's own budgets (fixed window, leaky bucket, GraphQL
     cost), as the store counts them; then rate_budget.py's http destination against a test
-    server whose Retry-After has a fraction, each for ``seconds``."""
+    server whose Retry-After has a fraction (and Shopify REST's bucket that tells only its
+    level), each for ``seconds``."""
     runs = [
-        ("sandbox store, commerce-sync run",
+        ("sandbox store, commerce-sync run", 3,
          [sys.executable, str(HERE / "store_budgets.py"), "--json", "--records", str(records)]),
-        ("test server, exact Retry-After",
+        ("test server, exact Retry-After", 4,
          [sys.executable, str(HERE / "rate_budget.py"), "--json", "--seconds", str(seconds)]),
     ]  # fmt: skip
     rows = []
-    for where, cmd in runs:
+    for where, kinds, cmd in runs:
         done = measure(cmd, dict(os.environ), log)
         got = [orjson.loads(line) for line in done.stdout.splitlines()]
-        if len(got) != 3:
-            raise SystemExit(f"{cmd[1]} printed {len(got)} kinds, not 3; see {log}")
+        if len(got) != kinds:
+            raise SystemExit(f"{cmd[1]} printed {len(got)} kinds, not {kinds}; see {log}")
         for kind in got:
             met = kind["used"] >= BUDGET_USED_MIN and kind["throttled"] <= BUDGET_THROTTLED_MAX
             rows.append(Row(

@@ -47,6 +47,7 @@ def test_benchmark_command_prints_every_figure(tmp_path: Path) -> None:
         "rate budget (sandbox store, commerce-sync run): GraphQL cost points",
         "rate budget (test server, exact Retry-After): fixed rate, Retry-After only",
         "rate budget (test server, exact Retry-After): leaky bucket, X-RateLimit-*",
+        "rate budget (test server, exact Retry-After): bucket level only (Shopify REST)",
         "rate budget (test server, exact Retry-After): GraphQL cost points",
         "peak RSS at 300 products",
         "peak RSS at 1,500 products / at 300",
@@ -69,7 +70,7 @@ def test_benchmark_command_prints_every_figure(tmp_path: Path) -> None:
     # Each budget row says how much of the budget was used and how much was refused, from
     # counts of what the server accepted (the sandbox's runs each created 80 products: the
     # script checks the run's count and the store's).
-    for line in table[14:20]:
+    for line in table[14:21]:
         used, throttled = line.split("|")[2].split(",")
         assert used.strip().endswith("% used") and throttled.strip().endswith("% throttled"), line
         assert int(line.split("|")[3].split()[0]) > 0, line  # requests accepted
