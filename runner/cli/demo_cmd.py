@@ -76,6 +76,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                      help="at most REQUESTS per SECONDS, then 429 + Retry-After")  # fmt: skip
     box.add_argument("--rate-leaky", default=None, metavar="LIMIT:LEAK_PER_S",
                      help="a leaky bucket reported in X-RateLimit-* headers")  # fmt: skip
+    box.add_argument("--rate-shopify", default=None, metavar="LIMIT:LEAK_PER_S",
+                     help="a leaky bucket reported as Shopify REST does: in "
+                          "X-Shopify-Shop-Api-Call-Limit alone")  # fmt: skip
     box.add_argument("--rate-cost", default=None, metavar="MAXIMUM:RESTORE_PER_S",
                      help="a GraphQL cost budget reported in extensions.cost")  # fmt: skip
     box.set_defaults(func=_sandbox)
@@ -132,6 +135,11 @@ def fault_config(args: argparse.Namespace, environ: dict[str, str]) -> dict[str,
     ):
         if (raw := getattr(args, flag)) is not None:
             rate[budget] = _pair(raw, sep, f"--{flag.replace('_', '-')}", names)
+    if args.rate_shopify is not None:
+        if args.rate_leaky is not None:
+            raise ConfigError("--rate-leaky and --rate-shopify are one bucket; give one")
+        rate["leaky"] = {**_pair(args.rate_shopify, ":", "--rate-shopify",
+                                 ("limit", "leak_per_s")), "headers": "shopify"}
     if rate:
         body = {**body, "rate": rate}
     try:

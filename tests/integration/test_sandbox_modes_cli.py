@@ -46,6 +46,28 @@ def test_flags_switch_the_real_store_behaviours_on(tmp_path: Path) -> None:
     assert process.returncode == 0, stderr
 
 
+def test_rate_shopify_is_the_leaky_bucket_with_shopify_s_header(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [CLI, "sandbox", "--port", str(port), "--data", str(tmp_path / "s.db"),
+         "--api-key", "flag-key", "--rate-shopify", "40:2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    headers = {"X-API-Key": "flag-key"}
+    try:
+        wait_for_health(url, process)
+        settings = httpx.get(f"{url}/v1/_admin/faults", headers=headers).json()
+        assert settings["rate"]["leaky"] == {"limit": 40, "leak_per_s": 2.0, "headers": "shopify"}
+        answer = httpx.get(f"{url}/v1/stores", headers=headers)
+        assert answer.headers["X-Shopify-Shop-Api-Call-Limit"].endswith("/40")
+        assert "X-RateLimit-Limit" not in answer.headers
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+
+
 def test_a_malformed_rate_flag_is_a_configuration_error(tmp_path: Path) -> None:
     done = subprocess.run(
         [CLI, "sandbox", "--port", str(free_port()), "--data", str(tmp_path / "s.db"),

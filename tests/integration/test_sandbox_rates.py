@@ -89,6 +89,27 @@ def test_leaky_bucket_reports_its_level_in_headers(api: httpx.Client, clock: Man
     assert usage["throttled_ratio"] == pytest.approx(1 / 7)
 
 
+def test_a_shopify_bucket_reports_only_its_level(api: httpx.Client, clock: ManualClock) -> None:
+    # Shopify REST: "X-Shopify-Shop-Api-Call-Limit: level/size" on every answer, the level
+    # rounded up, and nothing of the leak or the time to empty.
+    budgets(api, leaky={"limit": 4, "leak_per_s": 2, "headers": "shopify"})
+    responses = [api.get("/v1/stores") for _ in range(4)]
+    assert [r.headers["X-Shopify-Shop-Api-Call-Limit"] for r in responses] == [
+        "1/4", "2/4", "3/4", "4/4"]
+    assert not any(name.lower().startswith("x-ratelimit") for name in responses[0].headers)
+    full = api.get("/v1/stores")
+    assert full.status_code == 429 and full.headers["X-Shopify-Shop-Api-Call-Limit"] == "4/4"
+    clock.now += 0.75  # 1.5 requests leaked: 2.5 in the bucket, then this one
+    assert api.get("/v1/stores").headers["X-Shopify-Shop-Api-Call-Limit"] == "4/4"
+    clock.now += 1.0
+    assert api.get("/v1/stores").headers["X-Shopify-Shop-Api-Call-Limit"] == "3/4"
+    settings = api.get("/v1/_admin/faults").json()["rate"]["leaky"]
+    assert settings == {"limit": 4, "leak_per_s": 2, "headers": "shopify"}
+    bad = api.put("/v1/_admin/faults", json={"rate": {"leaky": {
+        "limit": 4, "leak_per_s": 2, "headers": "magento"}}})
+    assert bad.status_code == 422 and "rate.leaky.headers" in bad.json()["error"]
+
+
 def test_a_client_that_paces_to_the_leak_rate_is_never_throttled(
     api: httpx.Client, clock: ManualClock
 ) -> None:

@@ -68,6 +68,7 @@ class FaultConfig:
     fixed_window_s: float = 1.0
     leaky_limit: int = 0
     leaky_per_s: float = 0.0
+    leaky_headers: str = "x-ratelimit"  # or "shopify": X-Shopify-Shop-Api-Call-Limit alone
     cost_maximum: int = 0
     cost_per_s: float = 0.0
 
@@ -80,7 +81,9 @@ class FaultConfig:
             "fixed": {"requests": self.fixed_requests, "window_s": self.fixed_window_s}
             if self.fixed_requests
             else None,
-            "leaky": {"limit": self.leaky_limit, "leak_per_s": self.leaky_per_s}
+            "leaky": {"limit": self.leaky_limit, "leak_per_s": self.leaky_per_s,
+                      **({"headers": self.leaky_headers}
+                         if self.leaky_headers != "x-ratelimit" else {})}
             if self.leaky_limit
             else None,
             "cost": {"maximum": self.cost_maximum, "restore_per_s": self.cost_per_s}
@@ -195,7 +198,7 @@ class Gate:
                 else None
             )
             self._leaky = (
-                LeakyBucket(faults.leaky_limit, faults.leaky_per_s, now)
+                LeakyBucket(faults.leaky_limit, faults.leaky_per_s, now, faults.leaky_headers)
                 if faults.leaky_limit
                 else None
             )

@@ -6,7 +6,8 @@ call, so tests drive them with a fake clock and never sleep.
 - :class:`LeakyBucket`: Shopify REST's shape. Each request adds one to a bucket of ``limit``
   that leaks ``leak_per_s`` per second; a full bucket answers 429. Every response carries
   ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (seconds until the
-  bucket is empty again).
+  bucket is empty again), or, as Shopify REST does, only ``X-Shopify-Shop-Api-Call-Limit:
+  32/40`` (the level rounded up, and the size: nothing of the leak).
 - :class:`CostBucket`: Shopify GraphQL's shape. A query reserves its requested cost from
   ``maximum`` points restored at ``restore_per_s``; the difference to the actual cost is given
   back after execution. Not enough points: a THROTTLED error (HTTP 200).
@@ -63,11 +64,13 @@ class LeakyBucket:
     """A bucket of ``limit`` requests leaking ``leak_per_s``; a request that would overflow it
     is refused."""
 
-    def __init__(self, limit: int, leak_per_s: float, now: float) -> None:
+    def __init__(self, limit: int, leak_per_s: float, now: float,
+                 headers: str = "x-ratelimit") -> None:
         if limit < 1 or leak_per_s <= 0:
             raise ValueError("a leaky bucket needs limit >= 1 and leak_per_s > 0")
         self.limit = limit
         self.leak_per_s = leak_per_s
+        self.shopify = headers == "shopify"
         self.level = 0.0
         self.stamp = now
 
@@ -85,6 +88,9 @@ class LeakyBucket:
 
     def headers(self, now: float) -> dict[str, str]:
         self._leak(now)
+        if self.shopify:
+            level = math.ceil(self.level - 1e-9)
+            return {"X-Shopify-Shop-Api-Call-Limit": f"{level}/{self.limit}"}
         return {
             "X-RateLimit-Limit": str(self.limit),
             "X-RateLimit-Remaining": str(max(0, math.floor(self.limit - self.level + 1e-9))),

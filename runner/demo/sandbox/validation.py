@@ -393,18 +393,26 @@ _RATES = {
     "leaky": (("limit", "leak_per_s"), ("leaky_limit", "leaky_per_s")),
     "cost": (("maximum", "restore_per_s"), ("cost_maximum", "cost_per_s")),
 }
+LEAKY_HEADERS = ("x-ratelimit", "shopify")
 
 
 def _rate_fields(rate: dict[str, Any]) -> dict[str, Any]:
-    """``{"fixed": {"requests", "window_s"}, "leaky": {"limit", "leak_per_s"}, "cost":
-    {"maximum", "restore_per_s"}}``, each optional (null or absent: that budget is off)."""
+    """``{"fixed": {"requests", "window_s"}, "leaky": {"limit", "leak_per_s", "headers"},
+    "cost": {"maximum", "restore_per_s"}}``, each optional (null or absent: that budget is
+    off); the leaky bucket's ``headers``, ``x-ratelimit`` (the default) or ``shopify``."""
     _only(rate, frozenset(_RATES), "rate")
     fields: dict[str, Any] = {}
     for name, ((count, per), (count_field, per_field)) in _RATES.items():
         if rate.get(name) is None:
             continue
         budget = _object(rate[name], f"rate.{name}")
-        _only(budget, frozenset({count, per}), f"rate.{name}")
+        _only(budget, frozenset({count, per, "headers"} if name == "leaky" else {count, per}),
+              f"rate.{name}")
+        if name == "leaky" and (style := _text(budget, "headers")) is not None:
+            if style not in LEAKY_HEADERS:
+                raise Invalid(f"rate.leaky.headers must be 'x-ratelimit' or 'shopify', "
+                              f"got {style!r}")
+            fields["leaky_headers"] = style
         try:
             amount = _number(budget, count, required=True, minimum=1)
             seconds = _number(budget, per, required=True, minimum=None)
