@@ -297,7 +297,7 @@ def budget_rows(log: Path, seconds: float, records: int) -> list[Row]:
     server whose Retry-After has a fraction (and Shopify REST's bucket that tells only its
     level), each for ``seconds``."""
     runs = [
-        ("sandbox store, commerce-sync run", 3,
+        ("sandbox store, commerce-sync run", 4,
          [sys.executable, str(HERE / "store_budgets.py"), "--json", "--records", str(records)]),
         ("test server, exact Retry-After", 4,
          [sys.executable, str(HERE / "rate_budget.py"), "--json", "--seconds", str(seconds)]),

@@ -15,6 +15,8 @@ once can fail: a refused create sent again that the store had taken would make t
 
 - fixed: 40 requests per 1 s window; over it, 429 with Retry-After (whole seconds) only;
 - leaky: a bucket of 20 leaking 40/s, X-RateLimit-Limit/Remaining/Reset on every answer;
+- shopify: a bucket of 200 leaking 40/s told as Shopify REST tells it, X-Shopify-Shop-Api-Call-
+  Limit (its level and size) alone, and 429 with Retry-After when full;
 - cost: 200 points restored at 440/s (a mutation costs 10: 44 a second); extensions.cost on
   every answer, a THROTTLED error in a 200 when over.
 """
@@ -38,13 +40,17 @@ sys.path.insert(0, str(HERE.parents[1]))
 
 from tests.benchmarks.run import KEY, make_erp, measure, remove_db, sandbox, written  # noqa: E402
 
-# name: (what it is, the store's setting, the pipeline, its job)
-KINDS: dict[str, tuple[str, dict[str, Any], str, str]] = {
-    "fixed": ("fixed window, Retry-After only", {"requests": 40, "window_s": 1.0},
+# name: (what it is, the store's budget and its setting, the pipeline, its job)
+KINDS: dict[str, tuple[str, tuple[str, dict[str, Any]], str, str]] = {
+    "fixed": ("fixed window, Retry-After only", ("fixed", {"requests": 40, "window_s": 1.0}),
               "budget-rest.yaml", "bench-budget-rest"),
-    "leaky": ("leaky bucket, X-RateLimit-*", {"limit": 20, "leak_per_s": 40.0},
+    "leaky": ("leaky bucket, X-RateLimit-*", ("leaky", {"limit": 20, "leak_per_s": 40.0}),
               "budget-rest.yaml", "bench-budget-rest"),
-    "cost": ("GraphQL cost points", {"maximum": 200, "restore_per_s": 440.0},
+    # Shopify's buckets drain in 20 s (40 at 2/s); this one in 5 s, to keep the run short
+    "shopify": ("leaky bucket, Shopify's call limit",
+                ("leaky", {"limit": 200, "leak_per_s": 40.0, "headers": "shopify"}),
+                "budget-rest.yaml", "bench-budget-rest"),
+    "cost": ("GraphQL cost points", ("cost", {"maximum": 200, "restore_per_s": 440.0}),
              "budget-graphql.yaml", "bench-budget-graphql"),
 }
 RECORDS = 1_200  # the pipelines' LIMIT: ${BUDGET_RECORDS:-1200}
@@ -62,13 +68,13 @@ class Outcome:
     written: int
 
     def describe(self) -> str:
-        return (f"{self.label:31} used {self.used:6.1%} of budget, {self.throttled:5.1%} "
+        return (f"{self.label:34} used {self.used:6.1%} of budget, {self.throttled:5.1%} "
                 f"throttled ({self.accepted} served, {self.refused} refused, "
                 f"{self.seconds:.1f} s, {self.written} products written)")
 
 
 def run_kind(kind: str, erp: Path, work: Path, log: Path, records: int = RECORDS) -> Outcome:
-    label, setting, pipeline, job = KINDS[kind]
+    label, (budget, setting), pipeline, job = KINDS[kind]
     store, state = work / f"store-{kind}.db", work / f"state-{kind}.db"
     remove_db(store)  # a fresh store and state: every product is created
     remove_db(state)
@@ -76,13 +82,13 @@ def run_kind(kind: str, erp: Path, work: Path, log: Path, records: int = RECORDS
         # Creates always create (Idempotency-Key ignored), as on most real stores: a refused
         # create sent again, had the store taken it, would leave a second product to count.
         api.put("/v1/_admin/faults",
-                json={"rate": {kind: setting}, "create": "always"}).raise_for_status()
+                json={"rate": {budget: setting}, "create": "always"}).raise_for_status()
         env = {**os.environ, "ERP_DATABASE_URL": f"sqlite:///{erp}", "COMMERCE_URL": url,
                "COMMERCE_API_KEY": KEY, "BUDGET_RECORDS": str(records)}  # fmt: skip
         done = measure([sys.executable, "-m", "runner", "run", job, "--force", "--pipelines",
                         str(HERE / "pipelines" / pipeline), "--state", str(state)],
                        env, log)  # fmt: skip
-        usage = api.get("/v1/_admin/rate").json()[kind]
+        usage = api.get("/v1/_admin/rate").json()[budget]
         products = api.get("/v1/_admin/stats").json()
     count = written(done)
     if count != records:

@@ -44,6 +44,7 @@ def test_benchmark_command_prints_every_figure(tmp_path: Path) -> None:
         "start-up: commerce-sync validate pipelines",
         "rate budget (sandbox store, commerce-sync run): fixed window, Retry-After only",
         "rate budget (sandbox store, commerce-sync run): leaky bucket, X-RateLimit-*",
+        "rate budget (sandbox store, commerce-sync run): leaky bucket, Shopify's call limit",
         "rate budget (sandbox store, commerce-sync run): GraphQL cost points",
         "rate budget (test server, exact Retry-After): fixed rate, Retry-After only",
         "rate budget (test server, exact Retry-After): leaky bucket, X-RateLimit-*",
@@ -70,7 +71,7 @@ def test_benchmark_command_prints_every_figure(tmp_path: Path) -> None:
     # Each budget row says how much of the budget was used and how much was refused, from
     # counts of what the server accepted (the sandbox's runs each created 80 products: the
     # script checks the run's count and the store's).
-    for line in table[14:21]:
+    for line in table[14:22]:
         used, throttled = line.split("|")[2].split(",")
         assert used.strip().endswith("% used") and throttled.strip().endswith("% throttled"), line
         assert int(line.split("|")[3].split()[0]) > 0, line  # requests accepted
