@@ -15,8 +15,8 @@ once can fail: a refused create sent again that the store had taken would make t
 
 - fixed: 40 requests per 1 s window; over it, 429 with Retry-After (whole seconds) only;
 - leaky: a bucket of 20 leaking 40/s, X-RateLimit-Limit/Remaining/Reset on every answer;
-- shopify: a bucket of 200 leaking 40/s told as Shopify REST tells it, X-Shopify-Shop-Api-Call-
-  Limit (its level and size) alone, and 429 with Retry-After when full;
+- shopify: a bucket of 200 leaking 40/s told as Shopify REST tells it,
+  X-Shopify-Shop-Api-Call-Limit (its level and size) alone, and 429 with Retry-After when full;
 - cost: 200 points restored at 440/s (a mutation costs 10: 44 a second); extensions.cost on
   every answer, a THROTTLED error in a 200 when over.
 """

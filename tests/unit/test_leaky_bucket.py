@@ -32,7 +32,7 @@ def test_the_measured_leak_never_exceeds_the_real_one(seed: int) -> None:
     estimates = []
     sent = 0
     while now < 60:
-        wait = bucket.wait(now) if in_flight or now else 0.0
+        wait = bucket.wait(now) if sent else 0.0  # the first goes before any level is known
         if wait > 0 or len(in_flight) == 8:
             # read one answer (any of those in flight) before sending more
             if in_flight:
