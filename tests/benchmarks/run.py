@@ -148,6 +148,14 @@ def written(result: Measured) -> int:
     return int(found.group(1))
 
 
+def job_seconds(result: Measured) -> float:
+    """The job's own duration, from the runner's last line (``job: succeeded in 0.44s``)."""
+    found = re.search(r"succeeded in ([0-9.]+)s", result.stdout)
+    if not found:
+        raise SystemExit(f"no job duration in the runner's output: {result.stdout!r}")
+    return float(found.group(1))
+
+
 def sent(result: Measured) -> int:
     return int(orjson.loads(result.stdout)["records"])
 
@@ -407,6 +415,18 @@ def run_suite(args: argparse.Namespace, work: Path) -> list[Row]:
                 "complete runs", f"{inc_s:.2f} s ({', '.join(f'{m.seconds:.2f}' for m in incs)})",
                 f"{full_s:.2f} s (runner, complete)", inc_s / full_s, f"<= {target}x",
                 inc_s / full_s <= target))  # fmt: skip
+        if label == "cursor":
+            # What the missed target is made of: the job as the runner times it, and the
+            # process around it (interpreter, imports, loading, exit), which a long-lived
+            # `serve` pays once rather than every 15 minutes.
+            job_s = statistics.median(job_seconds(m) for m in incs)
+            whole_s = statistics.median(m.seconds for m in incs)
+            full_s = statistics.median(r.seconds for _, r in pairs)
+            rows.append(Row(
+                "  the same: the job as the runner reports it, and the process's start and exit "
+                "(medians)", f"{job_s:.2f} s job + {whole_s - job_s:.2f} s start and exit",
+                f"{full_s:.2f} s (runner, complete)", job_s / full_s, "(information)",
+                None))  # fmt: skip
         # On a shared machine wall time follows the load; the CPU each process used does not.
         cpu_share = inc.cpu / full.cpu
         rows.append(Row(

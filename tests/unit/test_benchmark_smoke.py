@@ -37,6 +37,7 @@ def test_benchmark_command_prints_every_figure(tmp_path: Path) -> None:
         "CPU seconds of the complete sync by row hash",
         "incremental, 1% changed",  # by cursor
         "the same, median of 2 runs / median of the 2 pairs' complete runs",
+        "the same: the job as the runner reports it, and the process's start and exit",
         "the same in CPU seconds",
         "incremental, 1% changed",  # by row hash
         "the same in CPU seconds",
@@ -64,14 +65,17 @@ def test_benchmark_command_prints_every_figure(tmp_path: Path) -> None:
         if ratio:
             assert float(ratio) > 0, line
     assert "median of 2 pairs" in figures[0]
-    assert "by cursor" in figures[6] and "by row hash" in figures[9]
+    assert "by cursor" in figures[6] and "by row hash" in figures[10]
     # The repeated incremental runs each sent what the first one did (run.py checks the
     # counts); their times are listed beside the median.
     assert table[8].split("|")[2].count(",") == 1, table[8]
+    # The median run split into the job, as the runner times it, and the process around it.
+    job, around = (float(part.split()[0]) for part in table[9].split("|")[2].split("+"))
+    assert job > 0 and around > 0, table[9]
     # Each budget row says how much of the budget was used and how much was refused, from
     # counts of what the server accepted (the sandbox's runs each created 80 products: the
     # script checks the run's count and the store's).
-    for line in table[14:22]:
+    for line in table[15:23]:
         used, throttled = line.split("|")[2].split(",")
         assert used.strip().endswith("% used") and throttled.strip().endswith("% throttled"), line
         assert int(line.split("|")[3].split()[0]) > 0, line  # requests accepted
