@@ -1,13 +1,13 @@
 """What SQLAlchemy's import costs the 1% incremental run by cursor (issue 16's missed figure).
 
-Needs the work folder of a ``run.py --pairs 2 (or more) --workdir DIR`` run: its 1M-product ERP
-(with 1% changed), and the state and store the incremental runs started from
-(``state-inc0.db``, ``store-inc0.db``). Runs the incremental job ``--runs`` times each way,
-alternately, each from a copy of that snapshot into a sandbox of its own: as ``commerce-sync
-run`` does, and with SQLAlchemy imported first and timed in the same process (the garbage
-collector paused, as ``run`` pauses it while the engine loads). Prints the medians, and the
-second kind's run minus its SQLAlchemy import: what the run would take if the state store and
-the SQLite source did not need SQLAlchemy.
+Needs the work folder of a ``run.py --pairs 2 (or more) --workdir DIR`` run: its large ERP
+(with 1% changed; give ``--products`` if it was not 1,000,000), and the state and store the
+incremental runs started from (``state-inc0.db``, ``store-inc0.db``). Runs the incremental job
+``--runs`` times each way, alternately, each from a copy of that snapshot into a sandbox of its
+own: as ``commerce-sync run`` does, and with SQLAlchemy imported first and timed in the same
+process (the garbage collector paused, as ``run`` pauses it while the engine loads). Prints
+the medians, and the second kind's run minus its SQLAlchemy import: what the run would take if
+the state store and the SQLite source did not need SQLAlchemy.
 
     python tests/benchmarks/import_share.py /tmp/bench --runs 9
 """
@@ -41,13 +41,13 @@ runpy.run_module("runner", run_name="__main__", alter_sys=True)
 """
 
 
-def one_run(work: Path, timed_first: bool) -> tuple[float, float | None, str]:
+def one_run(work: Path, erp: Path, timed_first: bool) -> tuple[float, float | None, str]:
     state, store = work / "state-share.db", work / "store-share.db"
     _copy_db(work / "state-inc0.db", state)
     _copy_db(work / "store-inc0.db", store)
     try:
         with sandbox(store, work / "bench.log") as url:
-            env = {**os.environ, "ERP_DATABASE_URL": f"sqlite:///{work / 'erp-1000000.db'}",
+            env = {**os.environ, "ERP_DATABASE_URL": f"sqlite:///{erp}",
                    "COMMERCE_URL": url, "COMMERCE_API_KEY": KEY}  # fmt: skip
             head = ["-c", TIMED_FIRST] if timed_first else ["-m", "runner"]
             cmd = [sys.executable, *head, "run", "bench-inventory", "--force", "--pipelines",
@@ -64,28 +64,40 @@ def one_run(work: Path, timed_first: bool) -> tuple[float, float | None, str]:
     return seconds, float(found.group(1)) if found else None, done.stdout
 
 
+def written(stdout: str) -> str:
+    """The records a run wrote, from its step summary line."""
+    found = re.search(r"written (\d+)", stdout)
+    if not found:
+        raise SystemExit(f"no step summary in the runner's output: {stdout!r}")
+    return found.group(1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("workdir", type=Path, help="a `run.py --pairs 2 --workdir` folder")
     parser.add_argument("--runs", type=int, default=7, help="runs of each kind (default 7)")
+    parser.add_argument("--products", type=int, default=1_000_000,
+                        help="the --products that run.py was given (default 1,000,000)")
     args = parser.parse_args()
     work = args.workdir.resolve()
-    for name in ("erp-1000000.db", "state-inc0.db", "store-inc0.db"):
+    erp = work / f"erp-{args.products}.db"
+    for name in (erp.name, "state-inc0.db", "store-inc0.db"):
         if not (work / name).exists():
             parser.error(f"{work / name} is missing: run run.py --pairs 2 --workdir {work}")
     plain: list[float] = []
     timed: list[float] = []
     imports: list[float] = []
-    sent = set()
+    sent: set[str] = set()
     for _ in range(args.runs):
-        seconds, _none, out = one_run(work, timed_first=False)
+        seconds, _, out = one_run(work, erp, timed_first=False)
         plain.append(seconds)
-        seconds, share, out2 = one_run(work, timed_first=True)
-        assert share is not None
+        sent.add(written(out))
+        seconds, share, out = one_run(work, erp, timed_first=True)
+        if share is None:
+            raise SystemExit("the timed run did not report SQLAlchemy's import")
         timed.append(seconds)
         imports.append(share)
-        sent |= {re.search(r"written (\d+)", text).group(1)  # type: ignore[union-attr]
-                 for text in (out, out2)}
+        sent.add(written(out))
     if len(sent) != 1:
         raise SystemExit(f"the runs wrote different record counts: {sorted(sent)}")
 

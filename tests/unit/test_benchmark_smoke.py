@@ -80,3 +80,26 @@ def test_benchmark_command_prints_every_figure(tmp_path: Path) -> None:
         assert used.strip().endswith("% used") and throttled.strip().endswith("% throttled"), line
         assert int(line.split("|")[3].split()[0]) > 0, line  # requests accepted
 
+
+@pytest.mark.timeout(600)
+def test_import_share_runs_on_a_benchmark_folder(tmp_path: Path) -> None:
+    work = tmp_path / "bench"
+    bench = subprocess.run(
+        [sys.executable, str(ROOT / "tests/benchmarks/run.py"), "--quick", "--products", "1500",
+         "--small", "300", "--no-orders", "--no-budget", "--pairs", "2", "--workdir", str(work)],
+        capture_output=True, text=True, cwd=ROOT, timeout=400,
+    )  # fmt: skip
+    assert bench.returncode == 0, bench.stderr[-3000:]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tests/benchmarks/import_share.py"), str(work),
+         "--products", "1500", "--runs", "1"],
+        capture_output=True, text=True, cwd=ROOT, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = {line.split(":")[0].strip(): float(line.split(":")[1].split()[0])
+               for line in done.stdout.splitlines()[1:]}
+    run, timed = figures["as `commerce-sync run`"], figures["SQLAlchemy imported first"]
+    share, rest = figures["of which SQLAlchemy's import"], figures["the run without it"]
+    assert run > 0 and 0 < share < timed
+    assert rest == pytest.approx(timed - share, abs=0.002)
+
