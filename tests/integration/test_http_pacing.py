@@ -162,13 +162,16 @@ def leaky_server() -> Iterator[tuple[str, Budget]]:
 
 def test_concurrent_writes_keep_inside_a_bucket_that_tells_only_its_level() -> None:
     # Shopify's buckets drain in 20 s; this one in 3 s, to keep the test short (one that
-    # drains in under a second or two empties while the leak is unknown: see leaky.py)
-    budget = Budget("calls", rate=200, capacity=600)
-    outcomes, _ = _create_items(make_budget_app(budget), 1200)
-    assert all(o.ok for o in outcomes) and budget.accepted == 1200
-    assert budget.throttled_share() <= 0.02, (budget.throttled, budget.accepted)
+    # drains in under a second or two empties while the leak is unknown: see leaky.py). The
+    # leak is slow enough for any machine's client to keep up with in real time: at 200/s
+    # (1,200 writes) a slow CI machine running the suite in parallel sent too slowly to use 90%
+    # of the budget (89.3%), though the pacer waited for nothing.
+    budget = Budget("calls", rate=50, capacity=150)
+    outcomes, _ = _create_items(make_budget_app(budget), 300)
+    assert all(o.ok for o in outcomes) and budget.accepted == 300
     # None at all: a pacer that did not read the level spent the bucket and took the refusals
-    # of every request then in flight (7-13 of 1,200, within the 2%, in three runs)
+    # of every request then in flight (9-12 of these 300 in three runs; used 99.3% with it, and
+    # with two busy loops beside it)
     assert budget.throttled == 0, budget.throttled
     assert budget.used() >= 0.9, budget.used()
 
