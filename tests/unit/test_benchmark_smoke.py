@@ -18,14 +18,24 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.benchmark, pytest.mark.slow]
 
 
-@pytest.mark.timeout(600)
-def test_benchmark_command_prints_every_figure(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def bench(
+        tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One run of the benchmark command at tiny sizes, and its work folder, for both tests."""
+    work = tmp_path_factory.mktemp("bench")
     done = subprocess.run(
         [sys.executable, str(ROOT / "tests/benchmarks/run.py"), "--quick", "--products", "1500",
-         "--small", "300", "--orders", "60", "--pairs", "2", "--workdir", str(tmp_path / "bench")],
+         "--small", "300", "--orders", "60", "--pairs", "2", "--workdir", str(work)],
         capture_output=True, text=True, cwd=ROOT, timeout=580,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
+    return done, work
+
+
+@pytest.mark.timeout(600)
+def test_benchmark_command_prints_every_figure(
+        bench: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    done, _ = bench
     table = [line for line in done.stdout.splitlines() if line.startswith("| ")]
     figures = [line.split("|")[1].strip() for line in table[1:]]
     expected = [
@@ -82,14 +92,9 @@ def test_benchmark_command_prints_every_figure(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(600)
-def test_import_share_runs_on_a_benchmark_folder(tmp_path: Path) -> None:
-    work = tmp_path / "bench"
-    bench = subprocess.run(
-        [sys.executable, str(ROOT / "tests/benchmarks/run.py"), "--quick", "--products", "1500",
-         "--small", "300", "--no-orders", "--no-budget", "--pairs", "2", "--workdir", str(work)],
-        capture_output=True, text=True, cwd=ROOT, timeout=400,
-    )  # fmt: skip
-    assert bench.returncode == 0, bench.stderr[-3000:]
+def test_import_share_runs_on_a_benchmark_folder(
+        bench: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _, work = bench
     done = subprocess.run(
         [sys.executable, str(ROOT / "tests/benchmarks/import_share.py"), str(work),
          "--products", "1500", "--runs", "1"],

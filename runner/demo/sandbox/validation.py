@@ -410,8 +410,8 @@ def _rate_fields(rate: dict[str, Any]) -> dict[str, Any]:
               f"rate.{name}")
         if name == "leaky" and (style := _text(budget, "headers")) is not None:
             if style not in LEAKY_HEADERS:
-                raise Invalid(f"rate.leaky.headers must be 'x-ratelimit' or 'shopify', "
-                              f"got {style!r}")
+                raise Invalid(f"rate.leaky.headers must be one of "
+                              f"{', '.join(map(repr, LEAKY_HEADERS))}, got {style!r}")
             fields["leaky_headers"] = style
         try:
             amount = _number(budget, count, required=True, minimum=1)
